@@ -1,0 +1,1 @@
+"""pacsync: integration engine."""

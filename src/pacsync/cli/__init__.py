@@ -1,0 +1,1 @@
+"""The ``pacsync`` command line (Typer + Rich), one module per command group."""

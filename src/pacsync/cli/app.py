@@ -1,0 +1,57 @@
+"""The ``pacsync`` command."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from pacsync import bootstrap
+from pacsync.cli import dead_letters, jobs, sync
+from pacsync.cli.console import console, reports_errors
+from pacsync.config import Settings, list_pipelines, load_pipeline
+from pacsync.errors import PacsyncError
+
+app = typer.Typer(
+    name="pacsync",
+    help="Move records out of legacy systems into a modern store, reliably and incrementally.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(sync.run)
+app.command("check")(sync.check)
+app.command("reconcile")(sync.reconcile_command)
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(dead_letters.app, name="dead-letters")
+
+
+@app.command()
+@reports_errors
+def init() -> None:
+    """Create the pacsync home folder and its store (idempotent)."""
+    settings = Settings()
+    (settings.home / "pipelines").mkdir(parents=True, exist_ok=True)
+    bootstrap.store(settings)
+    console.print(f"pacsync home: {settings.home.resolve()}", highlight=False)
+    console.print(f"store: {settings.store_url}", highlight=False)
+    console.print(f"put pipeline files in {(settings.home / 'pipelines').resolve()}",
+                  highlight=False)
+
+
+@app.command()
+@reports_errors
+def pipelines() -> None:
+    """Pipelines found in the pipeline folders."""
+    table = Table(title="pipelines")
+    for column in ("name", "file", "entities", "status"):
+        table.add_column(column)
+    for path in list_pipelines(Settings()):
+        try:
+            spec = load_pipeline(path)
+            table.add_row(spec.name, str(path), ", ".join(spec.entities), "ok")
+        except PacsyncError as error:
+            table.add_row(path.stem, str(path), "-", f"{error.code} {error.message}")
+    console.print(table)
+
+
+def main() -> None:
+    app()

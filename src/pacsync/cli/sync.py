@@ -1,0 +1,193 @@
+"""``pacsync run``, ``check`` and ``reconcile``: the property-assessment style SQL sync."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pacsync import bootstrap
+from pacsync.cli.console import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    console,
+    reports_errors,
+    show_error,
+)
+from pacsync.cli.progress import RichProgress
+from pacsync.config import Settings
+from pacsync.connectors.sql.engine import redact
+from pacsync.errors import JobAlreadyRunning, PacsyncError
+from pacsync.sync.pipeline import RunResult, run_pipeline
+from pacsync.sync.reconcile import EntityReport, reconcile
+
+PipelineArg = Annotated[str, typer.Argument(help="Pipeline name or path to its YAML file")]
+EntityOpt = Annotated[
+    list[str] | None, typer.Option("--entity", "-e", help="Only these entities (repeatable)")
+]
+
+
+@reports_errors
+def run(
+    pipeline: PipelineArg,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything")] = False,
+    incremental: Annotated[
+        bool, typer.Option("--incremental", help="Only changes (the default)")
+    ] = False,
+    entity: EntityOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
+) -> None:
+    """Run a pipeline now, in this process, as a recorded job."""
+    if full and incremental:
+        raise typer.BadParameter("choose one of --full and --incremental")
+    settings = Settings()
+    _, spec = bootstrap.pipeline(pipeline, settings)
+    store = bootstrap.store(settings)
+    _refuse_concurrent(store, spec.name)
+    mode = "full" if full else "incremental"
+    source, destination = bootstrap.source(spec), bootstrap.destination(spec)
+    job_id = store.jobs.create(kind="sync", pipeline=spec.name, mode=mode,
+                               entities=list(entity or spec.ordered_entities()))
+    console.print(f"job [bold]{job_id[:8]}[/] {spec.name} ({mode})", highlight=False)
+    stop = _StopOnSignal()
+    try:
+        with RichProgress(quiet=quiet) as bars:
+            result = run_pipeline(
+                spec, job_id=job_id, source=source, destination=destination,
+                dead_letters=store.dead_letters, job_log=store.jobs, progress=bars,
+                mode=mode, entities=entity, should_stop=stop,
+            )
+    finally:
+        stop.restore()
+        source.close()
+        destination.close()
+    print_summary(result)
+    if result.error is not None:
+        show_error(result.error)
+        raise typer.Exit(EXIT_INTERRUPTED if result.status == "interrupted" else EXIT_FAILED)
+
+
+def _refuse_concurrent(store: bootstrap.Store, pipeline: str) -> None:
+    import os
+    import socket
+
+    for job in store.jobs.active(pipeline):
+        alive = job.host == socket.gethostname() and job.pid is not None and _alive(job.pid)
+        if alive and job.pid != os.getpid():
+            raise JobAlreadyRunning(
+                f"pipeline '{pipeline}' is already running as job {job.id[:8]} (pid {job.pid})"
+            )
+        store.jobs.mark_interrupted(job.id, "the process running this job stopped")
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _StopOnSignal:
+    """SIGTERM asks the run to stop after the batch in flight (Ctrl-C raises at once)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGTERM, self.previous)
+
+
+def print_summary(result: RunResult) -> None:
+    table = Table(title=f"job {result.job_id[:8]}: {result.status} in {result.seconds:.1f}s")
+    for column in ("entity", "mode", "read", "inserted", "updated", "unchanged", "deleted",
+                   "filtered", "dead letters", "rows/s"):
+        table.add_column(column, justify="left" if column in ("entity", "mode") else "right")
+    for name, c in result.entities.items():
+        rate = c.read / result.seconds if result.seconds else 0.0
+        table.add_row(name, result.modes.get(name, ""), f"{c.read:,}", f"{c.inserted:,}",
+                      f"{c.updated:,}", f"{c.unchanged:,}", f"{c.deleted:,}", f"{c.filtered:,}",
+                      f"{c.dead_lettered:,}", f"{rate:,.0f}")
+    console.print(table)
+    failed: dict[str, int] = {}
+    for counts in result.entities.values():
+        for rule, n in counts.rules_failed.items():
+            failed[rule] = failed.get(rule, 0) + n
+    if failed:
+        shown = ", ".join(f"{rule}: {n}" for rule, n in sorted(failed.items()))
+        console.print(f"PACS-004 records parked as dead letters by rule: {shown}", highlight=False)
+
+
+@reports_errors
+def check(pipeline: PipelineArg) -> None:
+    """Validate a pipeline file and test every connection and table it uses."""
+    settings = Settings()
+    path, spec = bootstrap.pipeline(pipeline, settings)
+    console.print(f"[green]ok[/] {path}: pipeline '{spec.name}', "
+                  f"{len(spec.entities)} entities", highlight=False)
+    problems: list[PacsyncError] = []
+    for role, build in (("source", bootstrap.source), ("destination", bootstrap.destination)):
+        name = getattr(spec, role).connection
+        url = redact(spec.connections[name].url)
+        try:
+            endpoint = build(spec)
+            endpoint.check()
+            endpoint.close()
+            console.print(f"[green]ok[/] {role} '{name}' ({url})", highlight=False)
+        except PacsyncError as error:
+            console.print(f"[red]failed[/] {role} '{name}' ({url})", highlight=False)
+            show_error(error)
+            problems.append(error)
+    if problems:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@reports_errors
+def reconcile_command(pipeline: PipelineArg, entity: EntityOpt = None) -> None:
+    """Compare source and target: counts, content checksums, orphans, dead letters."""
+    settings = Settings()
+    _, spec = bootstrap.pipeline(pipeline, settings)
+    store = bootstrap.store(settings)
+    source, destination = bootstrap.source(spec), bootstrap.destination(spec)
+    try:
+        for name in spec.entities:
+            destination.prepare(name)
+        reports = reconcile(spec, source, destination, store.dead_letters, entity)
+    finally:
+        source.close()
+        destination.close()
+    print_reconciliation(reports)
+    if not all(r.explained for r in reports):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def print_reconciliation(reports: list[EntityReport]) -> None:
+    table = Table(title="reconciliation")
+    for column in ("entity", "source rows", "target rows", "dead letters", "content",
+                   "orphans (source/target)", "verdict"):
+        table.add_column(column)
+    for r in reports:
+        orphans = "; ".join(f"{o.field}→{o.parent}: {o.source}/{o.target}" for o in r.orphans)
+        verdict = ("[green]match[/]" if r.explained and r.rows_match
+                   else "[green]match[/] once dead letters are set aside" if r.explained
+                   else "[red]MISMATCH[/]")
+        table.add_row(r.entity, f"{r.source_rows:,}", f"{r.target_rows:,}",
+                      f"{r.dead_letters:,}",
+                      "same" if r.content_match else "differs", orphans or "-", verdict)
+    console.print(table)
+    console.print("content: checksum of record fingerprints, dead-lettered records excluded",
+                  style="dim")

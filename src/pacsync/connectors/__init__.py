@@ -1,0 +1,1 @@
+"""Connectors: one folder per external system, each implementing the ports."""

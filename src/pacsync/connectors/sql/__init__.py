@@ -1,0 +1,1 @@
+"""SQL databases through SQLAlchemy: SQL Server, PostgreSQL, MariaDB/MySQL, SQLite, Firebird."""

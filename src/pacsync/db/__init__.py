@@ -1,0 +1,1 @@
+"""The pacsync store: jobs, errors, checkpoints, record state, dead letters, statistics, audit."""

@@ -1,0 +1,134 @@
+"""Dead letters: rejected records stored whole with their reason; listable and reprocessable."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pacsync.connectors.sql.errors import translated
+from pacsync.db.tables import dead_letters
+from pacsync.domain.records import Key, Rejected, jsonable, key_text, parse_key
+
+VALIDATION_CODE = "PACS-004"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class DeadLetterStore:
+    """A :class:`pacsync.ports.DeadLetters` in the store, plus the operator's view of it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def park(self, job_id: str | None, pipeline: str, entity: str,
+             rejected: Sequence[Rejected]) -> int:
+        if not rejected:
+            return 0
+        now = _now()
+        keys = [key_text(r.key) for r in rejected]
+        with translated("store"), self.engine.begin() as conn:
+            known = {
+                (row.record_key, row.fingerprint)
+                for row in conn.execute(
+                    select(dead_letters.c.record_key, dead_letters.c.fingerprint).where(
+                        dead_letters.c.pipeline == pipeline,
+                        dead_letters.c.entity == entity,
+                        dead_letters.c.record_key.in_(keys),
+                    )
+                )
+            }
+            fresh = []
+            for key, item in zip(keys, rejected, strict=True):
+                if (key, item.fingerprint) in known:
+                    continue
+                known.add((key, item.fingerprint))
+                fresh.append({
+                    "job_id": job_id, "pipeline": pipeline, "entity": entity,
+                    "record_key": key, "fingerprint": item.fingerprint,
+                    "payload": {k: jsonable(v) for k, v in item.record.items()},
+                    "error_code": VALIDATION_CODE, "rule": item.error.rule,
+                    "field": item.error.field, "message": item.error.message,
+                    "status": "open", "attempts": 1,
+                    "history": [{"at": now.isoformat(), "event": "parked", "job_id": job_id,
+                                 "message": item.error.message}],
+                    "created_at": now, "updated_at": now,
+                })
+            stale = [d["record_key"] for d in fresh]
+            if stale:
+                conn.execute(update(dead_letters).where(
+                    dead_letters.c.pipeline == pipeline, dead_letters.c.entity == entity,
+                    dead_letters.c.status == "open", dead_letters.c.record_key.in_(stale),
+                ).values(status="superseded", updated_at=now))
+            if fresh:
+                try:
+                    conn.execute(insert(dead_letters), fresh)
+                except IntegrityError:  # a concurrent run parked the same record version
+                    return 0
+        return len(fresh)
+
+    def open_keys(self, pipeline: str, entity: str) -> set[Key]:
+        stmt = select(dead_letters.c.record_key).where(
+            dead_letters.c.pipeline == pipeline, dead_letters.c.entity == entity,
+            dead_letters.c.status == "open",
+        )
+        with translated("store"), self.engine.connect() as conn:
+            return {parse_key(row[0]) for row in conn.execute(stmt)}
+
+    def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
+        texts = [key_text(k) for k in keys]
+        now = _now()
+        changed = 0
+        with translated("store"), self.engine.begin() as conn:
+            for start in range(0, len(texts), 1000):
+                changed += conn.execute(update(dead_letters).where(
+                    dead_letters.c.pipeline == pipeline, dead_letters.c.entity == entity,
+                    dead_letters.c.status == "open",
+                    dead_letters.c.record_key.in_(texts[start : start + 1000]),
+                ).values(status="resolved", message=dead_letters.c.message + f" [{reason}]",
+                         updated_at=now)).rowcount
+        return changed
+
+    def list(self, *, pipeline: str | None = None, status: str | None = "open",
+             limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        stmt = select(dead_letters).order_by(dead_letters.c.id).limit(limit).offset(offset)
+        if pipeline:
+            stmt = stmt.where(dead_letters.c.pipeline == pipeline)
+        if status:
+            stmt = stmt.where(dead_letters.c.status == status)
+        with translated("store"), self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def get(self, letter_id: int) -> dict[str, Any] | None:
+        with translated("store"), self.engine.connect() as conn:
+            row = conn.execute(
+                select(dead_letters).where(dead_letters.c.id == letter_id)
+            ).one_or_none()
+        return None if row is None else dict(row._mapping)
+
+    def set_status(self, letter_id: int, status: str, event: str) -> bool:
+        letter = self.get(letter_id)
+        if letter is None:
+            return False
+        now = _now()
+        history = [*letter["history"], {"at": now.isoformat(), "event": event}]
+        attempts = letter["attempts"] + (1 if event == "retried" else 0)
+        with translated("store"), self.engine.begin() as conn:
+            conn.execute(update(dead_letters).where(dead_letters.c.id == letter_id).values(
+                status=status, history=history, attempts=attempts, updated_at=now,
+            ))
+        return True
+
+    def counts(self, pipeline: str) -> dict[str, int]:
+        stmt = (
+            select(dead_letters.c.entity, func.count())
+            .where(dead_letters.c.pipeline == pipeline, dead_letters.c.status == "open")
+            .group_by(dead_letters.c.entity)
+        )
+        with translated("store"), self.engine.connect() as conn:
+            return {row[0]: int(row[1]) for row in conn.execute(stmt)}

@@ -1,0 +1,127 @@
+"""Tables of the pacsync store (the schema Alembic migrations build)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("pipeline", String(100), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("entities", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("trigger", String(20), nullable=False, server_default="manual"),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime),
+    Column("finished_at", DateTime),
+    Column("heartbeat_at", DateTime),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("progress", JSON, nullable=False),
+    Column("error_code", String(20)),
+    Column("error_message", Text),
+    Column("error_hint", Text),
+    Index("ix_jobs_pipeline_status", "pipeline", "status"),
+    Index("ix_jobs_created_at", "created_at"),
+)
+
+job_errors = Table(
+    "job_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(36), nullable=False, index=True),
+    Column("entity", String(100)),
+    Column("code", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("hint", Text),
+    Column("transient", Integer, nullable=False, server_default="0"),
+    Column("at", DateTime, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("pipeline", String(100), primary_key=True),
+    Column("entity", String(100), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+record_states = Table(
+    "record_states",
+    metadata,
+    Column("pipeline", String(100), primary_key=True),
+    Column("entity", String(100), primary_key=True),
+    Column("record_key", String(400), primary_key=True),
+    Column("fingerprint", String(40), nullable=False),
+    Column("base", JSON),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(36), index=True),
+    Column("pipeline", String(100), nullable=False),
+    Column("entity", String(100), nullable=False),
+    Column("record_key", String(400), nullable=False),
+    Column("fingerprint", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("error_code", String(20), nullable=False),
+    Column("rule", String(40), nullable=False),
+    Column("field", String(100)),
+    Column("message", Text, nullable=False),
+    Column("status", String(20), nullable=False, server_default="open"),
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("history", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("pipeline", "entity", "record_key", "fingerprint", name="uq_dead_letter"),
+    Index("ix_dead_letters_status", "pipeline", "status"),
+)
+
+daily_statistics = Table(
+    "daily_statistics",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("pipeline", String(100), primary_key=True),
+    Column("jobs", Integer, nullable=False, server_default="0"),
+    Column("succeeded", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("records", BigInteger, nullable=False, server_default="0"),
+    Column("bytes", BigInteger, nullable=False, server_default="0"),
+    Column("duration_s", Float, nullable=False, server_default="0"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(400)),
+    Column("detail", JSON),
+    Column("outcome", String(20), nullable=False),
+    Column("source_ip", String(64)),
+)

@@ -1,0 +1,118 @@
+"""The pacsync error tree.
+
+Every error a user can see carries a searchable code, a one-line message and a
+hint.  Retry logic looks only at the marker class, never at the message::
+
+    PacsyncError                      code, message, hint
+    ├── TransientError                retry with backoff
+    │   ├── ConnectionTimeout         PACS-001
+    │   ├── JobTimeout                PACS-005
+    │   └── StoreUnavailable          PACS-201
+    └── TerminalError                 park it, do not retry
+        ├── AuthenticationFailed      PACS-002
+        ├── SchemaMismatch            PACS-003
+        ├── DataValidationError       PACS-004
+        ├── JobInterrupted            PACS-006
+        ├── JobAlreadyRunning         PACS-007
+        ├── ConfigError               PACS-101
+        ├── UnknownPipeline           PACS-102
+        ├── UnsupportedFeature        PACS-103
+        └── SourceError               PACS-301
+"""
+
+from __future__ import annotations
+
+
+class PacsyncError(Exception):
+    """Base of every error pacsync reports to a user."""
+
+    code = "PACS-000"
+    default_hint = "See the logs for details."
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    @property
+    def transient(self) -> bool:
+        return isinstance(self, TransientError)
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.message}"
+
+    def as_dict(self) -> dict[str, str | bool]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "transient": self.transient,
+        }
+
+
+class TransientError(PacsyncError):
+    """May succeed if tried again later."""
+
+
+class TerminalError(PacsyncError):
+    """Will fail the same way until someone changes something."""
+
+
+class ConnectionTimeout(TransientError):
+    code = "PACS-001"
+    default_hint = "Check the host, port, network and firewall rules, then try again."
+
+
+class JobTimeout(TransientError):
+    code = "PACS-005"
+    default_hint = "Increase the job timeout or reduce the batch size."
+
+
+class StoreUnavailable(TransientError):
+    code = "PACS-201"
+    default_hint = "Check that the pacsync store database is reachable (PACSYNC_DATABASE_URL)."
+
+
+class AuthenticationFailed(TerminalError):
+    code = "PACS-002"
+    default_hint = "Verify the user name and password of the connection."
+
+
+class SchemaMismatch(TerminalError):
+    code = "PACS-003"
+    default_hint = "Update the pipeline's field mapping to match the database schema."
+
+
+class DataValidationError(TerminalError):
+    code = "PACS-004"
+    default_hint = "Review the source data or the pipeline's validation rules."
+
+
+class JobInterrupted(TerminalError):
+    code = "PACS-006"
+    default_hint = "Run the same command again: it resumes after the last committed batch."
+
+
+class JobAlreadyRunning(TerminalError):
+    code = "PACS-007"
+    default_hint = "Wait for the running job to finish (pacsync jobs) or cancel it."
+
+
+class ConfigError(TerminalError):
+    code = "PACS-101"
+    default_hint = "Fix the pipeline file and run `pacsync check` again."
+
+
+class UnknownPipeline(TerminalError):
+    code = "PACS-102"
+    default_hint = "List the pipelines with `pacsync pipelines` or pass a path to a YAML file."
+
+
+class UnsupportedFeature(TerminalError):
+    code = "PACS-103"
+    default_hint = "Choose a strategy or option that this database supports."
+
+
+class SourceError(TerminalError):
+    code = "PACS-301"
+    default_hint = "Check the source database's logs; the query was rejected."

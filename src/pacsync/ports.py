@@ -1,0 +1,162 @@
+"""The narrow interfaces use cases talk to; connectors and stores implement them.
+
+``pacsync.connectors.memory`` holds an in-memory implementation of each, for
+unit tests of the use cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pacsync.domain.checkpoint import Checkpoint
+from pacsync.domain.records import EntityCounts, Key, Rejected, Row
+
+ChangeOp = Literal["I", "U", "D"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeVersions:
+    """SQL Server change tracking: the version now and the oldest still answerable."""
+
+    current: int
+    min_valid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    op: ChangeOp
+    key: Key
+    row: Row | None
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """One atomic write: rows (with fingerprints), deleted keys and the new checkpoint."""
+
+    rows: list[Row] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+    deletes: list[Key] = field(default_factory=list)
+    checkpoint: Checkpoint | None = None
+    insert_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSummary:
+    rows: int
+    checksum: str
+
+
+class Source(Protocol):
+    """A system records are read from. Rows end with the source's fingerprint."""
+
+    def columns(self, entity: str) -> list[str]: ...
+
+    def check(self) -> None: ...
+
+    def count(self, entity: str) -> int: ...
+
+    def read(self, entity: str, *, after_key: Key | None, batch_size: int) -> Iterator[list[Row]]:
+        """Every row ordered by key, starting after ``after_key``."""
+        ...
+
+    def read_fingerprints(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
+        ...
+
+    def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]: ...
+
+    def cursor_bound(self, entity: str) -> Any:
+        """An exclusive upper bound below which no transaction is still in flight, or None."""
+        ...
+
+    def cursor_max(self, entity: str) -> Any: ...
+
+    def read_since(
+        self, entity: str, low: Any, high: Any, batch_size: int
+    ) -> Iterator[list[Row]]:
+        """Rows with low <= cursor (< high when given), ordered by cursor then key."""
+        ...
+
+    def change_versions(self, entity: str) -> ChangeVersions: ...
+
+    def read_changes(
+        self, entity: str, since: int, batch_size: int
+    ) -> tuple[int, Iterator[list[Change]]]:
+        """The current version and the changes since ``since``, read in one snapshot."""
+        ...
+
+    def orphans(self, entity: str, column: str, parent: str) -> int:
+        """Rows of ``entity`` whose ``column`` matches no key of ``parent``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Destination(Protocol):
+    """Where mapped rows land, together with their fingerprints and checkpoints."""
+
+    def check(self) -> None: ...
+
+    def prepare(self, entity: str) -> None:
+        """Create or upgrade the entity's target table."""
+        ...
+
+    def is_empty(self, entity: str) -> bool: ...
+
+    def fingerprints(self, entity: str) -> dict[Key, str]: ...
+
+    def lookup(self, entity: str, keys: Sequence[Key]) -> dict[Key, str]: ...
+
+    def holders(self, entity: str, field_name: str, values: Sequence[Any]) -> dict[Any, Key]:
+        """For each value present in the target column, the key of a row holding it."""
+        ...
+
+    def existing(self, entity: str, keys: Sequence[Key]) -> set[Key]: ...
+
+    def write(self, entity: str, batch: WriteBatch) -> None: ...
+
+    def load_checkpoint(self, entity: str) -> Checkpoint | None: ...
+
+    def summary(self, entity: str) -> TargetSummary: ...
+
+    def orphans(self, entity: str, field_name: str, parent: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class DeadLetters(Protocol):
+    def park(self, job_id: str | None, pipeline: str, entity: str,
+             rejected: Sequence[Rejected]) -> int:
+        """Store rejected records whole; returns how many were new (not already parked).
+
+        An open letter for the same key with another fingerprint is superseded.
+        """
+        ...
+
+    def open_keys(self, pipeline: str, entity: str) -> set[Key]:
+        """Keys of the entity's open dead letters."""
+        ...
+
+    def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
+        """Close the open letters of ``keys`` (the record was synced or deleted since)."""
+        ...
+
+
+class ProgressSink(Protocol):
+    def entity_started(self, entity: str, total: int | None, mode: str) -> None: ...
+
+    def batch_done(self, entity: str, counts: EntityCounts) -> None: ...
+
+    def entity_done(self, entity: str, counts: EntityCounts) -> None: ...
+
+
+class JobLog(Protocol):
+    """Where a running job reports its state (the store's jobs table)."""
+
+    def start(self, job_id: str) -> None: ...
+
+    def progress(self, job_id: str, progress: dict[str, Any]) -> None: ...
+
+    def finish(self, job_id: str, status: str, progress: dict[str, Any],
+               error: Any = None, entity: str | None = None) -> None: ...

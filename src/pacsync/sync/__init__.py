@@ -1,0 +1,1 @@
+"""Use cases: running pipelines entity by entity, change detection, reconciliation."""

@@ -1,0 +1,302 @@
+"""Synchronising one entity: full loads and the three incremental strategies.
+
+The strategy logic is the same for every database; a source only supplies the
+queries.  Every write carries the checkpoint it completes, so a crash re-sends
+at most the batch in flight and the upsert makes that harmless.
+
+- full: every row ordered by key.  Into an empty target rows are only inserted
+  (the fast path); otherwise changed rows are upserted and, at the end, target
+  keys missing from the source are deleted.  A full run resumes after the last
+  committed key.
+- hash_diff: keys and fingerprints of the whole source compared with the
+  fingerprints stored beside the target rows; only new and changed rows are
+  read in full; keys gone from the source are deleted.
+- cursor: rows whose cursor is at or above the saved value (less an overlap
+  window, or bounded by the source's in-flight limit) are re-read and
+  de-duplicated by fingerprint; deletes are found by a periodic key comparison.
+- change_tracking: the source's change feed since the saved version; a saved
+  version older than the oldest the source still answers forces a full run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any, Literal
+
+from pacsync.domain.checkpoint import Checkpoint
+from pacsync.domain.mapping import Mapper, mapping_version
+from pacsync.domain.records import EntityCounts, Key, key_text, parse_key
+from pacsync.domain.spec import EntitySpec, PipelineSpec
+from pacsync.domain.validation import Validator
+from pacsync.errors import JobTimeout
+from pacsync.ports import DeadLetters, Destination, ProgressSink, Source, WriteBatch
+from pacsync.sync.batch import BatchProcessor
+
+Mode = Literal["full", "incremental"]
+
+
+class EntitySync:
+    """One run of one entity of a pipeline."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        entity: str,
+        *,
+        source: Source,
+        destination: Destination,
+        dead_letters: DeadLetters,
+        progress: ProgressSink,
+        job_id: str | None = None,
+        deadline: float | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.spec = spec
+        self.name = entity
+        self.entity: EntitySpec = spec.entities[entity]
+        self.source = source
+        self.destination = destination
+        self.progress = progress
+        self.deadline = deadline
+        self.should_stop = should_stop
+        self.batch_size = spec.batch_size_for(entity)
+        self.version = mapping_version(self.entity)
+        self.mapper = Mapper(self.entity, source.columns(entity))
+        self.processor = BatchProcessor(
+            pipeline=spec.name,
+            entity=entity,
+            mapper=self.mapper,
+            validator=Validator(self.entity, self.mapper.fields),
+            destination=destination,
+            dead_letters=dead_letters,
+            job_id=job_id,
+        )
+        self.dead_letters = dead_letters
+        self.parked = dead_letters.open_keys(spec.name, entity)
+        self.counts = EntityCounts()
+        self.mode_run = "full"
+
+    # -- entry point ----------------------------------------------------------------------------
+
+    def run(self, mode: Mode) -> EntityCounts:
+        self.destination.prepare(self.name)
+        saved = self.destination.load_checkpoint(self.name)
+        stale = saved is None or saved.mapping_version != self.version
+        if saved is not None and saved.phase == "full" and not stale:
+            self._full(saved)
+        elif mode == "full" or saved is None or stale:
+            self._full(self._start_full(rewrite=saved is not None))
+        elif self.entity.strategy == "hash_diff":
+            self._hash_diff(saved)
+        elif self.entity.strategy == "cursor":
+            self._cursor(saved)
+        else:
+            self._change_tracking(saved)
+        self.progress.entity_done(self.name, self.counts)
+        return self.counts
+
+    # -- full -------------------------------------------------------------------------------
+
+    def _start_full(self, *, rewrite: bool) -> Checkpoint:
+        fresh = self.destination.is_empty(self.name)
+        cursor = change_version = None
+        if self.entity.strategy == "cursor":
+            bound = self.source.cursor_bound(self.name)
+            cursor = bound if bound is not None else self.source.cursor_max(self.name)
+        elif self.entity.strategy == "change_tracking":
+            change_version = self.source.change_versions(self.name).current
+        return Checkpoint(
+            pipeline=self.spec.name,
+            entity=self.name,
+            mapping_version=self.version,
+            phase="full",
+            fresh=fresh,
+            cursor=cursor,
+            change_version=change_version,
+            extra={"rewrite": rewrite and not fresh},
+        )
+
+    def _full(self, checkpoint: Checkpoint) -> None:
+        self.mode_run = "full"
+        self.progress.entity_started(self.name, self.source.count(self.name), "full")
+        existing = None if checkpoint.fresh else self.destination.fingerprints(self.name)
+        rewrite = bool(checkpoint.extra.get("rewrite"))
+        for rows in self.source.read(
+            self.name, after_key=checkpoint.after_key, batch_size=self.batch_size
+        ):
+            batch = self.processor.process(rows, self.counts, existing, rewrite=rewrite)
+            checkpoint = checkpoint.advance(after_key=self.mapper.source_key(rows[-1]))
+            self._commit(batch, checkpoint)
+        deletes: list[Key] = []
+        if not checkpoint.fresh and self.entity.deletes == "detect":
+            deletes = self._missing_keys(existing or {})
+        self._finish(checkpoint, deletes)
+
+    # -- incremental ----------------------------------------------------------------------------
+
+    def _hash_diff(self, checkpoint: Checkpoint) -> None:
+        self.mode_run = "hash_diff"
+        existing = self.destination.fingerprints(self.name)
+        self.progress.entity_started(self.name, len(existing) or None, "hash_diff")
+        remaining = dict(existing)
+        target_key = self.processor.target_key
+        pending: list[Key] = []
+        unseen = set(self.parked)
+        for pairs in self.source.read_fingerprints(self.name, self.batch_size):
+            for source_key, fingerprint in pairs:
+                key = target_key(source_key)
+                old = remaining.pop(key, None)
+                if old != fingerprint:
+                    pending.append(source_key)
+                    if unseen:
+                        unseen.discard(key)
+            self.counts.read += len(pairs)
+            self.counts.unchanged += len(pairs)
+            if len(pending) >= self.batch_size:
+                self._fetch_and_write(pending, existing, checkpoint)
+                pending = []
+            else:
+                self.progress.batch_done(self.name, self.counts)
+        if pending:
+            self._fetch_and_write(pending, existing, checkpoint)
+        deletes = list(remaining) if self.entity.deletes == "detect" else []
+        if unseen:  # parked records since deleted from the source
+            self.dead_letters.resolve(self.spec.name, self.name, list(unseen), "deleted")
+            self.parked.difference_update(unseen)
+        self._finish(checkpoint, deletes)
+
+    def _fetch_and_write(
+        self, keys: list[Key], existing: dict[Key, str], checkpoint: Checkpoint
+    ) -> None:
+        self.counts.unchanged -= len(keys)
+        rows = self.source.read_keys(self.name, keys)
+        self.counts.read -= len(rows)  # already counted by the fingerprint pass
+        batch = self.processor.process(rows, self.counts, existing)
+        batch.insert_only = False
+        self._commit(batch, checkpoint)
+
+    def _cursor(self, checkpoint: Checkpoint) -> None:
+        assert self.entity.cursor is not None
+        self.mode_run = "cursor"
+        cursor = self.entity.cursor
+        position = self.mapper.columns.index(cursor.column)
+        bound = self.source.cursor_bound(self.name)
+        low = _minus(checkpoint.cursor, cursor.overlap)
+        self.progress.entity_started(self.name, None, "cursor")
+        high = checkpoint.cursor
+        for rows in self.source.read_since(self.name, low, bound, self.batch_size):
+            keys = [self.processor.target_key(self.mapper.source_key(r)) for r in rows]
+            existing = self.destination.lookup(self.name, keys)
+            batch = self.processor.process(rows, self.counts, existing)
+            batch.insert_only = False
+            high = _max(high, (r[position] for r in rows))
+            self._commit(batch, checkpoint.advance(cursor=high))
+        checkpoint = checkpoint.advance(cursor=bound if bound is not None else high)
+        runs = checkpoint.completed_runs + 1
+        deletes: list[Key] = []
+        if cursor.key_check_every and runs % cursor.key_check_every == 0:
+            deletes = self._missing_keys(self.destination.fingerprints(self.name))
+        self._finish(checkpoint, deletes)
+
+    def _change_tracking(self, checkpoint: Checkpoint) -> None:
+        versions = self.source.change_versions(self.name)
+        since = checkpoint.change_version
+        if since is None or since < versions.min_valid:
+            self._full(self._start_full(rewrite=False))
+            return
+        self.mode_run = "change_tracking"
+        self.progress.entity_started(self.name, None, "change_tracking")
+        current, feed = self.source.read_changes(self.name, since, self.batch_size)
+        target_key = self.processor.target_key
+        for changes in feed:
+            rows = [c.row for c in changes if c.op != "D" and c.row is not None]
+            gone = [target_key(c.key) for c in changes if c.op == "D" or c.row is None]
+            keys = [target_key(self.mapper.source_key(r)) for r in rows]
+            existing = self.destination.lookup(self.name, keys)
+            batch = self.processor.process(rows, self.counts, existing)
+            batch.insert_only = False
+            batch.deletes.extend(gone)
+            self._commit(batch, checkpoint)
+        self._finish(checkpoint.advance(change_version=current), [])
+
+    # -- shared -------------------------------------------------------------------------------
+
+    def _missing_keys(self, target: dict[Key, str]) -> list[Key]:
+        """Target keys that no longer exist in the source (a key-only pass)."""
+        remaining = set(target)
+        convert = self.processor.target_key
+        for pairs in self.source.read_fingerprints(self.name, self.batch_size):
+            remaining.difference_update(convert(k) for k, _ in pairs)
+            self._check_limits()
+        return list(remaining)
+
+    def _finish(self, checkpoint: Checkpoint, deletes: list[Key]) -> None:
+        final = checkpoint.advance(
+            phase="idle", after_key=None, fresh=False,
+            completed_runs=checkpoint.completed_runs + 1, extra={},
+        )
+        for start in range(0, len(deletes), self.batch_size):
+            chunk = deletes[start : start + self.batch_size]
+            last = start + self.batch_size >= len(deletes)
+            self._commit(WriteBatch(deletes=chunk), final if last else checkpoint)
+        if not deletes:
+            self._commit(WriteBatch(), final)
+
+    def _commit(self, batch: WriteBatch, checkpoint: Checkpoint) -> None:
+        self.counts.deleted += len(batch.deletes)
+        batch.checkpoint = checkpoint
+        self.destination.write(self.name, batch)
+        if self.parked:
+            self._resolve_parked(batch)
+        self.counts.batches += 1
+        self.progress.batch_done(self.name, self.counts)
+        self._check_limits()
+
+    def _resolve_parked(self, batch: WriteBatch) -> None:
+        positions = self.mapper.key_positions
+        done = {tuple(row[i] for i in positions) for row in batch.rows}
+        done.update(batch.deletes)
+        settled = [k for k in done if _jsonish(k) in self.parked]
+        if settled:
+            self.dead_letters.resolve(self.spec.name, self.name, settled, "synced or deleted")
+            self.parked.difference_update(_jsonish(k) for k in settled)
+
+    def _check_limits(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise JobTimeout(
+                f"entity '{self.name}' stopped at the job timeout after "
+                f"{self.counts.batches} committed batches"
+            )
+        if self.should_stop():
+            raise KeyboardInterrupt
+
+
+def _minus(value: Any, overlap: float) -> Any:
+    if value is None or not overlap:
+        return value
+    if isinstance(value, dt.datetime):
+        return value - dt.timedelta(seconds=overlap)
+    if isinstance(value, int):
+        return value - int(overlap)
+    if isinstance(value, Decimal):
+        return value - Decimal(str(overlap))
+    if isinstance(value, float):
+        return value - overlap
+    return value
+
+
+def _max(current: Any, values: Iterable[Any]) -> Any:
+    best = current
+    for value in values:
+        if value is not None and (best is None or value > best):
+            best = value
+    return best
+
+
+
+def _jsonish(key: Key) -> Key:
+    """A key as it reads back from a dead letter (JSON scalars)."""
+    return parse_key(key_text(key))
