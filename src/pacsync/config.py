@@ -99,15 +99,21 @@ def _environment(path: Path, environ: dict[str, str] | None) -> dict[str, str]:
 
 
 def _construct(
-    node: yaml.Node, at: tuple[Any, ...], lines: dict[tuple[Any, ...], int],
-    env: dict[str, str], path: Path,
+    node: yaml.Node,
+    at: tuple[Any, ...],
+    lines: dict[tuple[Any, ...], int],
+    env: dict[str, str],
+    path: Path,
 ) -> Any:
     lines[at] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(key_node.value).construct_object(key_node) \
-                if not isinstance(key_node, yaml.ScalarNode) else key_node.value
+            key = (
+                yaml.SafeLoader(key_node.value).construct_object(key_node)
+                if not isinstance(key_node, yaml.ScalarNode)
+                else key_node.value
+            )
             lines[(*at, key)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*at, key), lines, env, path)
         return out

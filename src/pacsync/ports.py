@@ -61,8 +61,9 @@ class Source(Protocol):
         """Every row ordered by key, starting after ``after_key``."""
         ...
 
-    def read_fingerprints(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
-        ...
+    def read_fingerprints(
+        self, entity: str, batch_size: int
+    ) -> Iterator[list[tuple[Key, str]]]: ...
 
     def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]: ...
 
@@ -72,9 +73,7 @@ class Source(Protocol):
 
     def cursor_max(self, entity: str) -> Any: ...
 
-    def read_since(
-        self, entity: str, low: Any, high: Any, batch_size: int
-    ) -> Iterator[list[Row]]:
+    def read_since(self, entity: str, low: Any, high: Any, batch_size: int) -> Iterator[list[Row]]:
         """Rows with low <= cursor (< high when given), ordered by cursor then key."""
         ...
 
@@ -126,8 +125,9 @@ class Destination(Protocol):
 
 
 class DeadLetters(Protocol):
-    def park(self, job_id: str | None, pipeline: str, entity: str,
-             rejected: Sequence[Rejected]) -> int:
+    def park(
+        self, job_id: str | None, pipeline: str, entity: str, rejected: Sequence[Rejected]
+    ) -> int:
         """Store rejected records whole; returns how many were new (not already parked).
 
         An open letter for the same key with another fingerprint is superseded.
@@ -158,5 +158,11 @@ class JobLog(Protocol):
 
     def progress(self, job_id: str, progress: dict[str, Any]) -> None: ...
 
-    def finish(self, job_id: str, status: str, progress: dict[str, Any],
-               error: Any = None, entity: str | None = None) -> None: ...
+    def finish(
+        self,
+        job_id: str,
+        status: str,
+        progress: dict[str, Any],
+        error: Any = None,
+        entity: str | None = None,
+    ) -> None: ...

@@ -18,7 +18,7 @@ from pacsync.connectors.memory import (
 )
 from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import EntitySpec, PipelineSpec
-from pacsync.sync.entity import EntitySync
+from pacsync.sync.entity import EntitySync, Mode
 
 PARCEL: dict[str, Any] = {
     "source": {"table": "Parcel", "schema": "dbo", "key": ["ParcelID"]},
@@ -97,7 +97,7 @@ class World:
     dead_letters: MemoryDeadLetters
     progress: RecordingProgress
 
-    def sync(self, entity: str, mode: str = "incremental", **options: Any) -> EntityCounts:
+    def sync(self, entity: str, mode: Mode = "incremental", **options: Any) -> EntityCounts:
         runner = EntitySync(
             self.spec,
             entity,
@@ -107,7 +107,7 @@ class World:
             progress=self.progress,
             **options,
         )
-        return runner.run(mode)  # type: ignore[arg-type]
+        return runner.run(mode)
 
     def respec(self, spec: PipelineSpec) -> None:
         """Carry on with a changed pipeline file over the same data."""

@@ -33,8 +33,9 @@ def init() -> None:
     bootstrap.store(settings)
     console.print(f"pacsync home: {settings.home.resolve()}", highlight=False)
     console.print(f"store: {settings.store_url}", highlight=False)
-    console.print(f"put pipeline files in {(settings.home / 'pipelines').resolve()}",
-                  highlight=False)
+    console.print(
+        f"put pipeline files in {(settings.home / 'pipelines').resolve()}", highlight=False
+    )
 
 
 @app.command()

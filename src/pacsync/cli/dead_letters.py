@@ -27,10 +27,19 @@ def list_letters(
     table = Table(title="dead letters")
     for column in ("id", "pipeline", "entity", "key", "code", "rule", "field", "message"):
         table.add_column(column)
-    for d in store.dead_letters.list(pipeline=pipeline,
-                                     status=None if status == "all" else status, limit=limit):
-        table.add_row(str(d["id"]), d["pipeline"], d["entity"], d["record_key"],
-                      d["error_code"], d["rule"], d["field"] or "", d["message"])
+    for d in store.dead_letters.find(
+        pipeline=pipeline, status=None if status == "all" else status, limit=limit
+    ):
+        table.add_row(
+            str(d["id"]),
+            d["pipeline"],
+            d["entity"],
+            d["record_key"],
+            d["error_code"],
+            d["rule"],
+            d["field"] or "",
+            d["message"],
+        )
     console.print(table)
 
 
@@ -40,7 +49,7 @@ def show(letter_id: int) -> None:
     """One dead letter: the whole record, the error and its history."""
     letter = bootstrap.store(Settings()).dead_letters.get(letter_id)
     if letter is None:
-        err.print(f"PACS-104 no dead letter {letter_id}; list them with `pacsync dead-letters list`")
+        err.print(f"PACS-104 no dead letter {letter_id}; see `pacsync dead-letters list`")
         raise typer.Exit(EXIT_CONFIG)
     console.print_json(json.dumps(letter, default=str))
 
@@ -49,8 +58,7 @@ def show(letter_id: int) -> None:
 @reports_errors
 def discard(letter_id: int) -> None:
     """Mark a dead letter as discarded (it stays in the store for the audit)."""
-    if not bootstrap.store(Settings()).dead_letters.set_status(letter_id, "discarded",
-                                                               "discarded"):
+    if not bootstrap.store(Settings()).dead_letters.set_status(letter_id, "discarded", "discarded"):
         err.print(f"PACS-104 no dead letter {letter_id}")
         raise typer.Exit(EXIT_CONFIG)
     console.print(f"dead letter {letter_id} discarded")

@@ -21,6 +21,7 @@ from pacsync.cli.progress import RichProgress
 from pacsync.config import Settings
 from pacsync.connectors.sql.engine import redact
 from pacsync.errors import JobAlreadyRunning, PacsyncError
+from pacsync.sync.entity import Mode
 from pacsync.sync.pipeline import RunResult, run_pipeline
 from pacsync.sync.reconcile import EntityReport, reconcile
 
@@ -47,18 +48,26 @@ def run(
     _, spec = bootstrap.pipeline(pipeline, settings)
     store = bootstrap.store(settings)
     _refuse_concurrent(store, spec.name)
-    mode = "full" if full else "incremental"
+    mode: Mode = "full" if full else "incremental"
     source, destination = bootstrap.source(spec), bootstrap.destination(spec)
-    job_id = store.jobs.create(kind="sync", pipeline=spec.name, mode=mode,
-                               entities=list(entity or spec.ordered_entities()))
+    job_id = store.jobs.create(
+        kind="sync", pipeline=spec.name, mode=mode, entities=list(entity or spec.ordered_entities())
+    )
     console.print(f"job [bold]{job_id[:8]}[/] {spec.name} ({mode})", highlight=False)
     stop = _StopOnSignal()
     try:
         with RichProgress(quiet=quiet) as bars:
             result = run_pipeline(
-                spec, job_id=job_id, source=source, destination=destination,
-                dead_letters=store.dead_letters, job_log=store.jobs, progress=bars,
-                mode=mode, entities=entity, should_stop=stop,
+                spec,
+                job_id=job_id,
+                source=source,
+                destination=destination,
+                dead_letters=store.dead_letters,
+                job_log=store.jobs,
+                progress=bars,
+                mode=mode,
+                entities=entity,
+                should_stop=stop,
             )
     finally:
         stop.restore()
@@ -114,14 +123,33 @@ class _StopOnSignal:
 
 def print_summary(result: RunResult) -> None:
     table = Table(title=f"job {result.job_id[:8]}: {result.status} in {result.seconds:.1f}s")
-    for column in ("entity", "mode", "read", "inserted", "updated", "unchanged", "deleted",
-                   "filtered", "dead letters", "rows/s"):
+    for column in (
+        "entity",
+        "mode",
+        "read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "deleted",
+        "filtered",
+        "dead letters",
+        "rows/s",
+    ):
         table.add_column(column, justify="left" if column in ("entity", "mode") else "right")
     for name, c in result.entities.items():
         rate = c.read / result.seconds if result.seconds else 0.0
-        table.add_row(name, result.modes.get(name, ""), f"{c.read:,}", f"{c.inserted:,}",
-                      f"{c.updated:,}", f"{c.unchanged:,}", f"{c.deleted:,}", f"{c.filtered:,}",
-                      f"{c.dead_lettered:,}", f"{rate:,.0f}")
+        table.add_row(
+            name,
+            result.modes.get(name, ""),
+            f"{c.read:,}",
+            f"{c.inserted:,}",
+            f"{c.updated:,}",
+            f"{c.unchanged:,}",
+            f"{c.deleted:,}",
+            f"{c.filtered:,}",
+            f"{c.dead_lettered:,}",
+            f"{rate:,.0f}",
+        )
     console.print(table)
     failed: dict[str, int] = {}
     for counts in result.entities.values():
@@ -137,8 +165,10 @@ def check(pipeline: PipelineArg) -> None:
     """Validate a pipeline file and test every connection and table it uses."""
     settings = Settings()
     path, spec = bootstrap.pipeline(pipeline, settings)
-    console.print(f"[green]ok[/] {path}: pipeline '{spec.name}', "
-                  f"{len(spec.entities)} entities", highlight=False)
+    console.print(
+        f"[green]ok[/] {path}: pipeline '{spec.name}', {len(spec.entities)} entities",
+        highlight=False,
+    )
     problems: list[PacsyncError] = []
     for role, build in (("source", bootstrap.source), ("destination", bootstrap.destination)):
         name = getattr(spec, role).connection
@@ -177,17 +207,35 @@ def reconcile_command(pipeline: PipelineArg, entity: EntityOpt = None) -> None:
 
 def print_reconciliation(reports: list[EntityReport]) -> None:
     table = Table(title="reconciliation")
-    for column in ("entity", "source rows", "target rows", "dead letters", "content",
-                   "orphans (source/target)", "verdict"):
+    for column in (
+        "entity",
+        "source rows",
+        "target rows",
+        "dead letters",
+        "content",
+        "orphans (source/target)",
+        "verdict",
+    ):
         table.add_column(column)
     for r in reports:
         orphans = "; ".join(f"{o.field}→{o.parent}: {o.source}/{o.target}" for o in r.orphans)
-        verdict = ("[green]match[/]" if r.explained and r.rows_match
-                   else "[green]match[/] once dead letters are set aside" if r.explained
-                   else "[red]MISMATCH[/]")
-        table.add_row(r.entity, f"{r.source_rows:,}", f"{r.target_rows:,}",
-                      f"{r.dead_letters:,}",
-                      "same" if r.content_match else "differs", orphans or "-", verdict)
+        verdict = (
+            "[green]match[/]"
+            if r.explained and r.rows_match
+            else "[green]match[/] once dead letters are set aside"
+            if r.explained
+            else "[red]MISMATCH[/]"
+        )
+        table.add_row(
+            r.entity,
+            f"{r.source_rows:,}",
+            f"{r.target_rows:,}",
+            f"{r.dead_letters:,}",
+            "same" if r.content_match else "differs",
+            orphans or "-",
+            verdict,
+        )
     console.print(table)
-    console.print("content: checksum of record fingerprints, dead-lettered records excluded",
-                  style="dim")
+    console.print(
+        "content: checksum of record fingerprints, dead-lettered records excluded", style="dim"
+    )

@@ -19,7 +19,7 @@ import xxhash
 
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.mapping import source_columns
-from pacsync.domain.records import EntityCounts, Key, Rejected, Row
+from pacsync.domain.records import EntityCounts, Key, Rejected, Row, key_text, parse_key
 from pacsync.domain.spec import EntitySpec, PipelineSpec
 from pacsync.ports import Change, ChangeOp, ChangeVersions, TargetSummary, WriteBatch
 
@@ -164,9 +164,7 @@ class MemorySource:
         values: list[Any] = [r[column] for r in self._records(entity) if r.get(column) is not None]
         return max(values, default=None)
 
-    def read_since(
-        self, entity: str, low: Any, high: Any, batch_size: int
-    ) -> Iterator[list[Row]]:
+    def read_since(self, entity: str, low: Any, high: Any, batch_size: int) -> Iterator[list[Row]]:
         column = self._cursor_column(entity)
         position = self.columns(entity).index(column)
         picked: list[tuple[Any, Key, Row]] = []
@@ -258,7 +256,8 @@ class MemoryDestination:
     def _live_hashes(self, entity: str) -> dict[Key, str]:
         rows = self.tables.get(entity, {})
         return {
-            k: fp for k, fp in self.hashes.get(entity, {}).items()
+            k: fp
+            for k, fp in self.hashes.get(entity, {}).items()
             if k in rows and "deleted_at" not in rows[k]
         }
 
@@ -331,9 +330,11 @@ class MemoryDestination:
             seen.add(key)
             upserts.append((key, dict(zip(fields, row, strict=True)), fp))
         checkpoint = (
-            None if batch.checkpoint is None
-            else Checkpoint.from_json(entity=entity, pipeline=batch.checkpoint.pipeline,
-                                      text=batch.checkpoint.to_json())
+            None
+            if batch.checkpoint is None
+            else Checkpoint.from_json(
+                entity=entity, pipeline=batch.checkpoint.pipeline, text=batch.checkpoint.to_json()
+            )
         )
         # Everything is checked: apply.
         hashes = self.hashes[entity]
@@ -382,9 +383,12 @@ def _copy(batch: WriteBatch) -> WriteBatch:
 # --- dead letters and progress -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+LetterStatus = Literal["open", "superseded", "resolved"]
+
+
+@dataclass(slots=True)
 class DeadLetter:
-    """One parked record, as a dead-letter store keeps it."""
+    """One parked record, as the dead-letter store keeps it."""
 
     job_id: str | None
     pipeline: str
@@ -395,30 +399,86 @@ class DeadLetter:
     field: str
     rule: str
     message: str
+    status: LetterStatus = "open"
+    reason: str | None = None
 
 
 class MemoryDeadLetters:
-    """Dead letters in a list, de-duplicated by (pipeline, entity, key, fingerprint)."""
+    """Dead letters in a list, with the rules of the store's ``DeadLetterStore``.
+
+    A record version, (pipeline, entity, key, fingerprint), is parked once
+    whatever its status; parking a new version of a key supersedes the key's
+    open letter.  Keys are compared through their JSON text, and
+    :meth:`open_keys` returns them as they read back from JSON.
+    """
 
     def __init__(self) -> None:
         self.items: list[DeadLetter] = []
-        self._seen: set[tuple[str, str, Key, str]] = set()
 
-    def park(self, job_id: str | None, pipeline: str, entity: str,
-             rejected: Sequence[Rejected]) -> int:
-        new = 0
+    def open(self, entity: str | None = None) -> list[DeadLetter]:
+        """The open letters (of one entity)."""
+        return [
+            i for i in self.items if i.status == "open" and (entity is None or i.entity == entity)
+        ]
+
+    def park(
+        self, job_id: str | None, pipeline: str, entity: str, rejected: Sequence[Rejected]
+    ) -> int:
+        known = {
+            (key_text(i.key), i.fingerprint)
+            for i in self.items
+            if (i.pipeline, i.entity) == (pipeline, entity)
+        }
+        fresh: list[DeadLetter] = []
         for item in rejected:
-            identity = (pipeline, entity, item.key, item.fingerprint)
-            if identity in self._seen:
+            identity = (key_text(item.key), item.fingerprint)
+            if identity in known:
                 continue
-            self._seen.add(identity)
-            self.items.append(DeadLetter(
-                job_id=job_id, pipeline=pipeline, entity=entity, key=item.key,
-                fingerprint=item.fingerprint, record=dict(item.record),
-                field=item.error.field, rule=item.error.rule, message=item.error.message,
-            ))
-            new += 1
-        return new
+            known.add(identity)
+            fresh.append(
+                DeadLetter(
+                    job_id=job_id,
+                    pipeline=pipeline,
+                    entity=entity,
+                    key=item.key,
+                    fingerprint=item.fingerprint,
+                    record=dict(item.record),
+                    field=item.error.field,
+                    rule=item.error.rule,
+                    message=item.error.message,
+                )
+            )
+        stale = {key_text(d.key) for d in fresh}
+        for letter in self.items:
+            if (
+                (letter.pipeline, letter.entity) == (pipeline, entity)
+                and letter.status == "open"
+                and key_text(letter.key) in stale
+            ):
+                letter.status = "superseded"
+        self.items.extend(fresh)
+        return len(fresh)
+
+    def open_keys(self, pipeline: str, entity: str) -> set[Key]:
+        return {
+            parse_key(key_text(i.key))
+            for i in self.items
+            if (i.pipeline, i.entity, i.status) == (pipeline, entity, "open")
+        }
+
+    def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
+        texts = {key_text(k) for k in keys}
+        changed = 0
+        for letter in self.items:
+            if (letter.pipeline, letter.entity, letter.status) == (
+                pipeline,
+                entity,
+                "open",
+            ) and key_text(letter.key) in texts:
+                letter.status = "resolved"
+                letter.reason = reason
+                changed += 1
+        return changed
 
 
 ProgressKind = Literal["entity_started", "batch_done", "entity_done"]
@@ -460,5 +520,9 @@ if TYPE_CHECKING:
     def _conforms(
         spec: PipelineSpec,
     ) -> tuple[Source, Destination, DeadLetters, ProgressSink]:
-        return (MemorySource(spec), MemoryDestination(spec), MemoryDeadLetters(),
-                RecordingProgress())
+        return (
+            MemorySource(spec),
+            MemoryDestination(spec),
+            MemoryDeadLetters(),
+            RecordingProgress(),
+        )

@@ -26,8 +26,9 @@ class DeadLetterStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def park(self, job_id: str | None, pipeline: str, entity: str,
-             rejected: Sequence[Rejected]) -> int:
+    def park(
+        self, job_id: str | None, pipeline: str, entity: str, rejected: Sequence[Rejected]
+    ) -> int:
         if not rejected:
             return 0
         now = _now()
@@ -48,23 +49,44 @@ class DeadLetterStore:
                 if (key, item.fingerprint) in known:
                     continue
                 known.add((key, item.fingerprint))
-                fresh.append({
-                    "job_id": job_id, "pipeline": pipeline, "entity": entity,
-                    "record_key": key, "fingerprint": item.fingerprint,
-                    "payload": {k: jsonable(v) for k, v in item.record.items()},
-                    "error_code": VALIDATION_CODE, "rule": item.error.rule,
-                    "field": item.error.field, "message": item.error.message,
-                    "status": "open", "attempts": 1,
-                    "history": [{"at": now.isoformat(), "event": "parked", "job_id": job_id,
-                                 "message": item.error.message}],
-                    "created_at": now, "updated_at": now,
-                })
+                fresh.append(
+                    {
+                        "job_id": job_id,
+                        "pipeline": pipeline,
+                        "entity": entity,
+                        "record_key": key,
+                        "fingerprint": item.fingerprint,
+                        "payload": {k: jsonable(v) for k, v in item.record.items()},
+                        "error_code": VALIDATION_CODE,
+                        "rule": item.error.rule,
+                        "field": item.error.field,
+                        "message": item.error.message,
+                        "status": "open",
+                        "attempts": 1,
+                        "history": [
+                            {
+                                "at": now.isoformat(),
+                                "event": "parked",
+                                "job_id": job_id,
+                                "message": item.error.message,
+                            }
+                        ],
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
             stale = [d["record_key"] for d in fresh]
             if stale:
-                conn.execute(update(dead_letters).where(
-                    dead_letters.c.pipeline == pipeline, dead_letters.c.entity == entity,
-                    dead_letters.c.status == "open", dead_letters.c.record_key.in_(stale),
-                ).values(status="superseded", updated_at=now))
+                conn.execute(
+                    update(dead_letters)
+                    .where(
+                        dead_letters.c.pipeline == pipeline,
+                        dead_letters.c.entity == entity,
+                        dead_letters.c.status == "open",
+                        dead_letters.c.record_key.in_(stale),
+                    )
+                    .values(status="superseded", updated_at=now)
+                )
             if fresh:
                 try:
                     conn.execute(insert(dead_letters), fresh)
@@ -74,7 +96,8 @@ class DeadLetterStore:
 
     def open_keys(self, pipeline: str, entity: str) -> set[Key]:
         stmt = select(dead_letters.c.record_key).where(
-            dead_letters.c.pipeline == pipeline, dead_letters.c.entity == entity,
+            dead_letters.c.pipeline == pipeline,
+            dead_letters.c.entity == entity,
             dead_letters.c.status == "open",
         )
         with translated("store"), self.engine.connect() as conn:
@@ -86,16 +109,30 @@ class DeadLetterStore:
         changed = 0
         with translated("store"), self.engine.begin() as conn:
             for start in range(0, len(texts), 1000):
-                changed += conn.execute(update(dead_letters).where(
-                    dead_letters.c.pipeline == pipeline, dead_letters.c.entity == entity,
-                    dead_letters.c.status == "open",
-                    dead_letters.c.record_key.in_(texts[start : start + 1000]),
-                ).values(status="resolved", message=dead_letters.c.message + f" [{reason}]",
-                         updated_at=now)).rowcount
+                changed += conn.execute(
+                    update(dead_letters)
+                    .where(
+                        dead_letters.c.pipeline == pipeline,
+                        dead_letters.c.entity == entity,
+                        dead_letters.c.status == "open",
+                        dead_letters.c.record_key.in_(texts[start : start + 1000]),
+                    )
+                    .values(
+                        status="resolved",
+                        message=dead_letters.c.message + f" [{reason}]",
+                        updated_at=now,
+                    )
+                ).rowcount
         return changed
 
-    def list(self, *, pipeline: str | None = None, status: str | None = "open",
-             limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    def find(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = "open",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
         stmt = select(dead_letters).order_by(dead_letters.c.id).limit(limit).offset(offset)
         if pipeline:
             stmt = stmt.where(dead_letters.c.pipeline == pipeline)
@@ -119,9 +156,16 @@ class DeadLetterStore:
         history = [*letter["history"], {"at": now.isoformat(), "event": event}]
         attempts = letter["attempts"] + (1 if event == "retried" else 0)
         with translated("store"), self.engine.begin() as conn:
-            conn.execute(update(dead_letters).where(dead_letters.c.id == letter_id).values(
-                status=status, history=history, attempts=attempts, updated_at=now,
-            ))
+            conn.execute(
+                update(dead_letters)
+                .where(dead_letters.c.id == letter_id)
+                .values(
+                    status=status,
+                    history=history,
+                    attempts=attempts,
+                    updated_at=now,
+                )
+            )
         return True
 
     def counts(self, pipeline: str) -> dict[str, int]:

@@ -55,44 +55,82 @@ class JobStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, *, kind: str, pipeline: str, mode: str, entities: list[str],
-               trigger: str = "manual") -> str:
+    def create(
+        self, *, kind: str, pipeline: str, mode: str, entities: list[str], trigger: str = "manual"
+    ) -> str:
         job_id = str(uuid.uuid4())
         with translated("store"), self.engine.begin() as conn:
-            conn.execute(insert(jobs).values(
-                id=job_id, kind=kind, pipeline=pipeline, mode=mode, entities=entities,
-                status="queued", trigger=trigger, created_at=_now(), progress={},
-            ))
+            conn.execute(
+                insert(jobs).values(
+                    id=job_id,
+                    kind=kind,
+                    pipeline=pipeline,
+                    mode=mode,
+                    entities=entities,
+                    status="queued",
+                    trigger=trigger,
+                    created_at=_now(),
+                    progress={},
+                )
+            )
         return job_id
 
     def start(self, job_id: str) -> None:
         now = _now()
         with translated("store"), self.engine.begin() as conn:
-            conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-                status="running", started_at=now, heartbeat_at=now,
-                host=socket.gethostname(), pid=os.getpid(),
-            ))
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    status="running",
+                    started_at=now,
+                    heartbeat_at=now,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                )
+            )
 
     def progress(self, job_id: str, progress: dict[str, Any]) -> None:
         with translated("store"), self.engine.begin() as conn:
-            conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-                progress=progress, heartbeat_at=_now(),
-            ))
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    progress=progress,
+                    heartbeat_at=_now(),
+                )
+            )
 
-    def finish(self, job_id: str, status: str, progress: dict[str, Any],
-               error: PacsyncError | None = None, entity: str | None = None) -> None:
+    def finish(
+        self,
+        job_id: str,
+        status: str,
+        progress: dict[str, Any],
+        error: PacsyncError | None = None,
+        entity: str | None = None,
+    ) -> None:
         now = _now()
         values: dict[str, Any] = {"status": status, "finished_at": now, "progress": progress}
         if error is not None:
-            values |= {"error_code": error.code, "error_message": error.message,
-                       "error_hint": error.hint}
+            values |= {
+                "error_code": error.code,
+                "error_message": error.message,
+                "error_hint": error.hint,
+            }
         with translated("store"), self.engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
             if error is not None:
-                conn.execute(insert(job_errors).values(
-                    job_id=job_id, entity=entity, code=error.code, message=error.message,
-                    hint=error.hint, transient=int(error.transient), at=now,
-                ))
+                conn.execute(
+                    insert(job_errors).values(
+                        job_id=job_id,
+                        entity=entity,
+                        code=error.code,
+                        message=error.message,
+                        hint=error.hint,
+                        transient=int(error.transient),
+                        at=now,
+                    )
+                )
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
             self._count_day(conn, row, status, progress)
 
@@ -112,20 +150,27 @@ class JobStore:
             "duration_s": daily_statistics.c.duration_s + duration,
         }
         if not conn.execute(update(daily_statistics).where(key).values(values)).rowcount:
-            conn.execute(insert(daily_statistics).values(
-                day=day, pipeline=row.pipeline, jobs=1, succeeded=int(status == "succeeded"),
-                failed=int(status == "failed"), records=records, bytes=0, duration_s=duration,
-            ))
+            conn.execute(
+                insert(daily_statistics).values(
+                    day=day,
+                    pipeline=row.pipeline,
+                    jobs=1,
+                    succeeded=int(status == "succeeded"),
+                    failed=int(status == "failed"),
+                    records=records,
+                    bytes=0,
+                    duration_s=duration,
+                )
+            )
 
     def get(self, job_id: str) -> JobView | None:
         with translated("store"), self.engine.connect() as conn:
-            row = conn.execute(
-                select(jobs).where(jobs.c.id.startswith(job_id)).limit(2)
-            ).all()
+            row = conn.execute(select(jobs).where(jobs.c.id.startswith(job_id)).limit(2)).all()
         return _view(row[0]) if len(row) == 1 else None
 
-    def list(self, *, status: str | None = None, pipeline: str | None = None,
-             limit: int = 50) -> list[JobView]:
+    def recent(
+        self, *, status: str | None = None, pipeline: str | None = None, limit: int = 50
+    ) -> list[JobView]:
         stmt = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
         if status:
             stmt = stmt.where(jobs.c.status == status)
@@ -150,9 +195,16 @@ class JobStore:
 
     def mark_interrupted(self, job_id: str, reason: str) -> None:
         with translated("store"), self.engine.begin() as conn:
-            conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE))
-                         .values(status="interrupted", finished_at=_now(),
-                                 error_code="PACS-006", error_message=reason))
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE))
+                .values(
+                    status="interrupted",
+                    finished_at=_now(),
+                    error_code="PACS-006",
+                    error_message=reason,
+                )
+            )
 
     def count(self) -> int:
         with translated("store"), self.engine.connect() as conn:
@@ -161,4 +213,4 @@ class JobStore:
 
 def _view(row: Any) -> JobView:
     m = row._mapping
-    return JobView(**{f: m[f] for f in JobView.__slots__})  # type: ignore[attr-defined]
+    return JobView(**{f: m[f] for f in JobView.__slots__})

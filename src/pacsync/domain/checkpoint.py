@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -32,7 +33,7 @@ def decode_value(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     kind, text = value["t"], value["v"]
-    decoders = {
+    decoders: dict[str, Callable[[str], Any]] = {
         "datetime": dt.datetime.fromisoformat,
         "date": dt.date.fromisoformat,
         "decimal": Decimal,

@@ -95,8 +95,11 @@ def referenced_names(text: str) -> set[str]:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse expression {text!r}: {exc.msg}") from None
-    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
-             and isinstance(n.func, ast.Name)}
+    calls = {
+        n.func.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+    }
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - calls
 
 
@@ -111,7 +114,7 @@ class _Compiler:
             f"{what} is not allowed in expression {self.text!r} (functions: {allowed})"
         )
 
-    def visit(self, node: ast.expr) -> Compiled:  # noqa: PLR0911 - one branch per node kind
+    def visit(self, node: ast.expr) -> Compiled:
         if isinstance(node, ast.Constant):
             value = node.value
             return lambda env: value
@@ -126,7 +129,8 @@ class _Compiler:
         if isinstance(node, ast.Compare):
             return self._compare(node)
         if isinstance(node, ast.IfExp):
-            test, body, other = self.visit(node.test), self.visit(node.body), self.visit(node.orelse)
+            test, body = self.visit(node.test), self.visit(node.body)
+            other = self.visit(node.orelse)
             return lambda env: body(env) if test(env) else other(env)
         if isinstance(node, ast.Call):
             return self._call(node)

@@ -111,7 +111,9 @@ class Mapper:
         """A fast ``target_key`` for the common case of plainly copied key columns."""
         specs = [self.entity.fields[f] for f in self.entity.key_fields]
         plain = all(
-            not s.transforms and s.lookup is None and s.default is None
+            not s.transforms
+            and s.lookup is None
+            and s.default is None
             and s.type in ("integer", "bigint", "string", "text")
             for s in specs
         )

@@ -168,8 +168,10 @@ class PipelineSpec(Spec):
 
     @model_validator(mode="after")
     def _references(self) -> PipelineSpec:
-        for role, name in (("source", self.source.connection),
-                           ("destination", self.destination.connection)):
+        for role, name in (
+            ("source", self.source.connection),
+            ("destination", self.destination.connection),
+        ):
             if name not in self.connections:
                 raise ValueError(
                     f"{role} connection '{name}' is not defined; connections are: "

@@ -120,7 +120,7 @@ def build(item: str | dict[str, Any]) -> Transform:
         return SIMPLE[item]
     if len(item) != 1:
         raise ValueError("a parametrised transform is a mapping with exactly one name")
-    (name, args), = item.items()
+    ((name, args),) = item.items()
     if name not in PARAMETRIC:
         raise ValueError(
             f"unknown transform '{name}'; choose from: " + ", ".join(sorted(PARAMETRIC))

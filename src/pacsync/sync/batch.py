@@ -94,7 +94,10 @@ class BatchProcessor:
         return batch
 
     def _batch_rules(
-        self, out: Outcome, keys: list[Key], existing: dict[Key, str] | None,
+        self,
+        out: Outcome,
+        keys: list[Key],
+        existing: dict[Key, str] | None,
         counts: EntityCounts,
     ) -> None:
         rows, fps = out.batch.rows, out.batch.fingerprints
@@ -109,19 +112,26 @@ class BatchProcessor:
                     continue
                 holder = seen.setdefault(value, holders.get(value, keys[i]))
                 if holder != keys[i]:
-                    bad.setdefault(i, RowError(
-                        rule.field, "unique", rule.message or f"{value!r} is already used"
-                    ))
+                    bad.setdefault(
+                        i,
+                        RowError(
+                            rule.field, "unique", rule.message or f"{value!r} is already used"
+                        ),
+                    )
         for ref in self.validator.references:
             wanted = {(r[ref.position],) for r in rows if r[ref.position] is not None}
             found = self.destination.existing(ref.entity, sorted(wanted, key=repr))
             for i, row in enumerate(rows):
                 value = row[ref.position]
                 if value is not None and (value,) not in found:
-                    bad.setdefault(i, RowError(
-                        ref.field, "reference",
-                        ref.message or f"no {ref.entity} with key {value!r}",
-                    ))
+                    bad.setdefault(
+                        i,
+                        RowError(
+                            ref.field,
+                            "reference",
+                            ref.message or f"no {ref.entity} with key {value!r}",
+                        ),
+                    )
         if not bad:
             return
         kept_rows, kept_fps = [], []

@@ -235,8 +235,11 @@ class EntitySync:
 
     def _finish(self, checkpoint: Checkpoint, deletes: list[Key]) -> None:
         final = checkpoint.advance(
-            phase="idle", after_key=None, fresh=False,
-            completed_runs=checkpoint.completed_runs + 1, extra={},
+            phase="idle",
+            after_key=None,
+            fresh=False,
+            completed_runs=checkpoint.completed_runs + 1,
+            extra={},
         )
         for start in range(0, len(deletes), self.batch_size):
             chunk = deletes[start : start + self.batch_size]
@@ -294,7 +297,6 @@ def _max(current: Any, values: Iterable[Any]) -> Any:
         if value is not None and (best is None or value > best):
             best = value
     return best
-
 
 
 def _jsonish(key: Key) -> Key:

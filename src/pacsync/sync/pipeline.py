@@ -90,9 +90,15 @@ def run_pipeline(
         for name in _selected(spec, entities):
             current = name
             sync = EntitySync(
-                spec, name, source=source, destination=destination,
-                dead_letters=dead_letters, progress=tracker, job_id=job_id,
-                deadline=deadline, should_stop=should_stop,
+                spec,
+                name,
+                source=source,
+                destination=destination,
+                dead_letters=dead_letters,
+                progress=tracker,
+                job_id=job_id,
+                deadline=deadline,
+                should_stop=should_stop,
             )
             result.entities[name] = sync.run(mode)
             result.modes[name] = sync.mode_run
@@ -111,8 +117,7 @@ def run_pipeline(
         raise
     finally:
         result.seconds = time.monotonic() - tracker.started
-        job_log.finish(job_id, result.status, result.progress(), result.error,
-                       result.failed_entity)
+        job_log.finish(job_id, result.status, result.progress(), result.error, result.failed_entity)
     return result
 
 

@@ -47,14 +47,15 @@ class EntityReport:
     @property
     def explained(self) -> bool:
         """Target equals source once the parked (dead-lettered) records are set aside."""
-        return self.content_match and (
-            self.source_rows - self.parked_in_source == self.target_rows
-        )
+        return self.content_match and (self.source_rows - self.parked_in_source == self.target_rows)
 
 
 def reconcile(
-    spec: PipelineSpec, source: Source, destination: Destination,
-    dead_letters: DeadLetters, entities: list[str] | None = None,
+    spec: PipelineSpec,
+    source: Source,
+    destination: Destination,
+    dead_letters: DeadLetters,
+    entities: list[str] | None = None,
 ) -> list[EntityReport]:
     """Compare each entity; content checksums leave out records parked as dead letters."""
     reports = []
@@ -79,16 +80,24 @@ def reconcile(
                 continue
             column = entity.fields[rule.field].source
             in_source = source.orphans(name, column, rule.entity) if column else 0
-            orphans.append(Orphans(rule.field, rule.entity, in_source,
-                                   destination.orphans(name, rule.field, rule.entity)))
-        reports.append(EntityReport(
-            entity=name,
-            source_rows=rows,
-            target_rows=target.rows,
-            source_checksum=format(total % 2**64, "016x"),
-            target_checksum=target.checksum,
-            dead_letters=len(parked),
-            parked_in_source=parked_seen,
-            orphans=orphans,
-        ))
+            orphans.append(
+                Orphans(
+                    rule.field,
+                    rule.entity,
+                    in_source,
+                    destination.orphans(name, rule.field, rule.entity),
+                )
+            )
+        reports.append(
+            EntityReport(
+                entity=name,
+                source_rows=rows,
+                target_rows=target.rows,
+                source_checksum=format(total % 2**64, "016x"),
+                target_checksum=target.checksum,
+                dead_letters=len(parked),
+                parked_in_source=parked_seen,
+                orphans=orphans,
+            )
+        )
     return reports

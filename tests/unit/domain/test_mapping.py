@@ -164,7 +164,7 @@ def test_bad_cast_raises_row_error_naming_field_and_rule() -> None:
     assert error.field == "value"
     assert error.rule == "type"
     assert "decimal" in error.message
-    assert str(error).startswith("value: ") and str(error).endswith("[type]")
+    assert str(error) == f"value: {error.message} [type]"
 
 
 def test_string_longer_than_length_is_a_row_error() -> None:

@@ -133,7 +133,7 @@ def test_decimal_cast_rejects_text() -> None:
 
 def test_float_cast() -> None:
     assert cast_for("float")(" 1,234.5 ") == 1234.5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="could not convert"):
         cast_for("float")("abc")
 
 

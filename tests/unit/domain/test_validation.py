@@ -92,7 +92,7 @@ def test_enum() -> None:
     check.check(row(use="C"))
     error = failure(check, row(use="X"))
     assert (error.field, error.rule) == ("use", "enum")
-    assert "'X' is not one of R, C, I" == error.message
+    assert error.message == "'X' is not one of R, C, I"
 
 
 def test_length_counts_characters_of_the_text_form() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -49,7 +50,7 @@ def test_full_into_an_empty_target_inserts_every_row(
     assert checkpoint.completed_runs == 1
     assert checkpoint.mapping_version == mapping_version(world.entity("parcel"))
     kinds = world.progress.kinds()
-    assert kinds[0] == "entity_started" and kinds[-1] == "entity_done"
+    assert kinds == ["entity_started", *["batch_done"] * 4, "entity_done"]
     assert world.progress.events[0].mode == "full"
     assert world.progress.events[0].total == 25
     assert world.progress.events[-1].counts["inserted"] == 25
@@ -339,6 +340,26 @@ def test_change_tracking_without_changes_reads_nothing(parcels: Make) -> None:
     assert world.destination.checkpoints["parcel"].completed_runs == 2
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG entity.py _change_tracking/_commit: every D change is counted as deleted, "
+    "also for keys never in the target (a row inserted and deleted between two runs), so "
+    "counts.deleted says 2 where 1 row was deleted",
+)
+def test_change_tracking_counts_only_deletes_of_synced_rows(
+    parcels: Make, parcel_record: Make
+) -> None:
+    world = change_tracked(parcels)
+    world.source.delete("Parcel", (7,))
+    world.source.upsert("Parcel", parcel_record(27))
+    world.source.delete("Parcel", (27,))
+
+    counts = world.sync("parcel")
+
+    assert (7,) not in world.destination.live("parcel")
+    assert counts.deleted == 1
+
+
 # --- mapping change ----------------------------------------------------------------------------
 
 
@@ -421,12 +442,70 @@ def test_dead_letters_are_not_duplicated_on_rerun(parcels: Make, parcel_record: 
 
     world.source.upsert("Parcel", parcel_record(4, Value="-6"))
     world.sync("parcel")
-    assert [item.record["Value"] for item in world.dead_letters.items] == ["-5", "-6"]
+    letters = world.dead_letters.items
+    assert [(i.record["Value"], i.status) for i in letters] == [
+        ("-5", "superseded"), ("-6", "open"),
+    ]
+    assert world.dead_letters.open_keys("county", "parcel") == {(4,)}
 
     world.source.upsert("Parcel", parcel_record(4, Value="6"))
     fixed = world.sync("parcel")
+
     assert (fixed.inserted, fixed.dead_lettered) == (1, 0)
     assert world.destination.live("parcel")[(4,)]["value"] == Decimal("6.00")
+    assert [i.status for i in letters] == ["superseded", "resolved"]
+    assert letters[1].reason == "synced or deleted"
+    assert world.dead_letters.open_keys("county", "parcel") == set()
+
+
+def test_dead_letter_of_a_record_deleted_from_the_source_is_resolved(
+    parcels: Make, parcel_record: Make
+) -> None:
+    world = parcels(12, validate=[{"field": "value", "rule": "range", "min": 0}])
+    world.source.tables["Parcel"][3] = parcel_record(4, Value="-5")
+    world.source.tables["Parcel"][4] = parcel_record(5, Value="-5")
+    world.sync("parcel")
+    world.source.delete("Parcel", (4,))
+
+    counts = world.sync("parcel")
+
+    assert counts.dead_lettered == 1  # 5 is still bad
+    status = {i.key: (i.status, i.reason) for i in world.dead_letters.items}
+    assert status == {(4,): ("resolved", "deleted"), (5,): ("open", None)}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG entity.py _hash_diff: `unseen` holds open dead-letter keys in their JSON form "
+    "(_jsonish) but is pruned with the native target key (`unseen.discard(key)`), so with a "
+    "date/decimal key a record still broken in the source is resolved as 'deleted'",
+)
+def test_dead_letter_with_a_date_key_stays_open_while_the_record_is_broken(
+    make_pipeline: Make, make_world: Make
+) -> None:
+    valuation = {
+        "source": {"table": "PropertyValue", "key": ["ParcelID", "AsOf"]},
+        "target": {"table": "valuation"},
+        "fields": {
+            "parcel_id": {"from": "ParcelID", "type": "integer"},
+            "as_of": {"from": "AsOf", "type": "date"},
+            "value": {"from": "Value", "type": "decimal"},
+        },
+        "validate": [{"field": "value", "rule": "range", "min": 0}],
+    }
+    world = make_world(
+        make_pipeline({"valuation": valuation}),
+        {"PropertyValue": [
+            {"ParcelID": 1, "AsOf": dt.date(2024, 1, 1), "Value": "-1"},
+            {"ParcelID": 1, "AsOf": dt.date(2025, 1, 1), "Value": "10"},
+        ]},
+    )
+    world.sync("valuation")
+    assert world.dead_letters.open_keys("county", "valuation") == {(1, "2024-01-01")}
+
+    world.sync("valuation")  # nothing changed: the record is still broken
+
+    assert [(i.status, i.reason) for i in world.dead_letters.items] == [("open", None)]
 
 
 def owners_and_parcels(make_pipeline: Make, make_world: Make) -> Any:
@@ -491,7 +570,7 @@ def test_unique_and_reference_rules(make_pipeline: Make, make_world: Make) -> No
     assert duplicate.record == {"owner_id": 3, "name": "Cy", "email": "ann@example.org"}
     assert letters[("parcel", (13,))].message == "no owner with key 99"
     assert world.destination.orphans("parcel", "owner_id", "owner") == 0
-    assert world.source.orphans("Parcel" and "parcel", "OwnerID", "owner") == 1
+    assert world.source.orphans("parcel", "OwnerID", "owner") == 1
 
 
 def test_unique_checks_against_the_target_and_allows_a_row_its_own_value(
@@ -542,8 +621,8 @@ def test_filter_excludes_rows_and_deletes_rows_that_become_filtered(
     world.source.upsert("Parcel", parcel_record(2, Status="retired"))
     second = world.sync("parcel")
 
-    assert second.deleted == 1
-    assert second.filtered >= 1
+    # 2 became filtered; 6 and 7, never in the target, are read and filtered again.
+    assert (second.deleted, second.filtered, second.inserted, second.updated) == (1, 3, 0, 0)
     assert (2,) not in world.destination.live("parcel")
     assert world.destination.tables["parcel"][(2,)]["deleted_at"] is not None
     assert (6,) not in world.destination.tables["parcel"]
@@ -675,3 +754,19 @@ def test_should_stop_interrupts_after_a_committed_batch(parcels: Make) -> None:
     with pytest.raises(KeyboardInterrupt):
         world.sync("parcel", should_stop=lambda: True)
     assert world.destination.checkpoints["parcel"].after_key == (10,)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG entity.py _commit: the deadline is checked after every commit, including the "
+    "run's closing one, so a run whose work is all committed (final checkpoint saved) still "
+    "raises JobTimeout ('stopped ... after N committed batches') and skips entity_done",
+)
+def test_a_run_that_committed_everything_does_not_time_out(parcels: Make) -> None:
+    world = parcels(12)
+    world.sync("parcel")
+
+    counts = world.sync("parcel", deadline=time.monotonic() - 1)  # nothing left to do
+
+    assert counts.unchanged == 12
+    assert world.destination.checkpoints["parcel"].completed_runs == 2

@@ -150,9 +150,9 @@ class SqlDestination:
         parent_key = mother.c[self.keys[parent][0]]
         inner = self._live(select(parent_key).where(parent_key == child.c[field_name]), mother)
         stmt = self._live(
-            select(func.count()).select_from(child).where(
-                child.c[field_name].is_not(None), ~inner.exists()
-            ),
+            select(func.count())
+            .select_from(child)
+            .where(child.c[field_name].is_not(None), ~inner.exists()),
             child,
         )
         with translated(self.where), self.engine.connect() as conn:

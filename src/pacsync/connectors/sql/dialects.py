@@ -30,9 +30,7 @@ def fingerprint_expression(dialect: Dialect, columns: Sequence[Column[Any]]) -> 
     """A SQL expression hashing ``columns`` in the source, or None to hash in Python."""
     name = dialect.name
     if name == "postgresql":
-        parts = ", ".join(
-            f"coalesce(({_q(dialect, c)})::text, chr(30))" for c in columns
-        )
+        parts = ", ".join(f"coalesce(({_q(dialect, c)})::text, chr(30))" for c in columns)
         return literal_column(f"hashtextextended(concat_ws(chr(31), {parts}), 0)::text")
     if name in ("mysql", "mariadb"):
         parts = ", ".join(f"COALESCE({_q(dialect, c)}, CHAR(30))" for c in columns)
@@ -57,7 +55,7 @@ def fingerprint_expression(dialect: Dialect, columns: Sequence[Column[Any]]) -> 
 def _q(dialect: Dialect, column: Column[Any]) -> str:
     table = column.table
     quote = dialect.identifier_preparer.quote
-    return f"{quote(table.name)}.{quote(column.name)}"  # type: ignore[attr-defined]
+    return f"{quote(table.name)}.{quote(column.name)}"
 
 
 def is_rowversion(dialect: Dialect, column: Column[Any], kind: str) -> bool:
@@ -83,7 +81,10 @@ def change_versions_query(dialect: Dialect, table_ref: str) -> TextClause:
 
 
 def change_rows_query(
-    dialect: Dialect, table_ref: str, keys: Sequence[str], columns: Sequence[Column[Any]],
+    dialect: Dialect,
+    table_ref: str,
+    keys: Sequence[str],
+    columns: Sequence[Column[Any]],
     fingerprint: Any,
 ) -> TextClause:
     """CHANGETABLE(CHANGES ...) joined to the table: deleted rows come back with NULL columns."""
@@ -92,7 +93,7 @@ def change_rows_query(
     ct_keys = ", ".join(f"CT.{quote(k)} AS {quote('ct_' + k)}" for k in keys)
     selected = ", ".join(f"T.{quote(c.name)}" for c in columns)
     fp_sql = str(fingerprint.compile(dialect=dialect)).replace(
-        f"{quote(columns[0].table.name)}.", "T."  # type: ignore[attr-defined]
+        f"{quote(columns[0].table.name)}.", "T."
     )
     join = " AND ".join(f"T.{quote(k)} = CT.{quote(k)}" for k in keys)
     return text(
@@ -101,4 +102,3 @@ def change_rows_query(
         f"LEFT OUTER JOIN {table_ref} AS T ON {join} "
         "ORDER BY CT.SYS_CHANGE_VERSION"
     )
-

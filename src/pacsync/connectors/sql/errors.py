@@ -24,17 +24,25 @@ from pacsync.errors import (
 _PATTERNS: list[tuple[re.Pattern[str], type[PacsyncError]]] = [
     (re.compile(p, re.IGNORECASE), cls)
     for p, cls in [
-        (r"password authentication failed|access denied|login failed|"
-         r"authentication failed|\(1045|\b18456\b|role .* does not exist", AuthenticationFailed),
-        (r"timeout|timed out|connection refused|could not connect|can't connect|"
-         r"unable to connect|adaptive server is unavailable|\(2003|\(2013|\(2006|"
-         r"server closed the connection|connection reset|no route to host|"
-         r"name or service not known|could not translate host|database is locked|"
-         r"terminating connection|the database system is (starting|shutting)|"
-         r"connection .* failed|connection is closed", ConnectionTimeout),
-        (r"does not exist|doesn't exist|unknown column|invalid column name|"
-         r"invalid object name|no such table|no such column|\(1146|\(1054|undefined",
-         SchemaMismatch),
+        (
+            r"password authentication failed|access denied|login failed|"
+            r"authentication failed|\(1045|\b18456\b|role .* does not exist",
+            AuthenticationFailed,
+        ),
+        (
+            r"timeout|timed out|connection refused|could not connect|can't connect|"
+            r"unable to connect|adaptive server is unavailable|\(2003|\(2013|\(2006|"
+            r"server closed the connection|connection reset|no route to host|"
+            r"name or service not known|could not translate host|database is locked|"
+            r"terminating connection|the database system is (starting|shutting)|"
+            r"connection .* failed|connection is closed",
+            ConnectionTimeout,
+        ),
+        (
+            r"does not exist|doesn't exist|unknown column|invalid column name|"
+            r"invalid object name|no such table|no such column|\(1146|\(1054|undefined",
+            SchemaMismatch,
+        ),
     ]
 ]
 

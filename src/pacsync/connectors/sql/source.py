@@ -102,8 +102,11 @@ class SqlSource:
 
     def check(self) -> None:
         with translated(self.where), self.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1" if self.engine.dialect.name != "firebird"
-                                 else "SELECT 1 FROM RDB$DATABASE")
+            conn.exec_driver_sql(
+                "SELECT 1"
+                if self.engine.dialect.name != "firebird"
+                else "SELECT 1 FROM RDB$DATABASE"
+            )
         for entity in self.spec.entities:
             self._query(entity)
 
@@ -138,14 +141,16 @@ class SqlSource:
         out: list[Row] = []
         step = 1000 if self.engine.dialect.name == "mssql" else 10_000
         for start in range(0, len(keys), step):
-            stmt = q.rows().where(q.key_filter(keys[start : start + step], self.engine.dialect.name))
+            chunk = keys[start : start + step]
+            stmt = q.rows().where(q.key_filter(chunk, self.engine.dialect.name))
             for rows in self._stream(stmt, 10_000, q.fingerprint is None):
                 out.extend(rows)
         return out
 
     def cursor_bound(self, entity: str) -> Any:
         q = self._query(entity)
-        assert q.cursor is not None and q.entity.cursor is not None
+        assert q.cursor is not None
+        assert q.entity.cursor is not None
         if not dialects.is_rowversion(self.engine.dialect, q.cursor, q.entity.cursor.kind):
             return None
         with translated(self.where), self.engine.connect() as conn:
@@ -190,9 +195,13 @@ class SqlSource:
         child, mother = self._query(entity), self._query(parent)
         child_col = next(c for c in child.columns if c.name.lower() == column.lower())
         parent_key = mother.keys[0]
-        stmt = select(func.count()).select_from(child.table).where(
-            child_col.is_not(None),
-            ~exists().where(parent_key == child_col),
+        stmt = (
+            select(func.count())
+            .select_from(child.table)
+            .where(
+                child_col.is_not(None),
+                ~exists().where(parent_key == child_col),
+            )
         )
         with translated(self.where), self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
@@ -204,9 +213,7 @@ class SqlSource:
 
     def _stream(self, stmt: Any, batch_size: int, hash_here: bool) -> Iterator[list[Row]]:
         with translated(self.where), self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
-                stmt
-            )
+            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
             for part in result.partitions(batch_size):
                 if hash_here:
                     fp = dialects.python_fingerprint
@@ -238,8 +245,9 @@ class SqlSource:
         conn: Connection = self.engine.connect().execution_options(isolation_level="SNAPSHOT")
         with translated(self.where):
             conn.begin()
-            current = int(conn.exec_driver_sql("SELECT CHANGE_TRACKING_CURRENT_VERSION()")
-                          .scalar_one())
+            current = int(
+                conn.exec_driver_sql("SELECT CHANGE_TRACKING_CURRENT_VERSION()").scalar_one()
+            )
         width = len(q.keys)
 
         def feed() -> Iterator[list[Change]]:

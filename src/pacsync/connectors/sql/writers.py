@@ -16,8 +16,9 @@ from sqlalchemy.dialects import mysql
 from pacsync.domain.records import Key, Row
 
 
-def write_rows(conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row],
-               *, insert_only: bool) -> None:
+def write_rows(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row], *, insert_only: bool
+) -> None:
     """Insert (``insert_only``) or upsert ``rows`` whose values follow ``table``'s columns."""
     if not rows:
         return
@@ -47,8 +48,9 @@ def _names(conn: Connection, table: Table) -> tuple[str, list[str]]:
     return target, [quote(c.name) for c in table.columns]
 
 
-def _pg_copy(conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row],
-             *, insert_only: bool) -> None:
+def _pg_copy(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row], *, insert_only: bool
+) -> None:
     target, cols = _names(conn, table)
     raw = conn.connection.driver_connection
     assert raw is not None
@@ -67,8 +69,9 @@ def _pg_copy(conn: Connection, table: Table, keys: Sequence[str], rows: Sequence
                 copy.write_row(row)
         quote = conn.dialect.identifier_preparer.quote
         key_list = ", ".join(quote(k) for k in keys)
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in
-                            {quote(k) for k in keys})
+        updates = ", ".join(
+            f"{c} = EXCLUDED.{c}" for c in cols if c not in {quote(k) for k in keys}
+        )
         cur.execute(
             f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM _pacsync_stage "
             f"ON CONFLICT ({key_list}) DO UPDATE SET {updates}"
@@ -85,8 +88,9 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def _sqlite(conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row],
-            *, insert_only: bool) -> None:
+def _sqlite(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row], *, insert_only: bool
+) -> None:
     target, cols = _names(conn, table)
     quote = conn.dialect.identifier_preparer.quote
     marks = ", ".join("?" for _ in cols)
@@ -110,8 +114,9 @@ def _mysql(conn: Connection, table: Table, rows: Sequence[Row], *, insert_only: 
     conn.execute(stmt, params)
 
 
-def _replace(conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row],
-             *, insert_only: bool) -> None:
+def _replace(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Row], *, insert_only: bool
+) -> None:
     names = [c.name for c in table.columns]
     if not insert_only:
         positions = [names.index(k) for k in keys]

@@ -16,8 +16,13 @@ branch_labels = None
 depends_on = None
 
 _INITIAL = (
-    "jobs", "job_errors", "checkpoints", "record_states", "dead_letters",
-    "daily_statistics", "audit_log",
+    "jobs",
+    "job_errors",
+    "checkpoints",
+    "record_states",
+    "dead_letters",
+    "daily_statistics",
+    "audit_log",
 )
 
 
