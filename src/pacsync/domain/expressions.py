@@ -174,9 +174,17 @@ class _Compiler:
 
     def _boolean(self, node: ast.BoolOp) -> Compiled:
         parts = [self.visit(v) for v in node.values]
-        if isinstance(node.op, ast.And):
-            return lambda env: all(p(env) for p in parts)
-        return lambda env: any(p(env) for p in parts)
+        is_and = isinstance(node.op, ast.And)
+
+        def run(env: Env) -> Any:
+            value: Any = None
+            for part in parts:
+                value = part(env)
+                if bool(value) != is_and:  # `and` stops at a falsy, `or` at a truthy operand
+                    return value
+            return value
+
+        return run
 
     def _compare(self, node: ast.Compare) -> Compiled:
         first = self.visit(node.left)

@@ -152,7 +152,7 @@ class EntitySync:
                 if old != fingerprint:
                     pending.append(source_key)
                     if unseen:
-                        unseen.discard(key)
+                        unseen.discard(_jsonish(key))
             self.counts.read += len(pairs)
             self.counts.unchanged += len(pairs)
             if len(pending) >= self.batch_size:
@@ -214,6 +214,7 @@ class EntitySync:
         for changes in feed:
             rows = [c.row for c in changes if c.op != "D" and c.row is not None]
             gone = [target_key(c.key) for c in changes if c.op == "D" or c.row is None]
+            gone = list(self.destination.lookup(self.name, gone)) if gone else []
             keys = [target_key(self.mapper.source_key(r)) for r in rows]
             existing = self.destination.lookup(self.name, keys)
             batch = self.processor.process(rows, self.counts, existing)
@@ -244,11 +245,11 @@ class EntitySync:
         for start in range(0, len(deletes), self.batch_size):
             chunk = deletes[start : start + self.batch_size]
             last = start + self.batch_size >= len(deletes)
-            self._commit(WriteBatch(deletes=chunk), final if last else checkpoint)
+            self._commit(WriteBatch(deletes=chunk), final if last else checkpoint, closing=last)
         if not deletes:
-            self._commit(WriteBatch(), final)
+            self._commit(WriteBatch(), final, closing=True)
 
-    def _commit(self, batch: WriteBatch, checkpoint: Checkpoint) -> None:
+    def _commit(self, batch: WriteBatch, checkpoint: Checkpoint, *, closing: bool = False) -> None:
         self.counts.deleted += len(batch.deletes)
         batch.checkpoint = checkpoint
         self.destination.write(self.name, batch)
@@ -256,7 +257,8 @@ class EntitySync:
             self._resolve_parked(batch)
         self.counts.batches += 1
         self.progress.batch_done(self.name, self.counts)
-        self._check_limits()
+        if not closing:
+            self._check_limits()
 
     def _resolve_parked(self, batch: WriteBatch) -> None:
         positions = self.mapper.key_positions

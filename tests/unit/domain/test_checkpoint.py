@@ -42,8 +42,15 @@ def test_cursor_values_keep_their_type(cursor: Any) -> None:
 
 
 def test_keys_of_mixed_types_round_trip_as_tuples() -> None:
-    key = (7, "A-1", dt.date(2020, 2, 29), Decimal("1.50"), b"\xff\x00", None,
-           dt.datetime(2020, 2, 29, 23, 59, 59))
+    key = (
+        7,
+        "A-1",
+        dt.date(2020, 2, 29),
+        Decimal("1.50"),
+        b"\xff\x00",
+        None,
+        dt.datetime(2020, 2, 29, 23, 59, 59),
+    )
     back = round_trip(Checkpoint("county", "parcel", "v1", phase="full", after_key=key))
     assert back.after_key == key
     assert [type(v) for v in back.after_key or ()] == [type(v) for v in key]

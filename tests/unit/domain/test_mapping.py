@@ -39,7 +39,8 @@ def mapped(fields: dict[str, Any], record: dict[str, Any], **extra: Any) -> dict
 
 def test_rename_copies_a_column_under_the_field_name() -> None:
     assert mapped({"owner_name": {"from": "OWNER_NM"}}, {"ID": 1, "OWNER_NM": "Ann"}) == {
-        "id": 1, "owner_name": "Ann",
+        "id": 1,
+        "owner_name": "Ann",
     }
 
 
@@ -51,10 +52,18 @@ def test_cast_to_the_declared_types() -> None:
         "exempt": {"from": "Exempt", "type": "boolean"},
         "code": {"from": "Code"},
     }
-    row = mapped(fields, {"ID": "7", "Rooms": "3", "Value": "1,000.06", "Ratio": "0.5",
-                          "Exempt": "Y", "Code": 42})
-    assert row == {"id": 7, "rooms": 3, "value": Decimal("1000.1"), "ratio": 0.5,
-                   "exempt": True, "code": "42"}
+    row = mapped(
+        fields,
+        {"ID": "7", "Rooms": "3", "Value": "1,000.06", "Ratio": "0.5", "Exempt": "Y", "Code": 42},
+    )
+    assert row == {
+        "id": 7,
+        "rooms": 3,
+        "value": Decimal("1000.1"),
+        "ratio": 0.5,
+        "exempt": True,
+        "code": "42",
+    }
 
 
 def test_default_fills_missing_values_and_is_cast() -> None:
@@ -64,17 +73,26 @@ def test_default_fills_missing_values_and_is_cast() -> None:
         "region": {"default": "north"},
     }
     assert mapped(fields, {"ID": 1, "Status": None, "Rooms": None}) == {
-        "id": 1, "status": "active", "rooms": 0, "region": "north",
+        "id": 1,
+        "status": "active",
+        "rooms": 0,
+        "region": "north",
     }
     assert mapped(fields, {"ID": 1, "Status": "sold", "Rooms": 4})["status"] == "sold"
 
 
 def test_concat_joins_non_blank_parts_with_the_separator() -> None:
-    fields = {"name": {"concat": ["First", "Middle", "Last"]},
-              "place": {"concat": ["City", "State"], "separator": ", "}}
-    assert mapped(fields, {"ID": 1, "First": " Ann ", "Middle": None, "Last": "Lee",
-                           "City": "Salem", "State": "OR"}) == {
-        "id": 1, "name": "Ann Lee", "place": "Salem, OR",
+    fields = {
+        "name": {"concat": ["First", "Middle", "Last"]},
+        "place": {"concat": ["City", "State"], "separator": ", "},
+    }
+    assert mapped(
+        fields,
+        {"ID": 1, "First": " Ann ", "Middle": None, "Last": "Lee", "City": "Salem", "State": "OR"},
+    ) == {
+        "id": 1,
+        "name": "Ann Lee",
+        "place": "Salem, OR",
     }
     assert mapped(fields, {"ID": 1, "First": None, "Middle": " ", "Last": None})["name"] is None
 
@@ -86,7 +104,10 @@ def test_split_takes_one_stripped_piece() -> None:
         "extra": {"split": {"from": "Name", "separator": ",", "index": 5}},
     }
     assert mapped(fields, {"ID": 1, "Name": "Lee, Ann"}) == {
-        "id": 1, "last": "Lee", "first": "Ann", "extra": None,
+        "id": 1,
+        "last": "Lee",
+        "first": "Ann",
+        "extra": None,
     }
     assert mapped(fields, {"ID": 1, "Name": None})["last"] is None
 
@@ -115,22 +136,32 @@ def test_dates_with_formats() -> None:
 
 
 def test_trim_and_case_transforms_run_in_order() -> None:
-    fields = {"city": {"from": "City", "transforms": ["trim", "upper"]},
-              "email": {"from": "Email", "transforms": ["trim", "lower", "empty_to_null"]}}
+    fields = {
+        "city": {"from": "City", "transforms": ["trim", "upper"]},
+        "email": {"from": "Email", "transforms": ["trim", "lower", "empty_to_null"]},
+    }
     assert mapped(fields, {"ID": 1, "City": "  salem ", "Email": " A@B.ORG "}) == {
-        "id": 1, "city": "SALEM", "email": "a@b.org",
+        "id": 1,
+        "city": "SALEM",
+        "email": "a@b.org",
     }
     assert mapped(fields, {"ID": 1, "City": None, "Email": "   "})["email"] is None
 
 
 def test_zip_and_phone_normalisation() -> None:
-    fields = {"zip": {"from": "Zip", "transforms": ["zip"]},
-              "phone": {"from": "Phone", "transforms": ["phone"]}}
+    fields = {
+        "zip": {"from": "Zip", "transforms": ["zip"]},
+        "phone": {"from": "Phone", "transforms": ["phone"]},
+    }
     assert mapped(fields, {"ID": 1, "Zip": "97301 1234", "Phone": "1 (503) 555-0100"}) == {
-        "id": 1, "zip": "97301-1234", "phone": "503-555-0100",
+        "id": 1,
+        "zip": "97301-1234",
+        "phone": "503-555-0100",
     }
     assert mapped(fields, {"ID": 1, "Zip": "973", "Phone": "55"}) == {
-        "id": 1, "zip": None, "phone": None,
+        "id": 1,
+        "zip": None,
+        "phone": None,
     }
 
 
@@ -141,8 +172,7 @@ def test_computed_field_sees_columns_and_earlier_fields() -> None:
         "band": {"expr": "'high' if total > 1000 else 'low'"},
     }
     row = mapped(fields, {"ID": 1, "LandValue": "600", "BuildingValue": Decimal("500")})
-    assert row == {"id": 1, "land": Decimal("600.00"), "total": Decimal("1100.00"),
-                   "band": "high"}
+    assert row == {"id": 1, "land": Decimal("600.00"), "total": Decimal("1100.00"), "band": "high"}
 
 
 def test_computed_field_cannot_use_a_later_field() -> None:
@@ -175,12 +205,6 @@ def test_string_longer_than_length_is_a_row_error() -> None:
     assert (caught.value.field, caught.value.rule) == ("code", "length")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG mapping.py Mapper._compile_field.run: transforms run outside the try, so a "
-    "transform failing on one value (here round on Decimal('1E+30') -> InvalidOperation) "
-    "escapes as a raw exception and aborts the run instead of dead-lettering the row",
-)
 def test_a_transform_failing_on_one_value_is_a_row_error() -> None:
     fields = {"value": {"from": "Value", "type": "decimal", "transforms": [{"round": 2}]}}
     with pytest.raises(RowError) as caught:
@@ -192,8 +216,10 @@ def test_a_transform_failing_on_one_value_is_a_row_error() -> None:
 
 
 def test_keep_applies_the_filter_to_fields_and_columns() -> None:
-    spec = entity({"status": {"from": "Status", "transforms": ["lower"]}},
-                  filter="status != 'retired' and Region == 'N'")
+    spec = entity(
+        {"status": {"from": "Status", "transforms": ["lower"]}},
+        filter="status != 'retired' and Region == 'N'",
+    )
     mapper = mapper_for(spec)
     assert mapper.columns == ("ID", "Status", "Region")
 
@@ -223,8 +249,11 @@ def test_source_columns_key_first_then_each_used_column_once() -> None:
 
 def test_source_columns_with_a_composite_key() -> None:
     spec = entity(
-        {"book": {"from": "Book", "type": "integer"}, "page": {"from": "Page"},
-         "owner": {"from": "Owner"}},
+        {
+            "book": {"from": "Book", "type": "integer"},
+            "page": {"from": "Page"},
+            "owner": {"from": "Owner"},
+        },
         key=["Book", "Page"],
     )
     assert source_columns(spec) == ["Book", "Page", "Owner"]
@@ -274,27 +303,26 @@ def test_mapping_version_ignores_strategy_and_batch_size() -> None:
     assert mapping_version(entity(base, strategy="change_tracking")) == version
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG mapping.py mapping_version excludes only strategy and batch_size: tuning "
-    "cursor.overlap / cursor.key_check_every (which do not shape target rows) changes the "
-    "version and forces a full rewrite of the whole target",
-)
 def test_mapping_version_ignores_cursor_tuning() -> None:
     base = {"name": {"from": "Name"}}
     before = entity(base, strategy="cursor", cursor={"column": "Modified"})
-    after = entity(base, strategy="cursor",
-                   cursor={"column": "Modified", "overlap": 60, "key_check_every": 10})
+    after = entity(
+        base, strategy="cursor", cursor={"column": "Modified", "overlap": 60, "key_check_every": 10}
+    )
     assert mapping_version(after) == mapping_version(before)
 
 
 def test_target_key_applies_the_key_fields_mapping() -> None:
-    spec = EntitySpec.model_validate({
-        "source": {"table": "Owner", "key": ["Code"]},
-        "target": {"table": "owner"},
-        "fields": {"name": {"from": "Name"},
-                   "code": {"from": "Code", "transforms": ["trim", "upper"]}},
-    })
+    spec = EntitySpec.model_validate(
+        {
+            "source": {"table": "Owner", "key": ["Code"]},
+            "target": {"table": "owner"},
+            "fields": {
+                "name": {"from": "Name"},
+                "code": {"from": "Code", "transforms": ["trim", "upper"]},
+            },
+        }
+    )
     mapper = mapper_for(spec)
     assert mapper.target_key((" ab1 ",)) == ("AB1",)
     convert = mapper.key_converter()

@@ -71,8 +71,14 @@ def test_entity_batch_size_overrides_the_pipeline() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [(), ("entities", "owner"), ("entities", "owner", "fields", "name"),
-     ("entities", "owner", "source"), ("destination",), ("connections", "legacy")],
+    [
+        (),
+        ("entities", "owner"),
+        ("entities", "owner", "fields", "name"),
+        ("entities", "owner", "source"),
+        ("destination",),
+        ("connections", "legacy"),
+    ],
 )
 def test_unknown_keys_are_errors(path: tuple[str, ...]) -> None:
     doc = document()

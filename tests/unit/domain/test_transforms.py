@@ -139,8 +139,16 @@ def test_float_cast() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("Y", True), (" yes ", True), ("1", True), (1, True), ("off", False), ("N", False),
-     (False, False), (0, False)],
+    [
+        ("Y", True),
+        (" yes ", True),
+        ("1", True),
+        (1, True),
+        ("off", False),
+        ("N", False),
+        (False, False),
+        (0, False),
+    ],
 )
 def test_boolean_cast(value: Any, expected: bool) -> None:
     assert cast_for("boolean")(value) is expected

@@ -24,18 +24,26 @@ NAMES = list(FIELDS)
 
 
 def validator(*rules: dict[str, Any]) -> Validator:
-    spec = EntitySpec.model_validate({
-        "source": {"table": "Parcel", "key": ["ID"]},
-        "target": {"table": "parcel"},
-        "fields": FIELDS,
-        "validate": list(rules),
-    })
+    spec = EntitySpec.model_validate(
+        {
+            "source": {"table": "Parcel", "key": ["ID"]},
+            "target": {"table": "parcel"},
+            "fields": FIELDS,
+            "validate": list(rules),
+        }
+    )
     return Validator(spec, NAMES)
 
 
 def row(**values: Any) -> tuple[Any, ...]:
-    base: dict[str, Any] = {"id": 1, "name": "Ann", "value": Decimal("10.00"), "zip": "97301",
-                            "use": "R", "owner_id": 3}
+    base: dict[str, Any] = {
+        "id": 1,
+        "name": "Ann",
+        "value": Decimal("10.00"),
+        "zip": "97301",
+        "use": "R",
+        "owner_id": 3,
+    }
     base.update(values)
     return tuple(base[n] for n in NAMES)
 
@@ -116,8 +124,9 @@ def test_rules_other_than_required_skip_missing_values() -> None:
 
 
 def test_custom_message_replaces_the_default() -> None:
-    check = validator({"field": "use", "rule": "enum", "values": ["R"],
-                       "message": "unknown land use"})
+    check = validator(
+        {"field": "use", "rule": "enum", "values": ["R"], "message": "unknown land use"}
+    )
     assert failure(check, row(use="Q")).message == "unknown land use"
 
 

@@ -32,9 +32,7 @@ def written_keys(world: Any, since: int = 0) -> set[Any]:
 # --- full --------------------------------------------------------------------------------------
 
 
-def test_full_into_an_empty_target_inserts_every_row(
-    parcels: Make, parcel_target: Make
-) -> None:
+def test_full_into_an_empty_target_inserts_every_row(parcels: Make, parcel_target: Make) -> None:
     world = parcels(25)
 
     counts = world.sync("parcel", "full")
@@ -102,10 +100,15 @@ def test_hash_diff_finds_inserts_updates_and_deletes(
 
     assert world.progress.events[-2].kind == "batch_done"
     assert [e.mode for e in world.progress.events if e.kind == "entity_started"] == [
-        "full", "hash_diff",
+        "full",
+        "hash_diff",
     ]
     assert (counts.read, counts.inserted, counts.updated, counts.deleted, counts.unchanged) == (
-        25, 1, 1, 1, 23,
+        25,
+        1,
+        1,
+        1,
+        23,
     )
     assert written_keys(world, before) == {(3,), (26,)}
     live = world.destination.live("parcel")
@@ -340,12 +343,6 @@ def test_change_tracking_without_changes_reads_nothing(parcels: Make) -> None:
     assert world.destination.checkpoints["parcel"].completed_runs == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG entity.py _change_tracking/_commit: every D change is counted as deleted, "
-    "also for keys never in the target (a row inserted and deleted between two runs), so "
-    "counts.deleted says 2 where 1 row was deleted",
-)
 def test_change_tracking_counts_only_deletes_of_synced_rows(
     parcels: Make, parcel_record: Make
 ) -> None:
@@ -421,8 +418,12 @@ def test_invalid_rows_go_to_dead_letters_whole_and_the_run_goes_on(
     assert set(letters) == {(4,), (8,), (22,)}
     bad_value = letters[(8,)]
     assert (bad_value.field, bad_value.rule) == ("value", "type")
-    assert bad_value.record == {"ParcelID": 8, "Address": " 8 Main St ", "Value": "lots",
-                                "Status": "active"}
+    assert bad_value.record == {
+        "ParcelID": 8,
+        "Address": " 8 Main St ",
+        "Value": "lots",
+        "Status": "active",
+    }
     assert (bad_value.job_id, bad_value.pipeline, bad_value.entity) == ("job-1", "county", "parcel")
     assert (letters[(4,)].rule, letters[(22,)].rule) == ("range", "required")
     assert letters[(4,)].message == "-5.00 is below 0"
@@ -444,7 +445,8 @@ def test_dead_letters_are_not_duplicated_on_rerun(parcels: Make, parcel_record: 
     world.sync("parcel")
     letters = world.dead_letters.items
     assert [(i.record["Value"], i.status) for i in letters] == [
-        ("-5", "superseded"), ("-6", "open"),
+        ("-5", "superseded"),
+        ("-6", "open"),
     ]
     assert world.dead_letters.open_keys("county", "parcel") == {(4,)}
 
@@ -474,12 +476,6 @@ def test_dead_letter_of_a_record_deleted_from_the_source_is_resolved(
     assert status == {(4,): ("resolved", "deleted"), (5,): ("open", None)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG entity.py _hash_diff: `unseen` holds open dead-letter keys in their JSON form "
-    "(_jsonish) but is pruned with the native target key (`unseen.discard(key)`), so with a "
-    "date/decimal key a record still broken in the source is resolved as 'deleted'",
-)
 def test_dead_letter_with_a_date_key_stays_open_while_the_record_is_broken(
     make_pipeline: Make, make_world: Make
 ) -> None:
@@ -495,10 +491,12 @@ def test_dead_letter_with_a_date_key_stays_open_while_the_record_is_broken(
     }
     world = make_world(
         make_pipeline({"valuation": valuation}),
-        {"PropertyValue": [
-            {"ParcelID": 1, "AsOf": dt.date(2024, 1, 1), "Value": "-1"},
-            {"ParcelID": 1, "AsOf": dt.date(2025, 1, 1), "Value": "10"},
-        ]},
+        {
+            "PropertyValue": [
+                {"ParcelID": 1, "AsOf": dt.date(2024, 1, 1), "Value": "-1"},
+                {"ParcelID": 1, "AsOf": dt.date(2025, 1, 1), "Value": "10"},
+            ]
+        },
     )
     world.sync("valuation")
     assert world.dead_letters.open_keys("county", "valuation") == {(1, "2024-01-01")}
@@ -578,10 +576,10 @@ def test_unique_checks_against_the_target_and_allows_a_row_its_own_value(
 ) -> None:
     world = owners_and_parcels(make_pipeline, make_world)
     world.sync("owner")
-    world.source.upsert("PropertyOwner", {"OwnerID": 1, "Name": "Ann Lee",
-                                          "Email": "ann@example.org"})
-    world.source.upsert("PropertyOwner", {"OwnerID": 6, "Name": "Fay",
-                                          "Email": "BO@example.org"})
+    world.source.upsert(
+        "PropertyOwner", {"OwnerID": 1, "Name": "Ann Lee", "Email": "ann@example.org"}
+    )
+    world.source.upsert("PropertyOwner", {"OwnerID": 6, "Name": "Fay", "Email": "BO@example.org"})
 
     counts = world.sync("owner")
 
@@ -630,12 +628,6 @@ def test_filter_excludes_rows_and_deletes_rows_that_become_filtered(
     assert world.destination.live("parcel")[(1,)] == parcel_target(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG batch.py BatchProcessor.process / mapping.py Mapper.keep: an exception raised "
-    "while evaluating the filter for one row (here ZeroDivisionError) is not turned into a "
-    "RowError, so it aborts the whole run instead of dead-lettering that row",
-)
 def test_a_row_whose_filter_fails_goes_to_dead_letters(parcels: Make, parcel_record: Make) -> None:
     world = parcels(12, filter="100 / Modified > 1")
     world.source.tables["Parcel"][3] = parcel_record(4, Modified=0)
@@ -667,7 +659,8 @@ def test_failed_write_propagates_and_the_rerun_resumes_after_the_last_commit(
     counts = world.sync("parcel")
 
     assert [e.mode for e in world.progress.events if e.kind == "entity_started"] == [
-        "full", "full",
+        "full",
+        "full",
     ]
     assert (counts.read, counts.inserted) == (15, 15)
     assert all(w.insert_only for w in data_writes(world))
@@ -756,12 +749,6 @@ def test_should_stop_interrupts_after_a_committed_batch(parcels: Make) -> None:
     assert world.destination.checkpoints["parcel"].after_key == (10,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG entity.py _commit: the deadline is checked after every commit, including the "
-    "run's closing one, so a run whose work is all committed (final checkpoint saved) still "
-    "raises JobTimeout ('stopped ... after N committed batches') and skips entity_done",
-)
 def test_a_run_that_committed_everything_does_not_time_out(parcels: Make) -> None:
     world = parcels(12)
     world.sync("parcel")
