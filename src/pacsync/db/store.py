@@ -26,4 +26,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with translated("store"), engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        if revision == "base":
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
