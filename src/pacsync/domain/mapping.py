@@ -7,13 +7,13 @@ fields).  Failures raise :class:`RowError` naming the field and the rule.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pacsync.domain import transforms
+from pacsync.domain.codegen import generate_mapper
 from pacsync.domain.expressions import ExpressionError, compile_expression, referenced_names
 from pacsync.domain.records import Key, Row, RowError
 from pacsync.domain.spec import EntitySpec, FieldSpec
@@ -78,7 +78,7 @@ class Mapper:
         self._position = position
         self._needs_env = any(f.expr for f in entity.fields.values()) or bool(entity.filter)
         self._steps = [self._compile_field(name, spec) for name, spec in entity.fields.items()]
-        self._mapper: Callable[[Row], Row] = _generate(self, entity)
+        self._mapper: Callable[[Row], Row] = generate_mapper(entity, self._position, self._reader)
         self.key_source_positions = tuple(position[k] for k in entity.source.key)
         self.key_positions = tuple(self.fields.index(f) for f in entity.key_fields)
         self._key_steps = [self._steps[i] for i in self.key_positions]
@@ -128,6 +128,13 @@ class Mapper:
             return self.target_key
         wanted = tuple(int if s.type in ("integer", "bigint") else str for s in specs)
         slow = self.target_key
+        if len(wanted) == 1:
+            only = wanted[0]
+
+            def convert_one(key: Key) -> Key:
+                return key if key[0].__class__ is only else slow(key)
+
+            return convert_one
 
         def convert(key: Key) -> Key:
             for value, kind in zip(key, wanted, strict=True):
@@ -223,86 +230,3 @@ class Mapper:
 
             return computed
         return lambda row, out: None
-
-
-# Inline forms of the commonest string transforms in generated code.
-_INLINE = {"trim": "strip", "upper": "upper", "lower": "lower"}
-_EXACT = {
-    "string": str,
-    "text": str,
-    "integer": int,
-    "bigint": int,
-    "float": float,
-    "boolean": bool,
-    "date": dt.date,
-    "datetime": dt.datetime,
-}
-
-
-def _generate(mapper: Mapper, entity: EntitySpec) -> Callable[[Row], Row]:
-    """Generate one straight-line Python function for the whole mapping.
-
-    The generated text holds only indexes and names made here; every value
-    from the configuration (lookups, defaults, transforms) is passed in by
-    reference through the namespace, never written into the code.
-    """
-    ns: dict[str, Any] = {"RowError": RowError}
-    lines = ["def map_row(row):"]
-    names = []
-    for i, (name, spec) in enumerate(entity.fields.items()):
-        v = f"v{i}"
-        names.append(v)
-        ns[f"name{i}"] = name
-        ns[f"type{i}"] = spec.type
-        if spec.source:
-            lines.append(f"    {v} = row[{mapper._position[spec.source]}]")
-        else:
-            ns[f"read{i}"] = mapper._reader(name, spec)
-            lines.append(f"    {v} = read{i}(row, [{', '.join(names[:-1])}])")
-        if spec.transforms:
-            lines.append("    try:")
-        for j, item in enumerate(spec.transforms):
-            if isinstance(item, str) and item in _INLINE:
-                lines.append(f"        if {v}.__class__ is str: {v} = {v}.{_INLINE[item]}()")
-            else:
-                ns[f"t{i}_{j}"] = transforms.build(item)
-                lines.append(f"        {v} = t{i}_{j}({v})")
-        if spec.transforms:
-            lines += [
-                "    except (ValueError, TypeError, ArithmeticError) as exc:",
-                f"        raise RowError(name{i}, 'transform', f'cannot transform: {{exc}}') "
-                "from None",
-            ]
-        if spec.lookup is not None:
-            ns[f"lookup{i}"] = dict(spec.lookup)
-            ns[f"lookup_default{i}"] = spec.lookup_default
-            fallback = v if spec.lookup_default is None else f"lookup_default{i}"
-            lines.append(f"    if {v} is not None: {v} = lookup{i}.get(str({v}), {fallback})")
-        if spec.default is not None:
-            ns[f"default{i}"] = spec.default
-            lines.append(f"    if {v} is None: {v} = default{i}")
-        ns[f"cast{i}"] = transforms.cast_for(spec.type, scale=spec.scale, formats=spec.formats)
-        exact = _EXACT.get(spec.type)
-        if exact is not None:
-            ns[f"exact{i}"] = exact
-            lines.append(f"    if {v} is not None and {v}.__class__ is not exact{i}:")
-        else:
-            lines.append(f"    if {v} is not None:")
-        lines += [
-            "        try:",
-            f"            {v} = cast{i}({v})",
-            "        except (ValueError, TypeError, ArithmeticError) as exc:",
-            f"            raise RowError(name{i}, 'type', "
-            f"f'cannot read as {{type{i}}}: {{exc}}') from None",
-        ]
-        if spec.type == "string" and spec.length:
-            lines += [
-                f"    if {v} is not None and len({v}) > {int(spec.length)}:",
-                f"        raise RowError(name{i}, 'length', "
-                f"f'{{len({v})}} characters, limit {int(spec.length)}')",
-            ]
-    lines.append(f"    return ({', '.join(names)},)")
-    code = compile("\n".join(lines), f"<mapping of {len(names)} fields>", "exec")
-    exec(code, ns)  # generated above from indexes and names only; see the docstring
-    generated: Callable[[Row], Row] = ns["map_row"]
-    return generated

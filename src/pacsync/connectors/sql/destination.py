@@ -8,14 +8,16 @@ same database, so rows, record state and checkpoint commit together.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import xxhash
 from sqlalchemy import Engine, MetaData, Table, delete, exists, func, insert, select, update
 
 from pacsync.connectors.sql import schema
+from pacsync.connectors.sql.dialects import server_side_cursor
 from pacsync.connectors.sql.errors import translated
+from pacsync.connectors.sql.source import compile_for_driver
 from pacsync.connectors.sql.writers import key_filter, write_rows
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.records import Key
@@ -67,14 +69,26 @@ class SqlDestination:
         stmt = self._live(stmt, table)
         width = len(keys)
         found: dict[Key, str] = {}
-        with translated(self.where), self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=20_000).execute(stmt)
-            for part in result.partitions(20_000):
-                if width == 1:
-                    found.update(((r[0],), r[1]) for r in part)
-                else:
-                    found.update((tuple(r[:width]), r[width]) for r in part)
+        for part in self._stream(stmt):
+            if width == 1:
+                found.update(((r[0],), r[1]) for r in part)
+            else:
+                found.update((tuple(r[:width]), r[width]) for r in part)
         return found
+
+    def _stream(self, stmt: Any, size: int = 20_000) -> Iterator[list[Any]]:
+        sql, params = compile_for_driver(stmt, self.engine.dialect)
+        with translated(self.where), self.engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            cursor = server_side_cursor(dbapi, self.engine.dialect)
+            try:
+                cursor.execute(sql, params)
+                while part := cursor.fetchmany(size):
+                    yield part
+            finally:
+                cursor.close()
+                conn.rollback()
 
     def lookup(self, entity: str, keys: Sequence[Key]) -> dict[Key, str]:
         table, key_names = self.tables[entity], self.keys[entity]
@@ -138,11 +152,9 @@ class SqlDestination:
         table = self.tables[entity]
         stmt = self._live(select(table.c[schema.FINGERPRINT]), table)
         total, rows = 0, 0
-        with translated(self.where), self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=20_000).execute(stmt)
-            for part in result.partitions(20_000):
-                rows += len(part)
-                total += sum(xxhash.xxh3_64_intdigest(r[0].encode()) for r in part)
+        for part in self._stream(stmt):
+            rows += len(part)
+            total += sum(xxhash.xxh3_64_intdigest(r[0].encode()) for r in part)
         return TargetSummary(rows=rows, checksum=format(total % 2**64, "016x"))
 
     def orphans(self, entity: str, field_name: str, parent: str) -> int:

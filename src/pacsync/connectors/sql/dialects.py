@@ -30,8 +30,8 @@ def fingerprint_expression(dialect: Dialect, columns: Sequence[Column[Any]]) -> 
     """A SQL expression hashing ``columns`` in the source, or None to hash in Python."""
     name = dialect.name
     if name == "postgresql":
-        parts = ", ".join(f"coalesce(({_q(dialect, c)})::text, chr(30))" for c in columns)
-        return literal_column(f"hashtextextended(concat_ws(chr(31), {parts}), 0)::text")
+        parts = ", ".join(f"coalesce(({_q(dialect, c)})::text, E'\\x1e')" for c in columns)
+        return literal_column(f"hashtextextended(concat_ws(E'\\x1f', {parts}), 0)::text")
     if name in ("mysql", "mariadb"):
         parts = ", ".join(f"COALESCE({_q(dialect, c)}, CHAR(30))" for c in columns)
         return literal_column(f"LEFT(MD5(CONCAT_WS(CHAR(31), {parts})), 16)")
@@ -102,3 +102,14 @@ def change_rows_query(
         f"LEFT OUTER JOIN {table_ref} AS T ON {join} "
         "ORDER BY CT.SYS_CHANGE_VERSION"
     )
+
+
+def server_side_cursor(dbapi_connection: Any, dialect: Dialect) -> Any:
+    """A DBAPI cursor that streams rows instead of buffering the whole result."""
+    if dialect.driver == "psycopg":
+        return dbapi_connection.cursor(name=f"pacsync_{id(dbapi_connection):x}")
+    if dialect.driver in ("pymysql", "mysqldb"):
+        import pymysql.cursors
+
+        return dbapi_connection.cursor(pymysql.cursors.SSCursor)
+    return dbapi_connection.cursor()

@@ -6,6 +6,8 @@ held whole in memory.  Each row ends with its fingerprint.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -212,14 +214,28 @@ class SqlSource:
     # -- internals ------------------------------------------------------------------------------
 
     def _stream(self, stmt: Any, batch_size: int, hash_here: bool) -> Iterator[list[Row]]:
-        with translated(self.where), self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
-            for part in result.partitions(batch_size):
-                if hash_here:
-                    fp = dialects.python_fingerprint
-                    yield [(*r, fp(r)) for r in part]
-                else:
-                    yield part  # type: ignore[misc]
+        """Batches of plain tuples straight from the driver's server-side cursor.
+
+        Rows skip SQLAlchemy's result processing, so every read path sees the
+        driver's own values and fingerprints computed here always agree.
+        """
+        sql, params = compile_for_driver(stmt, self.engine.dialect)
+        fp = dialects.python_fingerprint
+
+        def batches() -> Iterator[list[Row]]:
+            with translated(self.where), self.engine.connect() as conn:
+                dbapi = conn.connection.dbapi_connection
+                assert dbapi is not None
+                cursor = dialects.server_side_cursor(dbapi, self.engine.dialect)
+                try:
+                    cursor.execute(sql, params)
+                    while part := cursor.fetchmany(batch_size):
+                        yield [(*r, fp(r)) for r in part] if hash_here else part
+                finally:
+                    cursor.close()
+                    conn.rollback()
+
+        yield from prefetched(batches())
 
     def _require_change_tracking(self, entity: str) -> _EntityQuery:
         if self.engine.dialect.name != "mssql":
@@ -262,6 +278,72 @@ class SqlSource:
                 conn.close()
 
         return current, feed()
+
+
+_DONE = object()
+
+
+def prefetched(batches: Iterator[list[Row]], depth: int = 2) -> Iterator[list[Row]]:
+    """Read the next batches in a thread while the caller works on the current one.
+
+    The driver waits on the network with the GIL released, so the database
+    computes the next batch while Python maps and writes this one.  Errors
+    are re-raised in the caller; stopping early closes the reader.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed over to the consuming thread
+            slots.put(exc)
+            return
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None and stop.is_set():
+                close()
+        slots.put(_DONE)
+
+    reader = threading.Thread(target=read, name="pacsync-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                slots.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        reader.join()
+
+
+def compile_for_driver(stmt: Any, dialect: Any) -> tuple[str, Any]:
+    """SQL text and parameters in the driver's own paramstyle, bind processors applied."""
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    processors = getattr(compiled, "_bind_processors", {})
+    for name, process in processors.items():
+        if name in values and values[name] is not None:
+            values[name] = process(values[name])
+    if compiled.positional:
+        return str(compiled), tuple(values[n] for n in compiled.positiontup)
+    return str(compiled), values
 
 
 def _change(row: Any, width: int) -> Change:
