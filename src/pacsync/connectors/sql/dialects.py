@@ -53,9 +53,8 @@ def fingerprint_expression(dialect: Dialect, columns: Sequence[Column[Any]]) -> 
 
 
 def _q(dialect: Dialect, column: Column[Any]) -> str:
-    table = column.table
-    quote = dialect.identifier_preparer.quote
-    return f"{quote(table.name)}.{quote(column.name)}"
+    """The column as SQLAlchemy renders it in a SELECT of its table (schema included)."""
+    return str(column.compile(dialect=dialect))
 
 
 def is_rowversion(dialect: Dialect, column: Column[Any], kind: str) -> bool:
@@ -92,9 +91,8 @@ def change_rows_query(
     quote = dialect.identifier_preparer.quote
     ct_keys = ", ".join(f"CT.{quote(k)} AS {quote('ct_' + k)}" for k in keys)
     selected = ", ".join(f"T.{quote(c.name)}" for c in columns)
-    fp_sql = str(fingerprint.compile(dialect=dialect)).replace(
-        f"{quote(columns[0].table.name)}.", "T."
-    )
+    prefix = dialect.identifier_preparer.format_table(columns[0].table) + "."
+    fp_sql = str(fingerprint.compile(dialect=dialect)).replace(prefix, "T.")
     join = " AND ".join(f"T.{quote(k)} = CT.{quote(k)}" for k in keys)
     return text(
         f"SELECT CT.SYS_CHANGE_OPERATION, {ct_keys}, {selected}, {fp_sql} "

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
+    Dialect,
     Engine,
     MetaData,
     Select,
@@ -35,15 +36,14 @@ from pacsync.errors import SchemaMismatch, UnsupportedFeature
 from pacsync.ports import Change, ChangeVersions
 
 
-class _EntityQuery:
+class EntityQuery:
     """The reflected table and the pieces of SQL for one entity."""
 
-    def __init__(self, engine: Engine, name: str, entity: EntitySpec, where: str) -> None:
+    def __init__(self, table: Table, name: str, entity: EntitySpec, dialect: Dialect) -> None:
         self.name = name
         self.entity = entity
+        self.table = table
         src = entity.source
-        with translated(where):
-            self.table = Table(src.table, MetaData(), schema=src.db_schema, autoload_with=engine)
         present = {c.name.lower(): c for c in self.table.columns}
         self.columns: list[Column[Any]] = []
         for wanted in source_columns(entity):
@@ -57,7 +57,7 @@ class _EntityQuery:
                 )
             self.columns.append(column)
         self.keys = [self.columns[i] for i in range(len(src.key))]
-        self.fingerprint = dialects.fingerprint_expression(engine.dialect, self.columns)
+        self.fingerprint = dialects.fingerprint_expression(dialect, self.columns)
         self.cursor: Column[Any] | None = None
         if entity.cursor is not None:
             self.cursor = present[entity.cursor.column.lower()]
@@ -91,13 +91,19 @@ class SqlSource:
         self.spec = spec
         self.engine = engine
         self.where = f"source '{connection_name}'"
-        self._queries: dict[str, _EntityQuery] = {}
+        self._queries: dict[str, EntityQuery] = {}
 
-    def _query(self, entity: str) -> _EntityQuery:
+    def _query(self, entity: str) -> EntityQuery:
         if entity not in self._queries:
-            self._queries[entity] = _EntityQuery(
-                self.engine, entity, self.spec.entities[entity], self.where
-            )
+            spec = self.spec.entities[entity]
+            with translated(self.where):
+                table = Table(
+                    spec.source.table,
+                    MetaData(),
+                    schema=spec.source.db_schema,
+                    autoload_with=self.engine,
+                )
+            self._queries[entity] = EntityQuery(table, entity, spec, self.engine.dialect)
         return self._queries[entity]
 
     # -- Source port ----------------------------------------------------------------------------
@@ -237,7 +243,7 @@ class SqlSource:
 
         yield from prefetched(batches())
 
-    def _require_change_tracking(self, entity: str) -> _EntityQuery:
+    def _require_change_tracking(self, entity: str) -> EntityQuery:
         if self.engine.dialect.name != "mssql":
             raise UnsupportedFeature(
                 f"strategy change_tracking needs SQL Server; {self.where} is "
@@ -246,13 +252,13 @@ class SqlSource:
             )
         return self._query(entity)
 
-    def _table_ref(self, q: _EntityQuery) -> str:
+    def _table_ref(self, q: EntityQuery) -> str:
         quote = self.engine.dialect.identifier_preparer.quote
         schema = q.table.schema
         return f"{quote(schema)}.{quote(q.table.name)}" if schema else quote(q.table.name)
 
     def _changes(
-        self, q: _EntityQuery, since: int, batch_size: int
+        self, q: EntityQuery, since: int, batch_size: int
     ) -> tuple[int, Iterator[list[Change]]]:
         dialect = self.engine.dialect
         stmt = dialects.change_rows_query(
