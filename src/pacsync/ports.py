@@ -42,12 +42,6 @@ class WriteBatch:
     insert_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class TargetSummary:
-    rows: int
-    checksum: str
-
-
 class Source(Protocol):
     """A system records are read from. Rows end with the source's fingerprint."""
 
@@ -116,8 +110,6 @@ class Destination(Protocol):
     def write(self, entity: str, batch: WriteBatch) -> None: ...
 
     def load_checkpoint(self, entity: str) -> Checkpoint | None: ...
-
-    def summary(self, entity: str) -> TargetSummary: ...
 
     def orphans(self, entity: str, field_name: str, parent: str) -> int: ...
 

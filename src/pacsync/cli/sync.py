@@ -158,6 +158,11 @@ def print_summary(result: RunResult) -> None:
     if failed:
         shown = ", ".join(f"{rule}: {n}" for rule, n in sorted(failed.items()))
         console.print(f"PACS-004 records parked as dead letters by rule: {shown}", highlight=False)
+        console.print(
+            "hint: list them with `pacsync dead-letters list`; fix the source data "
+            "or the rule and run again",
+            highlight=False,
+        )
 
 
 @reports_errors
@@ -207,25 +212,13 @@ def reconcile_command(pipeline: PipelineArg, entity: EntityOpt = None) -> None:
 
 def print_reconciliation(reports: list[EntityReport]) -> None:
     table = Table(title="reconciliation")
-    for column in (
-        "entity",
-        "source rows",
-        "target rows",
-        "dead letters",
-        "content",
-        "orphans (source/target)",
-        "verdict",
-    ):
-        table.add_column(column)
-    for r in reports:
-        orphans = "; ".join(f"{o.field}→{o.parent}: {o.source}/{o.target}" for o in r.orphans)
-        verdict = (
-            "[green]match[/]"
-            if r.explained and r.rows_match
-            else "[green]match[/] once dead letters are set aside"
-            if r.explained
-            else "[red]MISMATCH[/]"
+    for column in ("entity", "source", "target", "parked", "content", "orphans src/tgt", "verdict"):
+        table.add_column(
+            column, justify="right" if column in ("source", "target", "parked") else "left"
         )
+    for r in reports:
+        orphans = "; ".join(f"{o.field}: {o.source}/{o.target}" for o in r.orphans)
+        verdict = "[green]match[/]" if r.explained else "[red]MISMATCH[/]"
         table.add_row(
             r.entity,
             f"{r.source_rows:,}",
@@ -237,5 +230,7 @@ def print_reconciliation(reports: list[EntityReport]) -> None:
         )
     console.print(table)
     console.print(
-        "content: checksum of record fingerprints, dead-lettered records excluded", style="dim"
+        "content: checksum of record fingerprints; records parked as dead letters "
+        "are set aside on both sides",
+        style="dim",
     )

@@ -21,7 +21,7 @@ from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.mapping import source_columns
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row, key_text, parse_key
 from pacsync.domain.spec import EntitySpec, PipelineSpec
-from pacsync.ports import Change, ChangeOp, ChangeVersions, TargetSummary, WriteBatch
+from pacsync.ports import Change, ChangeOp, ChangeVersions, WriteBatch
 
 if TYPE_CHECKING:
     from pacsync.ports import DeadLetters, Destination, ProgressSink, Source
@@ -354,12 +354,6 @@ class MemoryDestination:
 
     def load_checkpoint(self, entity: str) -> Checkpoint | None:
         return self.checkpoints.get(entity)
-
-    def summary(self, entity: str) -> TargetSummary:
-        # The same order-independent sum SqlDestination computes.
-        stored = self._live_hashes(entity)
-        total = sum(xxhash.xxh3_64_intdigest(fp.encode()) for fp in stored.values())
-        return TargetSummary(rows=len(stored), checksum=format(total % 2**64, "016x"))
 
     def orphans(self, entity: str, field_name: str, parent: str) -> int:
         parents = set(self.live(parent))

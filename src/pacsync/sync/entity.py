@@ -5,9 +5,9 @@ queries.  Every write carries the checkpoint it completes, so a crash re-sends
 at most the batch in flight and the upsert makes that harmless.
 
 - full: every row ordered by key.  Into an empty target rows are only inserted
-  (the fast path); otherwise changed rows are upserted and, at the end, target
-  keys missing from the source are deleted.  A full run resumes after the last
-  committed key.
+  (the fast path); otherwise changed rows are upserted (every row, when the
+  mapping changed) and, at the end, target keys missing from the source are
+  deleted.  A full run resumes after the last committed key.
 - hash_diff: keys and fingerprints of the whole source compared with the
   fingerprints stored beside the target rows; only new and changed rows are
   read in full; keys gone from the source are deleted.
@@ -88,7 +88,7 @@ class EntitySync:
         if saved is not None and saved.phase == "full" and not stale:
             self._full(saved)
         elif mode == "full" or saved is None or stale:
-            self._full(self._start_full(rewrite=saved is not None))
+            self._full(self._start_full(rewrite=saved is not None and stale))
         elif self.entity.strategy == "hash_diff":
             self._hash_diff(saved)
         elif self.entity.strategy == "cursor":
@@ -282,6 +282,11 @@ class EntitySync:
 def _minus(value: Any, overlap: float) -> Any:
     if value is None or not overlap:
         return value
+    if isinstance(value, str):  # a date-time kept as text by the driver (SQLite)
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if isinstance(value, dt.datetime):
         return value - dt.timedelta(seconds=overlap)
     if isinstance(value, int):

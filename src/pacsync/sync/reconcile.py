@@ -34,6 +34,7 @@ class EntityReport:
     target_checksum: str
     dead_letters: int
     parked_in_source: int
+    parked_in_target: int
     orphans: list[Orphans] = field(default_factory=list)
 
     @property
@@ -47,7 +48,8 @@ class EntityReport:
     @property
     def explained(self) -> bool:
         """Target equals source once the parked (dead-lettered) records are set aside."""
-        return self.content_match and (self.source_rows - self.parked_in_source == self.target_rows)
+        source_rows = self.source_rows - self.parked_in_source
+        return self.content_match and source_rows == self.target_rows - self.parked_in_target
 
 
 def reconcile(
@@ -73,7 +75,13 @@ def reconcile(
                     parked_seen += 1
                     continue
                 total += xxhash.xxh3_64_intdigest(fp.encode())
-        target = destination.summary(name)
+        target_total, target_rows, parked_target = 0, 0, 0
+        for key, fp in destination.fingerprints(name).items():
+            if parked and key in parked:
+                parked_target += 1
+                continue
+            target_rows += 1
+            target_total += xxhash.xxh3_64_intdigest(fp.encode())
         orphans = []
         for rule in entity.validate_:
             if rule.rule != "reference" or rule.entity is None:
@@ -92,11 +100,12 @@ def reconcile(
             EntityReport(
                 entity=name,
                 source_rows=rows,
-                target_rows=target.rows,
+                target_rows=target_rows + parked_target,
                 source_checksum=format(total % 2**64, "016x"),
-                target_checksum=target.checksum,
+                target_checksum=format(target_total % 2**64, "016x"),
                 dead_letters=len(parked),
                 parked_in_source=parked_seen,
+                parked_in_target=parked_target,
                 orphans=orphans,
             )
         )

@@ -156,7 +156,7 @@ def test_soft_and_hard_delete(parcels: Make, parcel_target: Make, mode: str) -> 
     assert (4,) not in destination.fingerprints("parcel")
     assert destination.lookup("parcel", [(4,), (5,)]).keys() == {(5,)}
     assert destination.existing("parcel", [(4,), (5,)]) == {(5,)}
-    assert destination.summary("parcel").rows == 11
+    assert len(destination.fingerprints("parcel")) == 11
     if mode == "soft":
         kept = destination.tables["parcel"][(4,)]
         assert kept["deleted_at"] is not None
@@ -184,10 +184,10 @@ def test_summary_matches_between_identical_targets(parcels: Make) -> None:
     one, two = parcels(15), parcels(15)
     one.sync("parcel")
     two.sync("parcel", "full")
-    assert one.destination.summary("parcel") == two.destination.summary("parcel")
+    assert one.destination.fingerprints("parcel") == two.destination.fingerprints("parcel")
     two.source.upsert("Parcel", {**two.source.tables["Parcel"][0], "Value": "2"})
     two.sync("parcel")
-    assert one.destination.summary("parcel").checksum != two.destination.summary("parcel").checksum
+    assert one.destination.fingerprints("parcel") != two.destination.fingerprints("parcel")
 
 
 # --- cursor ------------------------------------------------------------------------------------

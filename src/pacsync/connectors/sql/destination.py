@@ -11,7 +11,6 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import xxhash
 from sqlalchemy import Engine, MetaData, Table, delete, exists, func, insert, select, update
 
 from pacsync.connectors.sql import schema
@@ -22,7 +21,7 @@ from pacsync.connectors.sql.writers import key_filter, write_rows
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.records import Key
 from pacsync.domain.spec import PipelineSpec
-from pacsync.ports import TargetSummary, WriteBatch
+from pacsync.ports import WriteBatch
 
 _LOOKUP_CHUNK = 5000
 
@@ -147,15 +146,6 @@ class SqlDestination:
                 select(cp.c.state).where(cp.c.pipeline == self.spec.name, cp.c.entity == entity)
             ).scalar_one_or_none()
         return None if state is None else Checkpoint.from_json(self.spec.name, entity, state)
-
-    def summary(self, entity: str) -> TargetSummary:
-        table = self.tables[entity]
-        stmt = self._live(select(table.c[schema.FINGERPRINT]), table)
-        total, rows = 0, 0
-        for part in self._stream(stmt):
-            rows += len(part)
-            total += sum(xxhash.xxh3_64_intdigest(r[0].encode()) for r in part)
-        return TargetSummary(rows=rows, checksum=format(total % 2**64, "016x"))
 
     def orphans(self, entity: str, field_name: str, parent: str) -> int:
         child, mother = self.tables[entity], self.tables[parent]

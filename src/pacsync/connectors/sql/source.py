@@ -161,14 +161,12 @@ class SqlSource:
         assert q.entity.cursor is not None
         if not dialects.is_rowversion(self.engine.dialect, q.cursor, q.entity.cursor.kind):
             return None
-        with translated(self.where), self.engine.connect() as conn:
-            return conn.execute(dialects.cursor_bound_query(self.engine.dialect)).scalar_one()
+        return self._scalar(dialects.cursor_bound_query(self.engine.dialect))
 
     def cursor_max(self, entity: str) -> Any:
         q = self._query(entity)
         assert q.cursor is not None
-        with translated(self.where), self.engine.connect() as conn:
-            return conn.execute(select(func.max(q.cursor))).scalar_one()
+        return self._scalar(select(func.max(q.cursor)))
 
     def read_since(self, entity: str, low: Any, high: Any, batch_size: int) -> Iterator[list[Row]]:
         q = self._query(entity)
@@ -242,6 +240,12 @@ class SqlSource:
                     conn.rollback()
 
         yield from prefetched(batches())
+
+    def _scalar(self, stmt: Any) -> Any:
+        """One value as the driver returns it (the same form as streamed rows carry)."""
+        for batch in self._stream(stmt, 1, False):
+            return batch[0][0]
+        return None
 
     def _require_change_tracking(self, entity: str) -> EntityQuery:
         if self.engine.dialect.name != "mssql":
