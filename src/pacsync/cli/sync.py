@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 from types import FrameType
 from typing import Annotated
@@ -55,6 +56,7 @@ def run(
     )
     console.print(f"job [bold]{job_id[:8]}[/] {spec.name} ({mode})", highlight=False)
     stop = _StopOnSignal()
+    _tune_collector()
     try:
         with RichProgress(quiet=quiet) as bars:
             result = run_pipeline(
@@ -102,6 +104,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _tune_collector() -> None:
+    """A sync allocates millions of short-lived tuples and no cycles worth chasing: the
+    start-up objects are frozen out of the collector and generation 0 is collected less
+    often (measured ~10% of a full sync's CPU otherwise)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 class _StopOnSignal:

@@ -61,6 +61,7 @@ class MemorySource:
             name: [dict(r) for r in rows] for name, rows in (tables or {}).items()
         }
         self.bound: Any = None
+        self.declared_scales: dict[str, dict[str, int]] = {}
         self.change_log: dict[str, list[tuple[int, ChangeOp, Key]]] = {}
         self.current_version = 0
         self.min_valid_version = 0
@@ -127,6 +128,9 @@ class MemorySource:
         return rows
 
     # -- Source -------------------------------------------------------------------------------
+
+    def scales(self, entity: str) -> dict[str, int]:
+        return dict(self.declared_scales.get(entity, {}))
 
     def columns(self, entity: str) -> list[str]:
         return source_columns(self._entity(entity))

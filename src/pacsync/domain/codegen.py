@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,7 +45,9 @@ def _costly(spec: FieldSpec) -> bool:
     return bool(called) or spec.lookup is not None or spec.type in ("date", "datetime")
 
 
-def _field_lines(i: int, spec: FieldSpec, ns: dict[str, Any], pad: str) -> list[str]:
+def _field_lines(
+    i: int, spec: FieldSpec, ns: dict[str, Any], pad: str, source_scale: int | None = None
+) -> list[str]:
     """Transforms, lookup, default, cast and length check of field ``i`` on ``v{i}``."""
     v = f"v{i}"
     lines: list[str] = []
@@ -71,6 +74,8 @@ def _field_lines(i: int, spec: FieldSpec, ns: dict[str, Any], pad: str) -> list[
         lines.append(f"{pad}if {v} is None: {v} = default{i}")
     ns[f"cast{i}"] = transforms.cast_for(spec.type, scale=spec.scale, formats=spec.formats)
     exact = _EXACT.get(spec.type)
+    if spec.type == "decimal" and source_scale == spec.scale and not spec.transforms:
+        exact = Decimal  # a fixed-point source column already carries the target scale
     if exact is not None:
         ns[f"exact{i}"] = exact
         lines.append(f"{pad}if {v} is not None and {v}.__class__ is not exact{i}:")
@@ -94,7 +99,10 @@ def _field_lines(i: int, spec: FieldSpec, ns: dict[str, Any], pad: str) -> list[
 
 
 def generate_mapper(
-    entity: EntitySpec, position: Mapping[str, int], reader: Reader
+    entity: EntitySpec,
+    position: Mapping[str, int],
+    reader: Reader,
+    scales: Mapping[str, int] | None = None,
 ) -> Callable[[Row], Row]:
     """One function from a source row to the target row of ``entity``."""
     ns: dict[str, Any] = {"RowError": RowError, "MISS": _MISS}
@@ -122,7 +130,8 @@ def generate_mapper(
                 f"        {v} = hit",
             ]
         else:
-            lines += _field_lines(i, spec, ns, "    ")
+            scale = (scales or {}).get(spec.source) if spec.source else None
+            lines += _field_lines(i, spec, ns, "    ", scale)
     lines.append(f"    return ({', '.join(names)},)")
     mapper: Callable[[Row], Row] = _build(lines, ns, "map_row", f"<mapping of {len(names)} fields>")
     return mapper

@@ -8,6 +8,7 @@ fields).  Failures raise :class:`RowError` naming the field and the rule.
 from __future__ import annotations
 
 import hashlib
+import operator
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -67,7 +68,9 @@ def mapping_version(entity: EntitySpec) -> str:
 class Mapper:
     """The compiled mapping of one entity for one source column layout."""
 
-    def __init__(self, entity: EntitySpec, columns: Sequence[str]) -> None:
+    def __init__(
+        self, entity: EntitySpec, columns: Sequence[str], scales: dict[str, int] | None = None
+    ) -> None:
         self.entity = entity
         self.columns = tuple(columns)
         self.fields = tuple(entity.fields)
@@ -78,8 +81,15 @@ class Mapper:
         self._position = position
         self._needs_env = any(f.expr for f in entity.fields.values()) or bool(entity.filter)
         self._steps = [self._compile_field(name, spec) for name, spec in entity.fields.items()]
-        self._mapper: Callable[[Row], Row] = generate_mapper(entity, self._position, self._reader)
+        self._mapper: Callable[[Row], Row] = generate_mapper(
+            entity, self._position, self._reader, scales or {}
+        )
         self.key_source_positions = tuple(position[k] for k in entity.source.key)
+        if len(self.key_source_positions) == 1:
+            only = self.key_source_positions[0]
+            self._source_key: Callable[[Row], Key] = lambda row: (row[only],)
+        else:
+            self._source_key = operator.itemgetter(*self.key_source_positions)
         self.key_positions = tuple(self.fields.index(f) for f in entity.key_fields)
         self._key_steps = [self._steps[i] for i in self.key_positions]
         self._filter = (
@@ -104,7 +114,7 @@ class Mapper:
             raise RowError("filter", "filter", f"cannot evaluate the filter: {exc}") from None
 
     def source_key(self, row: Row) -> Key:
-        return tuple(row[i] for i in self.key_source_positions)
+        return self._source_key(row)
 
     def target_key(self, source_key: Key) -> Key:
         """The destination key of a source key (the key fields' transforms applied)."""

@@ -61,6 +61,9 @@ class BatchProcessor:
         mapper, check, target_key = self.mapper, self.validator.check, self.target_key
         keys: list[Key] = []
         counts.read += len(rows)
+        if existing is None and not (self.validator.unique or self.validator.references):
+            self._fresh(rows, counts, out)
+            return batch
         for row in rows:
             fingerprint = row[-1]
             key = target_key(mapper.source_key(row))
@@ -92,6 +95,30 @@ class BatchProcessor:
             self._park(out.rejected, counts)
         batch.insert_only = existing is None
         return batch
+
+    def _fresh(self, rows: Sequence[Row], counts: EntityCounts, out: Outcome) -> None:
+        """The fast path of a fresh full load: no stored state, no batch rules, keys only
+        where a row is rejected."""
+        mapper, check = self.mapper, self.validator.check
+        mapped_rows, fingerprints = out.batch.rows, out.batch.fingerprints
+        filtering = mapper.entity.filter is not None
+        for row in rows:
+            try:
+                mapped = mapper.map(row)
+                if filtering and not mapper.keep(row, mapped):
+                    counts.filtered += 1
+                    continue
+                check(mapped)
+            except RowError as error:
+                key = self.target_key(mapper.source_key(row))
+                out.rejected.append(Rejected(key, row[-1], mapper.record(row), error))
+                continue
+            mapped_rows.append(mapped)
+            fingerprints.append(row[-1])
+        counts.inserted += len(mapped_rows)
+        if out.rejected:
+            self._park(out.rejected, counts)
+        out.batch.insert_only = True
 
     def _batch_rules(
         self,

@@ -34,6 +34,7 @@ from pacsync.domain.validation import Validator
 from pacsync.errors import JobTimeout
 from pacsync.ports import DeadLetters, Destination, ProgressSink, Source, WriteBatch
 from pacsync.sync.batch import BatchProcessor
+from pacsync.sync.writer import OrderedWriter
 
 Mode = Literal["full", "incremental"]
 
@@ -64,7 +65,7 @@ class EntitySync:
         self.should_stop = should_stop
         self.batch_size = spec.batch_size_for(entity)
         self.version = mapping_version(self.entity)
-        self.mapper = Mapper(self.entity, source.columns(entity))
+        self.mapper = Mapper(self.entity, source.columns(entity), source.scales(entity))
         self.processor = BatchProcessor(
             pipeline=spec.name,
             entity=entity,
@@ -82,6 +83,13 @@ class EntitySync:
     # -- entry point ----------------------------------------------------------------------------
 
     def run(self, mode: Mode) -> EntityCounts:
+        self.writer = OrderedWriter(lambda batch: self.destination.write(self.name, batch))
+        try:
+            return self._run(mode)
+        finally:
+            self.writer.close()
+
+    def _run(self, mode: Mode) -> EntityCounts:
         self.destination.prepare(self.name)
         saved = self.destination.load_checkpoint(self.name)
         stale = saved is None or saved.mapping_version != self.version
@@ -250,15 +258,24 @@ class EntitySync:
             self._commit(WriteBatch(), final, closing=True)
 
     def _commit(self, batch: WriteBatch, checkpoint: Checkpoint, *, closing: bool = False) -> None:
+        """Hand the batch to the writer; account for the batch committed before it."""
         self.counts.deleted += len(batch.deletes)
         batch.checkpoint = checkpoint
-        self.destination.write(self.name, batch)
+        committed = self.writer.submit(batch)
+        if committed is not None:
+            self._committed(committed)
+        if closing:
+            self._committed(self.writer.wait())
+        else:
+            self._check_limits()
+
+    def _committed(self, batch: WriteBatch | None) -> None:
+        if batch is None:
+            return
         if self.parked:
             self._resolve_parked(batch)
         self.counts.batches += 1
         self.progress.batch_done(self.name, self.counts)
-        if not closing:
-            self._check_limits()
 
     def _resolve_parked(self, batch: WriteBatch) -> None:
         positions = self.mapper.key_positions
@@ -270,7 +287,10 @@ class EntitySync:
             self.parked.difference_update(_jsonish(k) for k in settled)
 
     def _check_limits(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        timed_out = self.deadline is not None and time.monotonic() > self.deadline
+        if timed_out or self.should_stop():
+            self._committed(self.writer.wait())  # report what is committed when stopping
+        if timed_out:
             raise JobTimeout(
                 f"entity '{self.name}' stopped at the job timeout after "
                 f"{self.counts.batches} committed batches"

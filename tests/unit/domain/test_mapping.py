@@ -346,3 +346,22 @@ def test_key_converter_for_string_and_composite_keys() -> None:
     convert = mapper_for(spec).key_converter()
     assert convert((12, "0034")) == (12, "0034")
     assert convert(("12", 34)) == (12, "34")
+
+
+def test_decimal_at_the_declared_source_scale_is_taken_as_is() -> None:
+    spec = EntitySpec.model_validate(
+        {
+            "source": {"table": "T", "key": ["Id"]},
+            "target": {"table": "t"},
+            "fields": {
+                "id": {"from": "Id", "type": "integer"},
+                "value": {"from": "Value", "type": "decimal", "scale": 2},
+            },
+        }
+    )
+    same = Mapper(spec, ["Id", "Value"], {"Value": 2})
+    other = Mapper(spec, ["Id", "Value"], {"Value": 4})
+    exact = Decimal("12.50")
+    assert same.map((1, exact))[1] is exact
+    assert other.map((1, Decimal("12.5049")))[1] == Decimal("12.50")
+    assert same.map((1, "7"))[1] == Decimal("7.00")

@@ -16,7 +16,9 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Engine,
+    Float,
     MetaData,
+    Numeric,
     Select,
     Table,
     and_,
@@ -120,6 +122,15 @@ class SqlSource:
 
     def columns(self, entity: str) -> list[str]:
         return [c.name for c in self._query(entity).columns]
+
+    def scales(self, entity: str) -> dict[str, int]:
+        found = {}
+        for column in self._query(entity).columns:
+            kind = column.type
+            if isinstance(kind, Numeric) and not isinstance(kind, Float) and kind.asdecimal:
+                if kind.scale is not None:
+                    found[column.name] = int(kind.scale)
+        return found
 
     def count(self, entity: str) -> int:
         q = self._query(entity)

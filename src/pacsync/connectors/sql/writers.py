@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, insert, or_, tuple_
+from sqlalchemy import Connection, Table, and_, delete, insert, or_, tuple_, types
 from sqlalchemy.dialects import mysql
 
 from pacsync.domain.records import Key, Row
@@ -55,16 +55,19 @@ def _pg_copy(
     raw = conn.connection.driver_connection
     assert raw is not None
     column_list = ", ".join(cols)
+    types = [_pg_type(c.type) for c in table.columns]
     with raw.cursor() as cur:
         if insert_only:
-            with cur.copy(f"COPY {target} ({column_list}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {target} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
             return
         cur.execute(
             f"CREATE TEMP TABLE _pacsync_stage (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
         )
-        with cur.copy(f"COPY _pacsync_stage ({column_list}) FROM STDIN") as copy:
+        with cur.copy(f"COPY _pacsync_stage ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
         quote = conn.dialect.identifier_preparer.quote
@@ -76,6 +79,24 @@ def _pg_copy(
             f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM _pacsync_stage "
             f"ON CONFLICT ({key_list}) DO UPDATE SET {updates}"
         )
+
+
+def _pg_type(column_type: Any) -> str:
+    """The PostgreSQL type whose binary form COPY sends for a target column."""
+    checks: list[tuple[type, str]] = [
+        (types.Boolean, "bool"),
+        (types.BigInteger, "int8"),
+        (types.SmallInteger, "int2"),
+        (types.Integer, "int4"),
+        (types.Float, "float8"),
+        (types.Numeric, "numeric"),
+        (types.DateTime, "timestamp"),
+        (types.Date, "date"),
+    ]
+    for kind, name in checks:
+        if isinstance(column_type, kind):
+            return name
+    return "text"
 
 
 def _sqlite_value(value: Any) -> Any:
