@@ -8,8 +8,8 @@ fields).  Failures raise :class:`RowError` naming the field and the rule.
 from __future__ import annotations
 
 import hashlib
-import operator
 import json
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
