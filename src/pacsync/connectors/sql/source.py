@@ -127,9 +127,9 @@ class SqlSource:
         found = {}
         for column in self._query(entity).columns:
             kind = column.type
-            if isinstance(kind, Numeric) and not isinstance(kind, Float) and kind.asdecimal:
-                if kind.scale is not None:
-                    found[column.name] = int(kind.scale)
+            fixed = isinstance(kind, Numeric) and not isinstance(kind, Float)
+            if fixed and kind.asdecimal and kind.scale is not None:
+                found[column.name] = int(kind.scale)
         return found
 
     def count(self, entity: str) -> int:
