@@ -127,8 +127,9 @@ class SqlSource:
         found = {}
         for column in self._query(entity).columns:
             kind = column.type
-            fixed = isinstance(kind, Numeric) and not isinstance(kind, Float)
-            if fixed and kind.asdecimal and kind.scale is not None:
+            if not isinstance(kind, Numeric) or isinstance(kind, Float):
+                continue
+            if kind.asdecimal and kind.scale is not None:
                 found[column.name] = int(kind.scale)
         return found
 
