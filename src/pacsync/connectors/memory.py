@@ -146,8 +146,10 @@ class MemorySource:
         rows = [row for key, row in self._rows(entity) if after_key is None or key > after_key]
         return _chunks(rows, batch_size)
 
-    def read_fingerprints(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
-        pairs = [(key, str(row[-1])) for key, row in self._rows(entity)]
+    def read_fingerprints(
+        self, entity: str, batch_size: int, *, ordered: bool = False
+    ) -> Iterator[list[tuple[Key, str]]]:
+        pairs = [(key, str(row[-1])) for key, row in self._rows(entity)]  # already in key order
         return _chunks(pairs, batch_size)
 
     def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]:
@@ -290,6 +292,9 @@ class MemoryDestination:
 
     def fingerprints(self, entity: str) -> dict[Key, str]:
         return self._live_hashes(entity)
+
+    def fingerprint_batches(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
+        return _chunks(sorted(self._live_hashes(entity).items()), batch_size)
 
     def lookup(self, entity: str, keys: Sequence[Key]) -> dict[Key, str]:
         stored = self._live_hashes(entity)

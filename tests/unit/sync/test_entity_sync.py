@@ -12,6 +12,7 @@ import pytest
 
 from pacsync.domain.mapping import mapping_version
 from pacsync.errors import JobTimeout, StoreUnavailable
+from pacsync.sync.entity import EntitySync
 
 Make = Callable[..., Any]
 
@@ -85,9 +86,17 @@ def test_full_into_a_populated_target_only_touches_what_changed(
 # --- hash_diff ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("merge", [True, False], ids=["key-order-merge", "fingerprint-map"])
 def test_hash_diff_finds_inserts_updates_and_deletes(
-    parcels: Make, parcel_record: Make, parcel_target: Make
+    parcels: Make,
+    parcel_record: Make,
+    parcel_target: Make,
+    merge: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Both ways of diffing: merging key-ordered streams (integer keys) and a fingerprint
+    map of the target (keys whose order may differ between databases)."""
+    monkeypatch.setattr(EntitySync, "_ordered_keys", lambda self: merge)
     world = parcels(25)
     world.sync("parcel", "full")
     first_run = dict(world.destination.live("parcel"))

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, MetaData, Table, delete, exists, func, insert, se
 from pacsync.connectors.sql import schema
 from pacsync.connectors.sql.dialects import server_side_cursor
 from pacsync.connectors.sql.errors import translated
-from pacsync.connectors.sql.source import compile_for_driver
+from pacsync.connectors.sql.source import compile_for_driver, prefetched
 from pacsync.connectors.sql.writers import key_filter, write_rows
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.records import Key
@@ -74,6 +74,17 @@ class SqlDestination:
             else:
                 found.update((tuple(r[:width]), r[width]) for r in part)
         return found
+
+    def fingerprint_batches(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
+        table, keys = self.tables[entity], self.keys[entity]
+        columns = [table.c[k] for k in keys]
+        stmt = self._live(select(*columns, table.c[schema.FINGERPRINT]), table).order_by(*columns)
+        width = len(keys)
+        for part in prefetched(self._stream(stmt, batch_size)):
+            if width == 1:
+                yield [((r[0],), r[1]) for r in part]
+            else:
+                yield [(tuple(r[:width]), r[width]) for r in part]
 
     def _stream(self, stmt: Any, size: int = 20_000) -> Iterator[list[Any]]:
         sql, params = compile_for_driver(stmt, self.engine.dialect)

@@ -145,16 +145,20 @@ class SqlSource:
             stmt = stmt.where(q.after(after_key))
         yield from self._stream(stmt, batch_size, q.fingerprint is None)
 
-    def read_fingerprints(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
+    def read_fingerprints(
+        self, entity: str, batch_size: int, *, ordered: bool = False
+    ) -> Iterator[list[tuple[Key, str]]]:
         q = self._query(entity)
         width = len(q.keys)
-        if q.fingerprint is None:
-            for rows in self._stream(q.rows(), batch_size, True):
+        hash_here = q.fingerprint is None
+        stmt = q.rows() if hash_here else select(*q.keys, q.fingerprint)
+        if ordered:
+            stmt = stmt.order_by(*q.keys)
+        for rows in self._stream(stmt, batch_size, hash_here):
+            if width == 1:
+                yield [((r[0],), r[-1]) for r in rows]
+            else:
                 yield [(tuple(r[:width]), r[-1]) for r in rows]
-            return
-        stmt = select(*q.keys, q.fingerprint)
-        for rows in self._stream(stmt, batch_size, False):
-            yield [(tuple(r[:width]), r[-1]) for r in rows]
 
     def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]:
         q = self._query(entity)
