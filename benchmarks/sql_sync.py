@@ -5,8 +5,11 @@ loopback is moved into another PostgreSQL database by:
 
   (a) raw psycopg: a server-side cursor read + COPY into the target (the limit);
   (b) pacsync full sync with a property mapping and validation on (peak RSS);
-  (c) pacsync incremental after 1% of rows changed, strategies cursor and hash_diff.
+  (c) pacsync incremental after 1% of rows changed, strategies cursor and hash_diff;
+  (d) the peers on the same rows: pandas read_sql + to_sql, and dlt's sql_table source
+      into its postgres destination (default sqlalchemy backend, and pyarrow).
 
+Peers need the bench dependency group: ``uv sync --group bench``.
 Writes benchmarks/results/sql_sync.json.  ``--quick`` uses 100,000 rows.
 """
 
@@ -29,6 +32,7 @@ ROOT = HERE.parent
 PACSYNC = Path(sys.executable).parent / "pacsync"
 ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 SOURCE_DB, TARGET_DB, RAW_DB = "pacsync_bench_legacy", "pacsync_bench_target", "pacsync_bench_raw"
+PEER_DB = "pacsync_bench_peer"
 
 PIPELINE = """
 version: 1
@@ -113,13 +117,65 @@ def raw_copy(rows: int) -> float:
     return rows / seconds
 
 
+def settle(name: str) -> None:
+    """Steady state before the next measurement: statistics fresh, dirty pages written."""
+    with psycopg.connect(dsn(name), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
+
+
+def pandas_peer(rows: int) -> float:
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    recreate(PEER_DB)
+    source = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{SOURCE_DB}")
+    target = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{PEER_DB}")
+    start = time.perf_counter()
+    with source.connect() as conn:
+        for frame in pd.read_sql("SELECT * FROM parcel", conn, chunksize=50_000):
+            frame.to_sql("parcels", target, if_exists="append", index=False, chunksize=10_000)
+    seconds = time.perf_counter() - start
+    source.dispose()
+    target.dispose()
+    return rows / seconds
+
+
+def dlt_peer(rows: int, backend: str, workdir: Path) -> float:
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    recreate(PEER_DB)
+    os.environ["DLT_DATA_DIR"] = str(workdir / "dlt")
+    pipeline = dlt.pipeline(
+        pipeline_name=f"bench_{backend}",
+        pipelines_dir=str(workdir / "dlt" / "pipelines"),
+        destination=dlt.destinations.postgres(
+            f"postgresql://postgres:trust@127.0.0.1:5432/{PEER_DB}"  # trust auth: any password
+        ),
+        dataset_name="legacy",
+    )
+    table = sql_table(
+        credentials=f"postgresql+psycopg://postgres@127.0.0.1:5432/{SOURCE_DB}",
+        table="parcel",
+        backend=backend,
+        chunk_size=50_000,
+    )
+    start = time.perf_counter()
+    pipeline.run(table, write_disposition="replace")
+    return rows / (time.perf_counter() - start)
+
+
 def pacsync(pipeline: Path, home: Path, *args: str) -> tuple[float, float]:
     """Run the pacsync CLI; wall seconds and peak RSS (MB) of the process."""
     env = {**os.environ, "PACSYNC_HOME": str(home)}
     start = time.perf_counter()
     proc = subprocess.Popen(
         [str(PACSYNC), "run", str(pipeline), "--quiet", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     watcher = psutil.Process(proc.pid)
     peak = 0
@@ -140,7 +196,8 @@ def change_one_percent(rows: int) -> None:
     with psycopg.connect(dsn(SOURCE_DB)) as conn:
         conn.execute(
             "UPDATE parcel SET assessed_value = assessed_value + 1, last_modified = now() "
-            "WHERE parcel_id %% 100 = 7 AND parcel_id <= %s", (rows,)
+            "WHERE parcel_id %% 100 = 7 AND parcel_id <= %s",
+            (rows,),
         )
 
 
@@ -155,26 +212,36 @@ def main() -> None:
     with psycopg.connect(dsn(SOURCE_DB)) as conn:
         conn.execute(CREATE % {"rows": rows})
 
+    settle(SOURCE_DB)
     copy_rps = raw_copy(rows)
     print(f"raw COPY: {copy_rps:,.0f} rows/s")
 
-    figures: dict[str, float] = {"rows": rows, "cores": os.cpu_count() or 0,
-                                 "raw_copy_rows_per_s": round(copy_rps)}
+    figures: dict[str, float] = {
+        "rows": rows,
+        "cores": os.cpu_count() or 0,
+        "raw_copy_rows_per_s": round(copy_rps),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for strategy in ("cursor", "hash_diff"):
             recreate(TARGET_DB)
             home = Path(tmp) / strategy
             pipeline = Path(tmp) / f"{strategy}.yaml"
-            pipeline.write_text(PIPELINE % {"source": SOURCE_DB, "target": TARGET_DB,
-                                            "strategy": strategy})
+            pipeline.write_text(
+                PIPELINE % {"source": SOURCE_DB, "target": TARGET_DB, "strategy": strategy}
+            )
+            settle(TARGET_DB)
             seconds, rss = pacsync(pipeline, home, "--full")
             if strategy == "cursor":
                 figures["full_sync_rows_per_s"] = round(rows / seconds)
                 figures["full_sync_s"] = round(seconds, 2)
                 figures["full_sync_peak_rss_mb"] = round(rss, 1)
-                print(f"pacsync full: {rows / seconds:,.0f} rows/s, {seconds:.1f}s, "
-                      f"peak RSS {rss:.0f} MB")
+                print(
+                    f"pacsync full: {rows / seconds:,.0f} rows/s, {seconds:.1f}s, "
+                    f"peak RSS {rss:.0f} MB"
+                )
             change_one_percent(rows)
+            settle(TARGET_DB)
+            settle(SOURCE_DB)
             seconds, _ = pacsync(pipeline, home, "--incremental")
             if strategy == "cursor":
                 figures["cursor_10k_changes_s"] = round(seconds, 2)
@@ -182,28 +249,46 @@ def main() -> None:
             else:
                 figures["hash_diff_s"] = round(seconds, 2)
                 figures["hash_diff_rows_per_s"] = round(rows / seconds)
-                print(f"pacsync hash_diff incremental (1%): {rows / seconds:,.0f} rows/s, "
-                      f"{seconds:.2f}s")
+                print(
+                    f"pacsync hash_diff incremental (1%): {rows / seconds:,.0f} rows/s, "
+                    f"{seconds:.2f}s"
+                )
             # the reverse change so the next strategy sees the same 1%
             with psycopg.connect(dsn(SOURCE_DB)) as conn:
-                conn.execute("UPDATE parcel SET assessed_value = assessed_value - 1 "
-                             "WHERE parcel_id % 100 = 7")
+                conn.execute(
+                    "UPDATE parcel SET assessed_value = assessed_value - 1 "
+                    "WHERE parcel_id % 100 = 7"
+                )
 
+        peers: dict[str, float] = {}
+        try:
+            peers["pandas_to_sql_rows_per_s"] = pandas_peer(rows)
+            for backend in ("sqlalchemy", "pyarrow", "connectorx"):
+                peers[f"dlt_{backend}_rows_per_s"] = dlt_peer(rows, backend, Path(tmp))
+        except ImportError as exc:
+            print(f"peers skipped: {exc} (uv sync --group bench)")
+        for name, rps in peers.items():
+            figures[name] = round(rps)
+            print(f"{name}: {rps:,.0f}")
+
+    ratios = {"full_sync_vs_copy": round(figures["full_sync_rows_per_s"] / copy_rps, 3)}
+    for name, rps in peers.items():
+        ratios["full_sync_vs_" + name.removesuffix("_rows_per_s")] = round(
+            figures["full_sync_rows_per_s"] / rps, 2
+        )
     result = {
         "benchmark": "sql_sync",
         "quick": args.quick,
         "figures": figures,
-        "ratios": {
-            "full_sync_vs_copy": round(figures["full_sync_rows_per_s"] / copy_rps, 3),
-        },
+        "ratios": ratios,
         "notes": "wall-clock seconds of the pacsync CLI process, start-up included; "
-                 "PostgreSQL 15 on loopback for source and target",
+        "PostgreSQL 15 on loopback for source and target",
     }
     out = HERE / "results" / "sql_sync.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    for name in (SOURCE_DB, TARGET_DB, RAW_DB):
+    for name in (SOURCE_DB, TARGET_DB, RAW_DB, PEER_DB):
         with psycopg.connect(ADMIN, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
