@@ -201,6 +201,50 @@ def change_one_percent(rows: int) -> None:
         )
 
 
+def measure_pacsync(rows: int, workdir: Path) -> dict[str, float]:
+    """Full sync (cursor pipeline, fresh target) and both incremental strategies after 1%."""
+    figures: dict[str, float] = {}
+    for strategy in ("cursor", "hash_diff"):
+        recreate(TARGET_DB)
+        home = workdir / strategy
+        pipeline = workdir / f"{strategy}.yaml"
+        pipeline.write_text(
+            PIPELINE % {"source": SOURCE_DB, "target": TARGET_DB, "strategy": strategy}
+        )
+        settle(TARGET_DB)
+        seconds, rss = pacsync(pipeline, home, "--full")
+        if strategy == "cursor":
+            figures["full_sync_rows_per_s"] = round(rows / seconds)
+            figures["full_sync_s"] = round(seconds, 2)
+            figures["full_sync_peak_rss_mb"] = round(rss, 1)
+        change_one_percent(rows)
+        settle(TARGET_DB)
+        settle(SOURCE_DB)
+        seconds, _ = pacsync(pipeline, home, "--incremental")
+        if strategy == "cursor":
+            figures["cursor_10k_changes_s"] = round(seconds, 2)
+        else:
+            figures["hash_diff_s"] = round(seconds, 2)
+            figures["hash_diff_rows_per_s"] = round(rows / seconds)
+        # the reverse change so the next strategy sees the same 1%
+        with psycopg.connect(dsn(SOURCE_DB)) as conn:
+            conn.execute(
+                "UPDATE parcel SET assessed_value = assessed_value - 1 WHERE parcel_id % 100 = 7"
+            )
+    return figures
+
+
+def measure_peers(rows: int, workdir: Path) -> dict[str, float]:
+    peers: dict[str, float] = {}
+    try:
+        peers["pandas_to_sql_rows_per_s"] = round(pandas_peer(rows))
+        for backend in ("sqlalchemy", "pyarrow", "connectorx"):
+            peers[f"dlt_{backend}_rows_per_s"] = round(dlt_peer(rows, backend, workdir))
+    except ImportError as exc:
+        print(f"peers skipped: {exc} (uv sync --group bench)")
+    return peers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100,000 rows (under a minute)")
@@ -211,71 +255,21 @@ def main() -> None:
     recreate(SOURCE_DB)
     with psycopg.connect(dsn(SOURCE_DB)) as conn:
         conn.execute(CREATE % {"rows": rows})
-
     settle(SOURCE_DB)
     copy_rps = raw_copy(rows)
-    print(f"raw COPY: {copy_rps:,.0f} rows/s")
-
     figures: dict[str, float] = {
         "rows": rows,
         "cores": os.cpu_count() or 0,
         "raw_copy_rows_per_s": round(copy_rps),
     }
     with tempfile.TemporaryDirectory() as tmp:
-        for strategy in ("cursor", "hash_diff"):
-            recreate(TARGET_DB)
-            home = Path(tmp) / strategy
-            pipeline = Path(tmp) / f"{strategy}.yaml"
-            pipeline.write_text(
-                PIPELINE % {"source": SOURCE_DB, "target": TARGET_DB, "strategy": strategy}
-            )
-            settle(TARGET_DB)
-            seconds, rss = pacsync(pipeline, home, "--full")
-            if strategy == "cursor":
-                figures["full_sync_rows_per_s"] = round(rows / seconds)
-                figures["full_sync_s"] = round(seconds, 2)
-                figures["full_sync_peak_rss_mb"] = round(rss, 1)
-                print(
-                    f"pacsync full: {rows / seconds:,.0f} rows/s, {seconds:.1f}s, "
-                    f"peak RSS {rss:.0f} MB"
-                )
-            change_one_percent(rows)
-            settle(TARGET_DB)
-            settle(SOURCE_DB)
-            seconds, _ = pacsync(pipeline, home, "--incremental")
-            if strategy == "cursor":
-                figures["cursor_10k_changes_s"] = round(seconds, 2)
-                print(f"pacsync cursor incremental (1%): {seconds:.2f}s")
-            else:
-                figures["hash_diff_s"] = round(seconds, 2)
-                figures["hash_diff_rows_per_s"] = round(rows / seconds)
-                print(
-                    f"pacsync hash_diff incremental (1%): {rows / seconds:,.0f} rows/s, "
-                    f"{seconds:.2f}s"
-                )
-            # the reverse change so the next strategy sees the same 1%
-            with psycopg.connect(dsn(SOURCE_DB)) as conn:
-                conn.execute(
-                    "UPDATE parcel SET assessed_value = assessed_value - 1 "
-                    "WHERE parcel_id % 100 = 7"
-                )
-
-        peers: dict[str, float] = {}
-        try:
-            peers["pandas_to_sql_rows_per_s"] = pandas_peer(rows)
-            for backend in ("sqlalchemy", "pyarrow", "connectorx"):
-                peers[f"dlt_{backend}_rows_per_s"] = dlt_peer(rows, backend, Path(tmp))
-        except ImportError as exc:
-            print(f"peers skipped: {exc} (uv sync --group bench)")
-        for name, rps in peers.items():
-            figures[name] = round(rps)
-            print(f"{name}: {rps:,.0f}")
-
-    ratios = {"full_sync_vs_copy": round(figures["full_sync_rows_per_s"] / copy_rps, 3)}
+        figures |= measure_pacsync(rows, Path(tmp))
+        peers = measure_peers(rows, Path(tmp))
+    figures |= peers
+    full = figures["full_sync_rows_per_s"]
+    ratios = {"full_sync_vs_copy": round(full / copy_rps, 3)}
     for name, rps in peers.items():
-        ratios["full_sync_vs_" + name.removesuffix("_rows_per_s")] = round(
-            figures["full_sync_rows_per_s"] / rps, 2
-        )
+        ratios["full_sync_vs_" + name.removesuffix("_rows_per_s")] = round(full / rps, 2)
     result = {
         "benchmark": "sql_sync",
         "quick": args.quick,
