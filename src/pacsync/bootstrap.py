@@ -11,6 +11,7 @@ from pacsync.config import Settings, find_pipeline, load_pipeline
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.source import SqlSource
+from pacsync.db.audit import AuditLog
 from pacsync.db.dead_letters import DeadLetterStore
 from pacsync.db.jobs import JobStore
 from pacsync.db.store import open_store
@@ -22,11 +23,17 @@ class Store:
     engine: Engine
     jobs: JobStore
     dead_letters: DeadLetterStore
+    audit: AuditLog
 
 
 def store(settings: Settings) -> Store:
     engine = open_store(settings.store_url)
-    return Store(engine=engine, jobs=JobStore(engine), dead_letters=DeadLetterStore(engine))
+    return Store(
+        engine=engine,
+        jobs=JobStore(engine),
+        dead_letters=DeadLetterStore(engine),
+        audit=AuditLog(engine),
+    )
 
 
 def pipeline(name_or_path: str, settings: Settings) -> tuple[Path, PipelineSpec]:

@@ -11,6 +11,7 @@ from rich.table import Table
 from pacsync import bootstrap
 from pacsync.cli.console import EXIT_CONFIG, console, err, reports_errors
 from pacsync.config import Settings
+from pacsync.db.audit import local_actor
 
 app = typer.Typer(help="List, show and discard dead letters.", no_args_is_help=True)
 
@@ -58,7 +59,15 @@ def show(letter_id: int) -> None:
 @reports_errors
 def discard(letter_id: int) -> None:
     """Mark a dead letter as discarded (it stays in the store for the audit)."""
-    if not bootstrap.store(Settings()).dead_letters.set_status(letter_id, "discarded", "discarded"):
+    store = bootstrap.store(Settings())
+    found = store.dead_letters.set_status(letter_id, "discarded", "discarded")
+    store.audit.record(
+        actor=local_actor(),
+        action="dead_letter.discard",
+        target=str(letter_id),
+        outcome="ok" if found else "not_found",
+    )
+    if not found:
         err.print(f"PACS-104 no dead letter {letter_id}")
         raise typer.Exit(EXIT_CONFIG)
     console.print(f"dead letter {letter_id} discarded")

@@ -21,6 +21,7 @@ from pacsync.cli.console import (
 from pacsync.cli.progress import RichProgress
 from pacsync.config import Settings
 from pacsync.connectors.sql.engine import redact
+from pacsync.db.audit import local_actor
 from pacsync.errors import JobAlreadyRunning, PacsyncError
 from pacsync.sync.entity import Mode
 from pacsync.sync.pipeline import RunResult, run_pipeline
@@ -76,6 +77,18 @@ def run(
         source.close()
         destination.close()
     print_summary(result)
+    store.audit.record(
+        actor=local_actor(),
+        action="pipeline.run",
+        target=spec.name,
+        outcome=result.status,
+        detail={
+            "job_id": job_id,
+            "mode": mode,
+            "entities": list(result.entities),
+            "error_code": result.error.code if result.error else None,
+        },
+    )
     if result.error is not None:
         show_error(result.error)
         raise typer.Exit(EXIT_INTERRUPTED if result.status == "interrupted" else EXIT_FAILED)
