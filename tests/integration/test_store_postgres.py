@@ -1,4 +1,4 @@
-"""The pacsync store on PostgreSQL (the scale-out setting): migrations, jobs, dead letters, audit."""
+"""The pacsync store on PostgreSQL: migrations, jobs, dead letters and the audit trail."""
 
 from __future__ import annotations
 
