@@ -26,12 +26,31 @@ def python_fingerprint(values: Sequence[Any]) -> str:
     return format(xxhash.xxh3_64_intdigest(UNIT.join(parts).encode()), "016x")
 
 
+_PG_HASHABLE = (
+    types.Integer,
+    types.Numeric,
+    types.String,
+    types.Date,
+    types.DateTime,
+    types.Time,
+    types.Boolean,
+    types.LargeBinary,
+    types.Uuid,
+    types.Interval,
+)
+
+
 def fingerprint_expression(dialect: Dialect, columns: Sequence[Column[Any]]) -> Any:
     """A SQL expression hashing ``columns`` in the source, or None to hash in Python."""
     name = dialect.name
     if name == "postgresql":
-        parts = ", ".join(f"coalesce(({_q(dialect, c)})::text, E'\\x1e')" for c in columns)
-        return literal_column(f"hashtextextended(concat_ws(E'\\x1f', {parts}), 0)::text")
+        # Hashes each field with its type's own hash function (no text conversion): twice
+        # as fast as hashing the text form; types without one are hashed as text.
+        parts = ", ".join(
+            _q(dialect, c) if isinstance(c.type, _PG_HASHABLE) else f"({_q(dialect, c)})::text"
+            for c in columns
+        )
+        return literal_column(f"hash_record_extended(ROW({parts}), 0)::text")
     if name in ("mysql", "mariadb"):
         parts = ", ".join(f"COALESCE({_q(dialect, c)}, CHAR(30))" for c in columns)
         return literal_column(f"LEFT(MD5(CONCAT_WS(CHAR(31), {parts})), 16)")
