@@ -26,11 +26,11 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
 )
 
 from pacsync.connectors.sql import dialects
 from pacsync.connectors.sql.errors import translated
+from pacsync.connectors.sql.keys import key_filter
 from pacsync.domain.mapping import source_columns
 from pacsync.domain.records import Key, Row
 from pacsync.domain.spec import EntitySpec, PipelineSpec
@@ -71,11 +71,7 @@ class EntityQuery:
         return select(*selected)
 
     def key_filter(self, keys: Sequence[Key], dialect_name: str) -> Any:
-        if len(self.keys) == 1:
-            return self.keys[0].in_([k[0] for k in keys])
-        if dialect_name == "mssql":
-            return or_(*(and_(*(c == v for c, v in zip(self.keys, k, strict=True))) for k in keys))
-        return tuple_(*self.keys).in_([tuple(k) for k in keys])
+        return key_filter(self.keys, keys, dialect_name)
 
     def after(self, key: Key) -> Any:
         """Rows strictly after ``key`` in key order (expanded; SQL Server lacks row values)."""

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, insert, or_, tuple_, types
+from sqlalchemy import Connection, Table, delete, insert, types
 from sqlalchemy.dialects import mysql
 
+from pacsync.connectors.sql.keys import key_filter as keys_matching
 from pacsync.domain.records import Key, Row
 
 
@@ -34,12 +35,7 @@ def write_rows(
 
 
 def key_filter(table: Table, keys: Sequence[str], values: Sequence[Key], dialect: str) -> Any:
-    columns = [table.c[k] for k in keys]
-    if len(columns) == 1:
-        return columns[0].in_([v[0] for v in values])
-    if dialect == "mssql":
-        return or_(*(and_(*(c == x for c, x in zip(columns, v, strict=True))) for v in values))
-    return tuple_(*columns).in_([tuple(v) for v in values])
+    return keys_matching([table.c[k] for k in keys], values, dialect)
 
 
 def _names(conn: Connection, table: Table) -> tuple[str, list[str]]:
