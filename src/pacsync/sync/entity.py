@@ -35,7 +35,6 @@ from pacsync.domain.validation import Validator
 from pacsync.errors import JobTimeout
 from pacsync.ports import DeadLetters, Destination, ProgressSink, Source, WriteBatch
 from pacsync.sync.batch import BatchProcessor
-from pacsync.sync.writer import OrderedWriter
 
 Mode = Literal["full", "incremental"]
 
@@ -84,13 +83,6 @@ class EntitySync:
     # -- entry point ----------------------------------------------------------------------------
 
     def run(self, mode: Mode) -> EntityCounts:
-        self.writer = OrderedWriter(lambda batch: self.destination.write(self.name, batch))
-        try:
-            return self._run(mode)
-        finally:
-            self.writer.close()
-
-    def _run(self, mode: Mode) -> EntityCounts:
         self.destination.prepare(self.name)
         saved = self.destination.load_checkpoint(self.name)
         stale = saved is None or saved.mapping_version != self.version
@@ -320,24 +312,16 @@ class EntitySync:
             self._commit(WriteBatch(), final, closing=True)
 
     def _commit(self, batch: WriteBatch, checkpoint: Checkpoint, *, closing: bool = False) -> None:
-        """Hand the batch to the writer; account for the batch committed before it."""
+        """Write the batch with its checkpoint in one transaction."""
         self.counts.deleted += len(batch.deletes)
         batch.checkpoint = checkpoint
-        committed = self.writer.submit(batch)
-        if committed is not None:
-            self._committed(committed)
-        if closing:
-            self._committed(self.writer.wait())
-        else:
-            self._check_limits()
-
-    def _committed(self, batch: WriteBatch | None) -> None:
-        if batch is None:
-            return
+        self.destination.write(self.name, batch)
         if self.parked:
             self._resolve_parked(batch)
         self.counts.batches += 1
         self.progress.batch_done(self.name, self.counts)
+        if not closing:
+            self._check_limits()
 
     def _resolve_parked(self, batch: WriteBatch) -> None:
         positions = self.mapper.key_positions
@@ -349,10 +333,7 @@ class EntitySync:
             self.parked.difference_update(_jsonish(k) for k in settled)
 
     def _check_limits(self) -> None:
-        timed_out = self.deadline is not None and time.monotonic() > self.deadline
-        if timed_out or self.should_stop():
-            self._committed(self.writer.wait())  # report what is committed when stopping
-        if timed_out:
+        if self.deadline is not None and time.monotonic() > self.deadline:
             raise JobTimeout(
                 f"entity '{self.name}' stopped at the job timeout after "
                 f"{self.counts.batches} committed batches"
