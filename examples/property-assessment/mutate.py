@@ -22,7 +22,6 @@ Which rows are touched depends only on the seed and the database contents.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import random
 import sys
 import time
@@ -30,33 +29,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
 
-
-def _load_schema() -> ModuleType:
-    """``legacy_schema.py`` next to this file, imported once under a recipe-specific name."""
-    name = "pacsync_example_property_assessment_legacy_schema"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().with_name("legacy_schema.py")
-        )
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {name} next to {__file__}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while being created
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    return module
-
-
-schema = _load_schema()
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # legacy_schema.py beside this file
+import legacy_schema as schema
 
 INSERT_RATE = 0.002
 UPDATE_RATE = 0.01

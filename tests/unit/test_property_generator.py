@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -23,27 +22,14 @@ TABLE_NAMES = ("Property", "PropertyOwner", "PropertyValue", "Structure")
 GOOD_ZIP = re.compile(r"\d{5}(-\d{4})?")
 
 
-def _load(name: str) -> ModuleType:
-    module_name = f"test_property_assessment_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, RECIPE / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def generator(recipe: Any) -> ModuleType:  # the recipe fixture of tests/conftest.py
+    return recipe.generate
 
 
 @pytest.fixture(scope="module")
-def generator() -> ModuleType:
-    return _load("generate")
-
-
-@pytest.fixture(scope="module")
-def mutator() -> ModuleType:
-    return _load("mutate")
+def mutator(recipe: Any) -> ModuleType:
+    return recipe.mutate
 
 
 @pytest.fixture(scope="module")
