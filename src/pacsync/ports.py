@@ -61,8 +61,8 @@ class Source(Protocol):
 
     def read_fingerprints(
         self, entity: str, batch_size: int, *, ordered: bool = False
-    ) -> Iterator[list[tuple[Key, str]]]:
-        """Keys and fingerprints of every row (in key order when ``ordered``)."""
+    ) -> Iterator[list[Row]]:
+        """Every row as its key columns followed by its fingerprint (key order if ``ordered``)."""
         ...
 
     def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]: ...
@@ -105,8 +105,8 @@ class Destination(Protocol):
 
     def fingerprints(self, entity: str) -> dict[Key, str]: ...
 
-    def fingerprint_batches(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
-        """Keys and fingerprints of the live rows, in key order."""
+    def fingerprint_batches(self, entity: str, batch_size: int) -> Iterator[list[Row]]:
+        """Live rows as their key fields followed by their fingerprint, in key order."""
         ...
 
     def lookup(self, entity: str, keys: Sequence[Key]) -> dict[Key, str]: ...

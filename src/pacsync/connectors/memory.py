@@ -148,9 +148,9 @@ class MemorySource:
 
     def read_fingerprints(
         self, entity: str, batch_size: int, *, ordered: bool = False
-    ) -> Iterator[list[tuple[Key, str]]]:
-        pairs = [(key, str(row[-1])) for key, row in self._rows(entity)]  # already in key order
-        return _chunks(pairs, batch_size)
+    ) -> Iterator[list[Row]]:
+        flat = [(*key, str(row[-1])) for key, row in self._rows(entity)]  # already in key order
+        return _chunks(flat, batch_size)
 
     def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]:
         wanted = set(keys)
@@ -293,8 +293,9 @@ class MemoryDestination:
     def fingerprints(self, entity: str) -> dict[Key, str]:
         return self._live_hashes(entity)
 
-    def fingerprint_batches(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
-        return _chunks(sorted(self._live_hashes(entity).items()), batch_size)
+    def fingerprint_batches(self, entity: str, batch_size: int) -> Iterator[list[Row]]:
+        flat = [(*key, fp) for key, fp in sorted(self._live_hashes(entity).items())]
+        return _chunks(flat, batch_size)
 
     def lookup(self, entity: str, keys: Sequence[Key]) -> dict[Key, str]:
         stored = self._live_hashes(entity)

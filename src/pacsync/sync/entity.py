@@ -21,6 +21,7 @@ at most the batch in flight and the upsert makes that harmless.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -29,7 +30,7 @@ from typing import Any, Literal
 
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.mapping import Mapper, mapping_version
-from pacsync.domain.records import EntityCounts, Key, key_text, parse_key
+from pacsync.domain.records import EntityCounts, Key, Row, key_text, parse_key
 from pacsync.domain.spec import EntitySpec, PipelineSpec
 from pacsync.domain.validation import Validator
 from pacsync.errors import JobTimeout
@@ -149,16 +150,17 @@ class EntitySync:
         target_key = self.processor.target_key
         pending: list[Key] = []
         unseen = set(self.parked)
-        for pairs in self.source.read_fingerprints(self.name, self.batch_size):
-            for source_key, fingerprint in pairs:
+        for rows in self.source.read_fingerprints(self.name, self.batch_size):
+            for row in rows:
+                source_key = row[:-1]
                 key = target_key(source_key)
                 old = remaining.pop(key, None)
-                if old != fingerprint:
+                if old != row[-1]:
                     pending.append(source_key)
                     if unseen:
                         unseen.discard(_jsonish(key))
-            self.counts.read += len(pairs)
-            self.counts.unchanged += len(pairs)
+            self.counts.read += len(rows)
+            self.counts.unchanged += len(rows)
             if len(pending) >= self.batch_size:
                 self._fetch_and_write(pending, existing, checkpoint)
                 pending = []
@@ -189,34 +191,43 @@ class EntitySync:
         size = self.batch_size
         target = chain.from_iterable(self.destination.fingerprint_batches(self.name, size))
         source = self.source.read_fingerprints(self.name, size, ordered=True)
-        convert = self.processor.target_key
+        # integer keys compare as they are; a one-column key as its scalar
+        key_of: Callable[[Row], Any] = (
+            operator.itemgetter(0) if len(self.entity.source.key) == 1 else _key_part
+        )
+        as_key: Callable[[Any], Key] = (
+            (lambda k: (k,)) if len(self.entity.source.key) == 1 else (lambda k: k)
+        )
         pending: dict[Key, str | None] = {}  # source keys to read in full -> stored fingerprint
         deletes: list[Key] = []
         unseen = set(self.parked)
         current = next(target, None)
-        for pairs in source:
-            for source_key, fingerprint in pairs:
-                key = convert(source_key)
-                while current is not None and current[0] < key:
-                    deletes.append(current[0])
+        stored = key_of(current) if current is not None else None
+        for rows in source:
+            for row in rows:
+                key = key_of(row)
+                while current is not None and stored < key:
+                    deletes.append(as_key(stored))
                     current = next(target, None)
-                if current is not None and current[0] == key:
-                    if current[1] != fingerprint:
-                        pending[source_key] = current[1]
+                    stored = key_of(current) if current is not None else None
+                if current is not None and stored == key:
+                    if current[-1] != row[-1]:
+                        pending[as_key(key)] = current[-1]
                     current = next(target, None)
+                    stored = key_of(current) if current is not None else None
                 else:
-                    pending[source_key] = None
+                    pending[as_key(key)] = None
                     if unseen:
-                        unseen.discard(_jsonish(key))
-            self.counts.read += len(pairs)
-            self.counts.unchanged += len(pairs)
+                        unseen.discard(_jsonish(as_key(key)))
+            self.counts.read += len(rows)
+            self.counts.unchanged += len(rows)
             if len(pending) >= size:
                 self._write_pending(pending, checkpoint)
                 pending = {}
             else:
                 self.progress.batch_done(self.name, self.counts)
         while current is not None:
-            deletes.append(current[0])
+            deletes.append(as_key(key_of(current)))
             current = next(target, None)
         if pending:
             self._write_pending(pending, checkpoint)
@@ -291,8 +302,8 @@ class EntitySync:
         """Target keys that no longer exist in the source (a key-only pass)."""
         remaining = set(target)
         convert = self.processor.target_key
-        for pairs in self.source.read_fingerprints(self.name, self.batch_size):
-            remaining.difference_update(convert(k) for k, _ in pairs)
+        for rows in self.source.read_fingerprints(self.name, self.batch_size):
+            remaining.difference_update(convert(row[:-1]) for row in rows)
             self._check_limits()
         return list(remaining)
 
@@ -372,3 +383,7 @@ def _max(current: Any, values: Iterable[Any]) -> Any:
 def _jsonish(key: Key) -> Key:
     """A key as it reads back from a dead letter (JSON scalars)."""
     return parse_key(key_text(key))
+
+
+def _key_part(row: Row) -> Key:
+    return tuple(row[:-1])

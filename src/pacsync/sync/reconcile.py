@@ -68,13 +68,13 @@ def reconcile(
         parked = dead_letters.open_keys(spec.name, name)
         target_key = Mapper(entity, source.columns(name)).key_converter()
         total, rows, parked_seen = 0, 0, 0
-        for pairs in source.read_fingerprints(name, spec.batch_size_for(name)):
-            rows += len(pairs)
-            for key, fp in pairs:
-                if parked and target_key(key) in parked:
+        for batch in source.read_fingerprints(name, spec.batch_size_for(name)):
+            rows += len(batch)
+            for row in batch:
+                if parked and target_key(row[:-1]) in parked:
                     parked_seen += 1
                     continue
-                total += xxhash.xxh3_64_intdigest(fp.encode())
+                total += xxhash.xxh3_64_intdigest(row[-1].encode())
         target_total, target_rows, parked_target = 0, 0, 0
         for key, fp in destination.fingerprints(name).items():
             if parked and key in parked:

@@ -19,7 +19,7 @@ from pacsync.connectors.sql.errors import translated
 from pacsync.connectors.sql.source import compile_for_driver, prefetched
 from pacsync.connectors.sql.writers import key_filter, write_rows
 from pacsync.domain.checkpoint import Checkpoint
-from pacsync.domain.records import Key
+from pacsync.domain.records import Key, Row
 from pacsync.domain.spec import PipelineSpec
 from pacsync.ports import WriteBatch
 
@@ -75,16 +75,11 @@ class SqlDestination:
                 found.update((tuple(r[:width]), r[width]) for r in part)
         return found
 
-    def fingerprint_batches(self, entity: str, batch_size: int) -> Iterator[list[tuple[Key, str]]]:
+    def fingerprint_batches(self, entity: str, batch_size: int) -> Iterator[list[Row]]:
         table, keys = self.tables[entity], self.keys[entity]
         columns = [table.c[k] for k in keys]
         stmt = self._live(select(*columns, table.c[schema.FINGERPRINT]), table).order_by(*columns)
-        width = len(keys)
-        for part in prefetched(self._stream(stmt, batch_size)):
-            if width == 1:
-                yield [((r[0],), r[1]) for r in part]
-            else:
-                yield [(tuple(r[:width]), r[width]) for r in part]
+        yield from prefetched(self._stream(stmt, batch_size))
 
     def _stream(self, stmt: Any, size: int = 20_000) -> Iterator[list[Any]]:
         sql, params = compile_for_driver(stmt, self.engine.dialect)

@@ -143,18 +143,16 @@ class SqlSource:
 
     def read_fingerprints(
         self, entity: str, batch_size: int, *, ordered: bool = False
-    ) -> Iterator[list[tuple[Key, str]]]:
+    ) -> Iterator[list[Row]]:
         q = self._query(entity)
         width = len(q.keys)
-        hash_here = q.fingerprint is None
-        stmt = q.rows() if hash_here else select(*q.keys, q.fingerprint)
-        if ordered:
-            stmt = stmt.order_by(*q.keys)
-        for rows in self._stream(stmt, batch_size, hash_here):
-            if width == 1:
-                yield [((r[0],), r[-1]) for r in rows]
-            else:
-                yield [(tuple(r[:width]), r[-1]) for r in rows]
+        if q.fingerprint is not None:
+            stmt = select(*q.keys, q.fingerprint)
+            yield from self._stream(stmt.order_by(*q.keys) if ordered else stmt, batch_size, False)
+            return
+        stmt = q.rows().order_by(*q.keys) if ordered else q.rows()
+        for rows in self._stream(stmt, batch_size, True):
+            yield [(*r[:width], r[-1]) for r in rows]
 
     def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]:
         q = self._query(entity)
