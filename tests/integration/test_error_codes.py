@@ -85,9 +85,22 @@ def test_an_unreachable_server_is_pacs_001(
     else:
         status, _ = run_summary(done.stdout)
         assert status == "failed"
-        job = Deployment(recipe.pipeline, env).jobs()[-1]
-        assert (job.status, job.error_code) == ("failed", "PACS-001")
-        assert job.error_hint
+        # a transient error is tried again with backoff (3 attempts by default), each a job
+        assert "retrying in" in done.stdout
+        assert "attempt 3 of 3" in done.stdout
+        jobs = Deployment(recipe.pipeline, env).jobs()
+        assert [(j.status, j.error_code) for j in jobs] == [("failed", "PACS-001")] * 3
+        assert all(j.error_hint for j in jobs)
+
+
+def test_a_terminal_error_is_not_retried(
+    pacsync: Any, recipe: Any, env: dict[str, str], pg_url: str
+) -> None:
+    env["LEGACY_DB_URL"] = pg_url  # reachable, but the legacy tables are missing: PACS-003
+    done = pacsync("run", recipe.pipeline, "--quiet")
+    assert_error(done, "PACS-003", exit_code=EXIT_FAILED)
+    assert "retrying" not in done.stdout
+    assert len(Deployment(recipe.pipeline, env).jobs()) == 1
 
 
 # -- PACS-002 ---------------------------------------------------------------------------------

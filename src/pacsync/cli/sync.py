@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import time
 from types import FrameType
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from pacsync.config import Settings
 from pacsync.connectors.sql.engine import redact
 from pacsync.db.audit import local_actor
 from pacsync.errors import JobAlreadyRunning, PacsyncError
+from pacsync.jobs.retry import Decision, RetryPolicy, with_retries
 from pacsync.sync.entity import Mode
 from pacsync.sync.pipeline import RunResult, run_pipeline
 from pacsync.sync.reconcile import EntityReport, reconcile
@@ -52,15 +54,21 @@ def run(
     _refuse_concurrent(store, spec.name)
     mode: Mode = "full" if full else "incremental"
     source, destination = bootstrap.source(spec), bootstrap.destination(spec)
-    job_id = store.jobs.create(
-        kind="sync", pipeline=spec.name, mode=mode, entities=list(entity or spec.ordered_entities())
-    )
-    console.print(f"job [bold]{job_id[:8]}[/] {spec.name} ({mode})", highlight=False)
+    policy = RetryPolicy(attempts=spec.retry.attempts, base_delay=spec.retry.backoff_s)
     stop = _StopOnSignal()
     _tune_collector()
-    try:
+
+    def attempt(number: int) -> RunResult:
+        job_id = store.jobs.create(
+            kind="sync",
+            pipeline=spec.name,
+            mode=mode,
+            entities=list(entity or spec.ordered_entities()),
+            trigger="manual" if number == 1 else "retry",
+        )
+        console.print(f"job [bold]{job_id[:8]}[/] {spec.name} ({mode})", highlight=False)
         with RichProgress(quiet=quiet) as bars:
-            result = run_pipeline(
+            return run_pipeline(
                 spec,
                 job_id=job_id,
                 source=source,
@@ -72,10 +80,25 @@ def run(
                 entities=entity,
                 should_stop=stop,
             )
+
+    def retrying(result: RunResult, decision: Decision, number: int) -> None:
+        assert result.error is not None
+        show_error(result.error)
+        console.print(
+            f"retrying in {decision.delay:.1f} s (attempt {number + 1} of "
+            f"{policy.attempts}); committed batches are kept",
+            highlight=False,
+        )
+
+    try:
+        result = with_retries(
+            attempt, lambda r: r.error, policy, sleep=time.sleep, on_retry=retrying
+        )
     finally:
         stop.restore()
         source.close()
         destination.close()
+    job_id = result.job_id
     print_summary(result)
     store.audit.record(
         actor=local_actor(),

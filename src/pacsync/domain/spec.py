@@ -155,6 +155,11 @@ class DestinationSpec(Spec):
     delete_mode: DeleteMode = "soft"
 
 
+class RetrySpec(Spec):
+    attempts: int = Field(3, ge=1, le=10, description="Tries in all, for transient errors only")
+    backoff_s: float = Field(2.0, ge=0, le=600, description="First wait; doubles each time")
+
+
 class PipelineSpec(Spec):
     version: Literal[1] = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -164,6 +169,7 @@ class PipelineSpec(Spec):
     destination: DestinationSpec
     batch_size: int = Field(5000, ge=MIN_BATCH, le=MAX_BATCH)
     timeout: float | None = Field(None, gt=0, description="Seconds a job may run (PACS-005)")
+    retry: RetrySpec = Field(default_factory=RetrySpec)
     entities: dict[str, EntitySpec] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -39,6 +39,7 @@ def make_engine(url: str, *, connect_timeout: int = 10, **options: Any) -> Engin
     if backend == "mssql" and parsed.get_driver_name() == "pymssql":
         connect_args.setdefault("timeout", max(connect_timeout * 30, 300))
     try:
+        options.setdefault("pool_pre_ping", True)  # a restarted server costs no failed batch
         engine = create_engine(parsed, connect_args=connect_args, **options)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(

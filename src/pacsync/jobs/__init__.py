@@ -1,0 +1,1 @@
+"""Running work durably: retry decisions (and, next, queues, workers and schedules)."""
