@@ -4,7 +4,8 @@ A legacy table of N rows x 11 columns (default 1,000,000) in PostgreSQL on
 loopback is moved into another PostgreSQL database by:
 
   (a) raw psycopg: a server-side cursor read + COPY into the target (the limit);
-  (b) pacsync full sync with a property mapping and validation on (peak RSS);
+  (b) pacsync full sync with a property mapping and validation on, in 2 processes by
+      key range and in 1 (peak RSS of all its processes);
   (c) pacsync incremental after 1% of rows changed, strategies cursor and hash_diff;
   (d) the peers on the same rows: pandas read_sql + to_sql, and dlt's sql_table source
       into its postgres destination (default sqlalchemy backend, and pyarrow).
@@ -48,6 +49,7 @@ entities:
     source: {table: parcel, key: [parcel_id]}
     target: {table: parcels}
     strategy: %(strategy)s
+    parallel: %(parallel)s
     cursor: {column: last_modified, overlap: 60}
     fields:
       parcel_id: {from: parcel_id, type: bigint}
@@ -180,10 +182,11 @@ def pacsync(pipeline: Path, home: Path, *args: str) -> tuple[float, float]:
     watcher = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
-        try:
-            peak = max(peak, watcher.memory_info().rss)
+        try:  # the CLI and its key-range workers together
+            family = [watcher, *watcher.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in family if p.is_running()))
         except psutil.NoSuchProcess:
-            break
+            continue
         time.sleep(0.05)
     output = proc.communicate()[0]
     seconds = time.perf_counter() - start
@@ -204,19 +207,24 @@ def change_one_percent(rows: int) -> None:
 def measure_pacsync(rows: int, workdir: Path) -> dict[str, float]:
     """Full sync (cursor pipeline, fresh target) and both incremental strategies after 1%."""
     figures: dict[str, float] = {}
-    for strategy in ("cursor", "hash_diff"):
+    # the cursor pipeline loads with 2 processes by key range, the hash_diff one with 1
+    for strategy, parallel in (("cursor", 2), ("hash_diff", 1)):
         recreate(TARGET_DB)
         home = workdir / strategy
         pipeline = workdir / f"{strategy}.yaml"
         pipeline.write_text(
-            PIPELINE % {"source": SOURCE_DB, "target": TARGET_DB, "strategy": strategy}
+            PIPELINE
+            % {"source": SOURCE_DB, "target": TARGET_DB, "strategy": strategy, "parallel": parallel}
         )
         settle(TARGET_DB)
         seconds, rss = pacsync(pipeline, home, "--full")
-        if strategy == "cursor":
+        if parallel == 2:
             figures["full_sync_rows_per_s"] = round(rows / seconds)
             figures["full_sync_s"] = round(seconds, 2)
             figures["full_sync_peak_rss_mb"] = round(rss, 1)
+        else:
+            figures["full_sync_1_process_rows_per_s"] = round(rows / seconds)
+            figures["full_sync_1_process_peak_rss_mb"] = round(rss, 1)
         change_one_percent(rows)
         settle(TARGET_DB)
         settle(SOURCE_DB)
@@ -267,7 +275,12 @@ def main() -> None:
         peers = measure_peers(rows, Path(tmp))
     figures |= peers
     full = figures["full_sync_rows_per_s"]
-    ratios = {"full_sync_vs_copy": round(full / copy_rps, 3)}
+    ratios = {
+        "full_sync_vs_copy": round(full / copy_rps, 3),
+        "full_sync_1_process_vs_copy": round(
+            figures["full_sync_1_process_rows_per_s"] / copy_rps, 3
+        ),
+    }
     for name, rps in peers.items():
         ratios["full_sync_vs_" + name.removesuffix("_rows_per_s")] = round(full / rps, 2)
     result = {

@@ -6,12 +6,13 @@ unit tests of the use cases.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row
+from pacsync.domain.spec import PipelineSpec
 
 ChangeOp = Literal["I", "U", "D"]
 
@@ -55,8 +56,14 @@ class Source(Protocol):
 
     def count(self, entity: str) -> int: ...
 
-    def read(self, entity: str, *, after_key: Key | None, batch_size: int) -> Iterator[list[Row]]:
-        """Every row ordered by key, starting after ``after_key``."""
+    def read(
+        self, entity: str, *, after_key: Key | None, batch_size: int, up_to: Key | None = None
+    ) -> Iterator[list[Row]]:
+        """Every row ordered by key, after ``after_key`` and up to ``up_to`` (inclusive)."""
+        ...
+
+    def key_range(self, entity: str) -> tuple[Any, Any]:
+        """The lowest and highest key of a one-column key (None, None when empty)."""
         ...
 
     def read_fingerprints(
@@ -121,9 +128,37 @@ class Destination(Protocol):
 
     def load_checkpoint(self, entity: str) -> Checkpoint | None: ...
 
+    def forget_checkpoints(self, names: Sequence[str]) -> None:
+        """Remove checkpoints no longer needed (those of finished key ranges)."""
+        ...
+
     def orphans(self, entity: str, field_name: str, parent: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A key range of a full load: ``low`` exclusive (None: from the start), ``high``
+    inclusive (None: to the end)."""
+
+    index: int
+    low: Any
+    high: Any
+    checkpoint_name: str
+
+
+class PartitionRunner(Protocol):
+    """Loads key ranges of one entity side by side (in other processes)."""
+
+    def run(
+        self,
+        spec: PipelineSpec,
+        entity: str,
+        partitions: Sequence[Partition],
+        job_id: str | None,
+        report: Callable[[int, EntityCounts], None],
+    ) -> list[EntityCounts]: ...
 
 
 class DeadLetters(Protocol):

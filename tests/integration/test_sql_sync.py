@@ -412,3 +412,21 @@ def test_a_record_edited_into_an_invalid_state_is_explained_by_its_dead_letter(
     assert sync.deployment.reconcile()["properties"].explained
     done = sync.pacsync("reconcile", sync.deployment.pipeline)
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("databases", ["mariadb-to-postgresql"], indirect=True)
+def test_a_full_load_split_across_processes_equals_the_source(sync: Sync) -> None:
+    """owners, valuations and structures load in two processes by key range (properties,
+    with a unique rule, in one); the result is the same as a single-process load."""
+    _use(sync, "hash_diff")
+    sync.pacsync.env["PACS_SYNC_PARALLEL"] = "2"
+    _full_load(sync)
+    db = engine(sync.target_url)
+    try:
+        with db.connect() as conn:
+            names = conn.execute(sa.text("SELECT entity FROM pacsync_checkpoints")).scalars()
+            assert sorted(names) == sorted(ENTITIES)  # the key ranges' checkpoints are gone
+    finally:
+        db.dispose()
+    counts = sync.run("--incremental")
+    assert all(c["inserted"] + c["updated"] + c["deleted"] == 0 for c in counts.values())

@@ -79,6 +79,7 @@ def run(
                 mode=mode,
                 entities=entity,
                 should_stop=stop,
+                runner=bootstrap.ProcessPartitionRunner(settings),
             )
 
     def retrying(result: RunResult, decision: Decision, number: int) -> None:

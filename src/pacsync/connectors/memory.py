@@ -142,9 +142,19 @@ class MemorySource:
     def count(self, entity: str) -> int:
         return len(self._records(entity))
 
-    def read(self, entity: str, *, after_key: Key | None, batch_size: int) -> Iterator[list[Row]]:
-        rows = [row for key, row in self._rows(entity) if after_key is None or key > after_key]
+    def read(
+        self, entity: str, *, after_key: Key | None, batch_size: int, up_to: Key | None = None
+    ) -> Iterator[list[Row]]:
+        rows = [
+            row
+            for key, row in self._rows(entity)
+            if (after_key is None or key > after_key) and (up_to is None or key <= up_to)
+        ]
         return _chunks(rows, batch_size)
+
+    def key_range(self, entity: str) -> tuple[Any, Any]:
+        keys = [key[0] for key, _ in self._rows(entity)]
+        return (min(keys), max(keys)) if keys else (None, None)
 
     def read_fingerprints(
         self, entity: str, batch_size: int, *, ordered: bool = False
@@ -343,7 +353,9 @@ class MemoryDestination:
             None
             if batch.checkpoint is None
             else Checkpoint.from_json(
-                entity=entity, pipeline=batch.checkpoint.pipeline, text=batch.checkpoint.to_json()
+                entity=batch.checkpoint.entity,
+                pipeline=batch.checkpoint.pipeline,
+                text=batch.checkpoint.to_json(),
             )
         )
         # Everything is checked: apply.
@@ -358,9 +370,13 @@ class MemoryDestination:
             elif key in table and "deleted_at" not in table[key]:
                 table[key] = {**table[key], "deleted_at": dt.datetime.now(dt.UTC)}
         if checkpoint is not None:
-            self.checkpoints[entity] = checkpoint
+            self.checkpoints[checkpoint.entity] = checkpoint  # by its own name, as in SQL
         self.writes.append(_copy(batch))
         self.written_entities.append(entity)
+
+    def forget_checkpoints(self, names: Sequence[str]) -> None:
+        for name in names:
+            self.checkpoints.pop(name, None)
 
     def load_checkpoint(self, entity: str) -> Checkpoint | None:
         return self.checkpoints.get(entity)

@@ -121,6 +121,12 @@ class EntitySpec(Spec):
     filter: str | None = None
     deletes: Literal["detect", "ignore"] = "detect"
     batch_size: int | None = Field(None, ge=MIN_BATCH, le=MAX_BATCH)
+    parallel: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Processes for a full load into an empty target (integer key, no unique rule)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> EntitySpec:

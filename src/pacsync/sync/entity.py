@@ -34,7 +34,15 @@ from pacsync.domain.records import EntityCounts, Key, Row, key_text, parse_key
 from pacsync.domain.spec import EntitySpec, PipelineSpec
 from pacsync.domain.validation import Validator
 from pacsync.errors import JobTimeout
-from pacsync.ports import DeadLetters, Destination, ProgressSink, Source, WriteBatch
+from pacsync.ports import (
+    DeadLetters,
+    Destination,
+    PartitionRunner,
+    ProgressSink,
+    Source,
+    WriteBatch,
+)
+from pacsync.sync import partition
 from pacsync.sync.batch import BatchProcessor
 
 Mode = Literal["full", "incremental"]
@@ -55,8 +63,11 @@ class EntitySync:
         job_id: str | None = None,
         deadline: float | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        runner: PartitionRunner | None = None,
     ) -> None:
         self.spec = spec
+        self.runner = runner
+        self.job_id = job_id
         self.name = entity
         self.entity: EntitySpec = spec.entities[entity]
         self.source = source
@@ -121,7 +132,54 @@ class EntitySync:
             extra={"rewrite": rewrite and not fresh},
         )
 
+    def _parallel(self, checkpoint: Checkpoint) -> bool:
+        """Whether this full load may be split by key range across processes."""
+        fields = self.entity.fields
+        keys = self.entity.key_fields
+        return (
+            self.runner is not None
+            and self.entity.parallel > 1
+            and checkpoint.fresh
+            and len(keys) == 1
+            and fields[keys[0]].type in ("integer", "bigint")
+            and not self.processor.validator.unique
+        )
+
+    def _full_parallel(self, checkpoint: Checkpoint) -> None:
+        runner = self.runner or partition.InProcessRunner(
+            self.source, self.destination, self.dead_letters
+        )
+        self.mode_run = "full"
+        stored = checkpoint.extra.get("partitions")
+        if stored is None:
+            low, high = self.source.key_range(self.name)
+            if low is None:
+                self._finish(checkpoint, [])
+                return
+            plan = partition.plan(self.name, int(low), int(high), self.entity.parallel)
+            checkpoint = checkpoint.advance(
+                extra={**checkpoint.extra, "partitions": partition.to_extra(plan)}
+            )
+            self._commit(WriteBatch(), checkpoint)  # the plan first: a crash resumes each range
+            stored = checkpoint.extra["partitions"]
+        parts = partition.from_extra(stored)
+        self.progress.entity_started(self.name, self.source.count(self.name), "full")
+        progress: dict[int, EntityCounts] = {}
+
+        def report(index: int, counts: EntityCounts) -> None:
+            progress[index] = counts
+            self.counts = _sum(progress.values())
+            self.progress.batch_done(self.name, self.counts)
+
+        results = runner.run(self.spec, self.name, parts, self.job_id, report)
+        self.counts = _sum(results)
+        self._finish(checkpoint, [])
+        self.destination.forget_checkpoints([p.checkpoint_name for p in parts])
+
     def _full(self, checkpoint: Checkpoint) -> None:
+        if self._parallel(checkpoint) or "partitions" in checkpoint.extra:
+            self._full_parallel(checkpoint)
+            return
         self.mode_run = "full"
         self.progress.entity_started(self.name, self.source.count(self.name), "full")
         existing = None if checkpoint.fresh else self.destination.fingerprints(self.name)
@@ -387,3 +445,22 @@ def _jsonish(key: Key) -> Key:
 
 def _key_part(row: Row) -> Key:
     return tuple(row[:-1])
+
+
+def _sum(parts: Iterable[EntityCounts]) -> EntityCounts:
+    total = EntityCounts()
+    for counts in parts:
+        for name in (
+            "read",
+            "inserted",
+            "updated",
+            "unchanged",
+            "deleted",
+            "filtered",
+            "dead_lettered",
+            "batches",
+        ):
+            setattr(total, name, getattr(total, name) + getattr(counts, name))
+        for rule, n in counts.rules_failed.items():
+            total.rules_failed[rule] = total.rules_failed.get(rule, 0) + n
+    return total

@@ -15,7 +15,14 @@ from typing import Any
 from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import ConfigError, JobInterrupted, PacsyncError
-from pacsync.ports import DeadLetters, Destination, JobLog, ProgressSink, Source
+from pacsync.ports import (
+    DeadLetters,
+    Destination,
+    JobLog,
+    PartitionRunner,
+    ProgressSink,
+    Source,
+)
 from pacsync.sync.entity import EntitySync, Mode
 
 
@@ -79,6 +86,7 @@ def run_pipeline(
     entities: list[str] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     flush_s: float = 1.0,
+    runner: PartitionRunner | None = None,
 ) -> RunResult:
     """Run ``entities`` (default: all) of ``spec``; never raises a PacsyncError."""
     result = RunResult(job_id=job_id)
@@ -99,6 +107,7 @@ def run_pipeline(
                 job_id=job_id,
                 deadline=deadline,
                 should_stop=should_stop,
+                runner=runner,
             )
             result.entities[name] = sync.run(mode)
             result.modes[name] = sync.mode_run

@@ -145,6 +145,13 @@ class SqlDestination:
             if batch.checkpoint is not None:
                 self._save_checkpoint(conn, batch.checkpoint, now)
 
+    def forget_checkpoints(self, names: Sequence[str]) -> None:
+        cp = self.checkpoints
+        with translated(self.where), self.engine.begin() as conn:
+            conn.execute(
+                delete(cp).where(cp.c.pipeline == self.spec.name, cp.c.entity.in_(list(names)))
+            )
+
     def load_checkpoint(self, entity: str) -> Checkpoint | None:
         cp = self.checkpoints
         with translated(self.where), self.engine.connect() as conn:

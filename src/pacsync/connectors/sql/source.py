@@ -134,11 +134,15 @@ class SqlSource:
         with translated(self.where), self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(q.table)).scalar_one())
 
-    def read(self, entity: str, *, after_key: Key | None, batch_size: int) -> Iterator[list[Row]]:
+    def read(
+        self, entity: str, *, after_key: Key | None, batch_size: int, up_to: Key | None = None
+    ) -> Iterator[list[Row]]:
         q = self._query(entity)
         stmt = q.rows().order_by(*q.keys)
         if after_key is not None:
             stmt = stmt.where(q.after(after_key))
+        if up_to is not None:
+            stmt = stmt.where(~q.after(up_to))
         yield from self._stream(stmt, batch_size, q.fingerprint is None)
 
     def read_fingerprints(
@@ -153,6 +157,13 @@ class SqlSource:
         stmt = q.rows().order_by(*q.keys) if ordered else q.rows()
         for rows in self._stream(stmt, batch_size, True):
             yield [(*r[:width], r[-1]) for r in rows]
+
+    def key_range(self, entity: str) -> tuple[Any, Any]:
+        q = self._query(entity)
+        stmt = select(func.min(q.keys[0]), func.max(q.keys[0]))
+        for batch in self._stream(stmt, 1, False):
+            return batch[0][0], batch[0][1]
+        return None, None
 
     def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]:
         q = self._query(entity)
