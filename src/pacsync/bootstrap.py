@@ -21,6 +21,7 @@ from pacsync.db.jobs import JobStore
 from pacsync.db.store import open_store
 from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import PipelineSpec
+from pacsync.errors import JobInterrupted, PacsyncError, WorkerLost
 from pacsync.ports import Partition
 from pacsync.sync.partition import load_partition
 
@@ -78,29 +79,45 @@ class ProcessPartitionRunner:
         report: Callable[[int, EntityCounts], None],
     ) -> list[EntityCounts]:
         context = multiprocessing.get_context("spawn")
-        updates = context.Manager().Queue()
+        messages = context.Queue()
         spec_json = spec.model_dump_json(by_alias=True)
-        with context.Pool(len(partitions)) as pool:
-            pending = [
-                pool.apply_async(
-                    _load_partition_child,
-                    (_PartitionTask(spec_json, entity, part, job_id, self.store_url), updates),
-                )
-                for part in partitions
-            ]
-            while not all(p.ready() for p in pending):
-                _drain(updates, report, timeout=0.2)
-            _drain(updates, report, timeout=0)
-            return [_counts(p.get()) for p in pending]
-
-
-def _drain(updates: Any, report: Callable[[int, EntityCounts], None], timeout: float) -> None:
-    try:
-        while True:
-            index, counts = updates.get(timeout=timeout) if timeout else updates.get_nowait()
-            report(index, _counts(counts))
-    except queue.Empty:
-        return
+        workers = [
+            context.Process(
+                target=_load_partition_child,
+                args=(_PartitionTask(spec_json, entity, part, job_id, self.store_url), messages),
+                name=f"pacsync-{part.checkpoint_name}",
+                daemon=True,
+            )
+            for part in partitions
+        ]
+        for worker in workers:
+            worker.start()
+        done: dict[int, EntityCounts] = {}
+        try:
+            while len(done) < len(workers):
+                try:
+                    kind, index, payload = messages.get(timeout=0.2)
+                except queue.Empty:
+                    lost = [w for w in workers if w.exitcode not in (None, 0)]
+                    if lost:
+                        raise WorkerLost(
+                            f"key-range worker {lost[0].name} stopped (exit code "
+                            f"{lost[0].exitcode}); committed batches are kept"
+                        ) from None
+                    continue
+                if kind == "error":
+                    raise payload
+                counts = _counts(payload)
+                report(index, counts)
+                if kind == "done":
+                    done[index] = counts
+        finally:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+                worker.join()
+            messages.close()
+        return [done[p.index] for p in partitions]
 
 
 def _counts(data: dict[str, Any]) -> EntityCounts:
@@ -116,7 +133,7 @@ class _PartitionTask:
     store_url: str
 
 
-def _load_partition_child(task: _PartitionTask, updates: Any) -> dict[str, Any]:
+def _load_partition_child(task: _PartitionTask, messages: Any) -> None:
     """One key range, in a child process: its own source, destination and store."""
     spec = PipelineSpec.model_validate_json(task.spec_json)
     part = task.part
@@ -131,9 +148,15 @@ def _load_partition_child(task: _PartitionTask, updates: Any) -> dict[str, Any]:
             destination=dst,
             dead_letters=DeadLetterStore(engine),
             job_id=task.job_id,
-            report=lambda c: updates.put((part.index, c.as_dict())),
+            report=lambda c: messages.put(("progress", part.index, c.as_dict())),
         )
-        return counts.as_dict()
+        messages.put(("done", part.index, counts.as_dict()))
+    except PacsyncError as error:
+        messages.put(("error", part.index, error))
+    except KeyboardInterrupt:
+        messages.put(("error", part.index, JobInterrupted("a key-range worker was stopped")))
+    except Exception as exc:  # handed to the parent as ours: driver errors may not pickle
+        messages.put(("error", part.index, PacsyncError(f"key-range worker failed: {exc!r}")))
     finally:
         src.close()
         dst.close()

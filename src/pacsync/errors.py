@@ -7,6 +7,7 @@ hint.  Retry logic looks only at the marker class, never at the message::
     ├── TransientError                retry with backoff
     │   ├── ConnectionTimeout         PACS-001
     │   ├── JobTimeout                PACS-005
+    │   ├── WorkerLost                PACS-008
     │   └── StoreUnavailable          PACS-201
     └── TerminalError                 park it, do not retry
         ├── AuthenticationFailed      PACS-002
@@ -66,6 +67,11 @@ class ConnectionTimeout(TransientError):
 class JobTimeout(TransientError):
     code = "PACS-005"
     default_hint = "Increase the job timeout or reduce the batch size."
+
+
+class WorkerLost(TransientError):
+    code = "PACS-008"
+    default_hint = "Run again: every key range resumes after its last committed batch."
 
 
 class StoreUnavailable(TransientError):
