@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -91,3 +91,32 @@ class Checkpoint:
 
     def advance(self, **changes: Any) -> Checkpoint:
         return replace(self, **changes)
+
+
+def cursor_below(value: Any, overlap: float) -> Any:
+    """The cursor value ``overlap`` below ``value`` (seconds for date-times, units otherwise)."""
+    if value is None or not overlap:
+        return value
+    if isinstance(value, str):  # a date-time kept as text by the driver (SQLite)
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        return value - dt.timedelta(seconds=overlap)
+    if isinstance(value, int):
+        return value - int(overlap)
+    if isinstance(value, Decimal):
+        return value - Decimal(str(overlap))
+    if isinstance(value, float):
+        return value - overlap
+    return value
+
+
+def cursor_max(current: Any, values: Iterable[Any]) -> Any:
+    """The highest of ``current`` and ``values``, ignoring NULLs."""
+    best = current
+    for value in values:
+        if value is not None and (best is None or value > best):
+            best = value
+    return best

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -45,6 +46,26 @@ class EntityCounts:
     dead_lettered: int = 0
     batches: int = 0
     rules_failed: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def total(cls, parts: Iterable[EntityCounts]) -> EntityCounts:
+        """The counts of several partial runs added up."""
+        total = cls()
+        for counts in parts:
+            for name in (
+                "read",
+                "inserted",
+                "updated",
+                "unchanged",
+                "deleted",
+                "filtered",
+                "dead_lettered",
+                "batches",
+            ):
+                setattr(total, name, getattr(total, name) + getattr(counts, name))
+            for rule, n in counts.rules_failed.items():
+                total.rules_failed[rule] = total.rules_failed.get(rule, 0) + n
+        return total
 
     def as_dict(self) -> dict[str, Any]:
         return {

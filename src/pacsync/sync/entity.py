@@ -20,15 +20,13 @@ at most the batch in flight and the upsert makes that harmless.
 
 from __future__ import annotations
 
-import datetime as dt
 import operator
 import time
-from collections.abc import Callable, Iterable
-from decimal import Decimal
+from collections.abc import Callable
 from itertools import chain
 from typing import Any, Literal
 
-from pacsync.domain.checkpoint import Checkpoint
+from pacsync.domain.checkpoint import Checkpoint, cursor_below, cursor_max
 from pacsync.domain.mapping import Mapper, mapping_version
 from pacsync.domain.records import EntityCounts, Key, Row, key_text, parse_key
 from pacsync.domain.spec import EntitySpec, PipelineSpec
@@ -168,11 +166,11 @@ class EntitySync:
 
         def report(index: int, counts: EntityCounts) -> None:
             progress[index] = counts
-            self.counts = _sum(progress.values())
+            self.counts = EntityCounts.total(progress.values())
             self.progress.batch_done(self.name, self.counts)
 
         results = runner.run(self.spec, self.name, parts, self.job_id, report)
-        self.counts = _sum(results)
+        self.counts = EntityCounts.total(results)
         self._finish(checkpoint, [])
         self.destination.forget_checkpoints([p.checkpoint_name for p in parts])
 
@@ -315,7 +313,7 @@ class EntitySync:
         cursor = self.entity.cursor
         position = self.mapper.columns.index(cursor.column)
         bound = self.source.cursor_bound(self.name)
-        low = _minus(checkpoint.cursor, cursor.overlap)
+        low = cursor_below(checkpoint.cursor, cursor.overlap)
         self.progress.entity_started(self.name, None, "cursor")
         high = checkpoint.cursor
         for rows in self.source.read_since(self.name, low, bound, self.batch_size):
@@ -323,7 +321,7 @@ class EntitySync:
             existing = self.destination.lookup(self.name, keys)
             batch = self.processor.process(rows, self.counts, existing)
             batch.insert_only = False
-            high = _max(high, (r[position] for r in rows))
+            high = cursor_max(high, (r[position] for r in rows))
             self._commit(batch, checkpoint.advance(cursor=high))
         checkpoint = checkpoint.advance(cursor=bound if bound is not None else high)
         runs = checkpoint.completed_runs + 1
@@ -411,33 +409,6 @@ class EntitySync:
             raise KeyboardInterrupt
 
 
-def _minus(value: Any, overlap: float) -> Any:
-    if value is None or not overlap:
-        return value
-    if isinstance(value, str):  # a date-time kept as text by the driver (SQLite)
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, dt.datetime):
-        return value - dt.timedelta(seconds=overlap)
-    if isinstance(value, int):
-        return value - int(overlap)
-    if isinstance(value, Decimal):
-        return value - Decimal(str(overlap))
-    if isinstance(value, float):
-        return value - overlap
-    return value
-
-
-def _max(current: Any, values: Iterable[Any]) -> Any:
-    best = current
-    for value in values:
-        if value is not None and (best is None or value > best):
-            best = value
-    return best
-
-
 def _jsonish(key: Key) -> Key:
     """A key as it reads back from a dead letter (JSON scalars)."""
     return parse_key(key_text(key))
@@ -445,22 +416,3 @@ def _jsonish(key: Key) -> Key:
 
 def _key_part(row: Row) -> Key:
     return tuple(row[:-1])
-
-
-def _sum(parts: Iterable[EntityCounts]) -> EntityCounts:
-    total = EntityCounts()
-    for counts in parts:
-        for name in (
-            "read",
-            "inserted",
-            "updated",
-            "unchanged",
-            "deleted",
-            "filtered",
-            "dead_lettered",
-            "batches",
-        ):
-            setattr(total, name, getattr(total, name) + getattr(counts, name))
-        for rule, n in counts.rules_failed.items():
-            total.rules_failed[rule] = total.rules_failed.get(rule, 0) + n
-    return total
