@@ -187,6 +187,11 @@ def test_sigterm_stops_after_the_batch_in_flight_then_the_rerun_completes_it(
     legacy: dict[str, set[tuple[Any, ...]]],
 ) -> None:
     process = _started(pacsync, deployment, target)
+    # a second run of the same pipeline is refused while the first one lives
+    second = pacsync("run", deployment.pipeline, "--quiet")
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert second.stderr.startswith("PACS-007 "), second.stderr
+    assert "is already running as job" in second.stderr
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, out + err

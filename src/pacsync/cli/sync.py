@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
+import socket
 import time
 from types import FrameType
 from typing import Annotated
@@ -119,21 +121,21 @@ def run(
 
 
 def _refuse_concurrent(store: bootstrap.Store, pipeline: str) -> None:
-    import os
-    import socket
+    """Refuse a second run of a pipeline; a run whose process is gone is marked interrupted.
 
+    A job of another host counts as running (heart-beats arrive with the job layer)."""
     for job in store.jobs.active(pipeline):
-        alive = job.host == socket.gethostname() and job.pid is not None and _alive(job.pid)
-        if alive and job.pid != os.getpid():
+        here = job.host == socket.gethostname()
+        if job.pid is None or (here and not _alive(job.pid)):
+            store.jobs.mark_interrupted(job.id, "the process running this job stopped")
+        elif not (here and job.pid == os.getpid()):
             raise JobAlreadyRunning(
-                f"pipeline '{pipeline}' is already running as job {job.id[:8]} (pid {job.pid})"
+                f"pipeline '{pipeline}' is already running as job {job.id[:8]} "
+                f"(host {job.host}, pid {job.pid})"
             )
-        store.jobs.mark_interrupted(job.id, "the process running this job stopped")
 
 
 def _alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
