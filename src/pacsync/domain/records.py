@@ -52,16 +52,7 @@ class EntityCounts:
         """The counts of several partial runs added up."""
         total = cls()
         for counts in parts:
-            for name in (
-                "read",
-                "inserted",
-                "updated",
-                "unchanged",
-                "deleted",
-                "filtered",
-                "dead_lettered",
-                "batches",
-            ):
+            for name in COUNTERS:
                 setattr(total, name, getattr(total, name) + getattr(counts, name))
             for rule, n in counts.rules_failed.items():
                 total.rules_failed[rule] = total.rules_failed.get(rule, 0) + n
@@ -69,16 +60,21 @@ class EntityCounts:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "read": self.read,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "deleted": self.deleted,
-            "filtered": self.filtered,
-            "dead_lettered": self.dead_lettered,
-            "batches": self.batches,
+            **{name: getattr(self, name) for name in COUNTERS},
             "rules_failed": dict(self.rules_failed),
         }
+
+
+COUNTERS = (
+    "read",
+    "inserted",
+    "updated",
+    "unchanged",
+    "deleted",
+    "filtered",
+    "dead_lettered",
+    "batches",
+)
 
 
 def jsonable(value: Any) -> Any:
