@@ -25,6 +25,7 @@ from pacsync.cli.progress import RichProgress
 from pacsync.config import Settings
 from pacsync.connectors.sql.engine import redact
 from pacsync.db.audit import local_actor
+from pacsync.domain.records import COUNTERS
 from pacsync.errors import JobAlreadyRunning, PacsyncError
 from pacsync.jobs.retry import Decision, RetryPolicy, with_retries
 from pacsync.sync.entity import Mode
@@ -170,35 +171,21 @@ class _StopOnSignal:
         signal.signal(signal.SIGTERM, self.previous)
 
 
+_SHOWN = [name for name in COUNTERS if name != "batches"]
+_HEADERS = {"dead_lettered": "dead letters"}
+
+
 def print_summary(result: RunResult) -> None:
     table = Table(title=f"job {result.job_id[:8]}: {result.status} in {result.seconds:.1f}s")
-    for column in (
-        "entity",
-        "mode",
-        "read",
-        "inserted",
-        "updated",
-        "unchanged",
-        "deleted",
-        "filtered",
-        "dead letters",
-        "rows/s",
-    ):
-        table.add_column(column, justify="left" if column in ("entity", "mode") else "right")
-    for name, c in result.entities.items():
+    table.add_column("entity")
+    table.add_column("mode")
+    for name in _SHOWN:
+        table.add_column(_HEADERS.get(name, name), justify="right")
+    table.add_column("rows/s", justify="right")
+    for entity, c in result.entities.items():
         rate = c.read / result.seconds if result.seconds else 0.0
-        table.add_row(
-            name,
-            result.modes.get(name, ""),
-            f"{c.read:,}",
-            f"{c.inserted:,}",
-            f"{c.updated:,}",
-            f"{c.unchanged:,}",
-            f"{c.deleted:,}",
-            f"{c.filtered:,}",
-            f"{c.dead_lettered:,}",
-            f"{rate:,.0f}",
-        )
+        values = [f"{getattr(c, name):,}" for name in _SHOWN]
+        table.add_row(entity, result.modes.get(entity, ""), *values, f"{rate:,.0f}")
     console.print(table)
     failed: dict[str, int] = {}
     for counts in result.entities.values():
