@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pacsync.connectors.sql.errors import translated
@@ -167,12 +167,3 @@ class DeadLetterStore:
                 )
             )
         return True
-
-    def counts(self, pipeline: str) -> dict[str, int]:
-        stmt = (
-            select(dead_letters.c.entity, func.count())
-            .where(dead_letters.c.pipeline == pipeline, dead_letters.c.status == "open")
-            .group_by(dead_letters.c.entity)
-        )
-        with translated("store"), self.engine.connect() as conn:
-            return {row[0]: int(row[1]) for row in conn.execute(stmt)}

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import daily_statistics, job_errors, jobs
@@ -205,10 +205,6 @@ class JobStore:
                     error_message=reason,
                 )
             )
-
-    def count(self) -> int:
-        with translated("store"), self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(jobs)).scalar_one())
 
 
 def _view(row: Any) -> JobView:

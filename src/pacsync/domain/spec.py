@@ -145,6 +145,15 @@ class EntitySpec(Spec):
         return self
 
     @property
+    def integer_key(self) -> bool:
+        """Key fields are plain integers: they sort alike in every database (text keys may
+        collate differently), and a one-column one can be split into ranges."""
+        return all(
+            self.fields[f].type in ("integer", "bigint") and not self.fields[f].transforms
+            for f in self.key_fields
+        )
+
+    @property
     def key_fields(self) -> list[str]:
         """Target field names carrying the source key, in key order."""
         by_source = {f.source: name for name, f in self.fields.items() if f.source}

@@ -132,14 +132,12 @@ class EntitySync:
 
     def _parallel(self, checkpoint: Checkpoint) -> bool:
         """Whether this full load may be split by key range across processes."""
-        fields = self.entity.fields
-        keys = self.entity.key_fields
         return (
             self.runner is not None
             and self.entity.parallel > 1
             and checkpoint.fresh
-            and len(keys) == 1
-            and fields[keys[0]].type in ("integer", "bigint")
+            and len(self.entity.key_fields) == 1
+            and self.entity.integer_key
             and not self.processor.validator.unique
         )
 
@@ -231,13 +229,7 @@ class EntitySync:
         self._finish(checkpoint, deletes)
 
     def _ordered_keys(self) -> bool:
-        """Whether source and target sort keys alike: integer keys (text keys may collate
-        differently in two databases)."""
-        fields = self.entity.fields
-        return all(
-            fields[f].type in ("integer", "bigint") and not fields[f].transforms
-            for f in self.entity.key_fields
-        )
+        return self.entity.integer_key
 
     def _hash_diff_merge(self, checkpoint: Checkpoint) -> None:
         """hash_diff as a merge of two key-ordered streams read at the same time: memory

@@ -38,10 +38,6 @@ class EntityReport:
     orphans: list[Orphans] = field(default_factory=list)
 
     @property
-    def rows_match(self) -> bool:
-        return self.source_rows == self.target_rows
-
-    @property
     def content_match(self) -> bool:
         return self.source_checksum == self.target_checksum
 
