@@ -40,6 +40,10 @@ jobs = Table(
     Column("error_code", String(20)),
     Column("error_message", Text),
     Column("error_hint", Text),
+    Column("queue", String(40), nullable=False, server_default="sync-jobs"),
+    Column("request", JSON),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("executor_id", String(100)),
     Index("ix_jobs_pipeline_status", "pipeline", "status"),
     Index("ix_jobs_created_at", "created_at"),
 )
@@ -81,6 +85,7 @@ dead_letters = Table(
     "dead_letters",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False, server_default="record"),
     Column("job_id", String(36), index=True),
     Column("pipeline", String(100), nullable=False),
     Column("entity", String(100), nullable=False),
@@ -124,4 +129,31 @@ audit_log = Table(
     Column("detail", JSON),
     Column("outcome", String(20), nullable=False),
     Column("source_ip", String(64)),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("executor_id", String(100), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("queues", JSON, nullable=False),
+    Column("concurrency", Integer),
+    Column("status", String(20), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Column("taken_over_by", String(100)),
+    Column("taken_over_at", DateTime),
+)
+
+circuit_breakers = Table(
+    "circuit_breakers",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("opened_at", DateTime),
+    Column("probe_started_at", DateTime),
+    Column("last_error", Text),
+    Column("updated_at", DateTime, nullable=False),
 )
