@@ -6,14 +6,15 @@ import gc
 import os
 import signal
 import socket
-import time
+import threading
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from pacsync import bootstrap
+from pacsync.bootstrap import jobs
 from pacsync.cli.console import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -24,12 +25,11 @@ from pacsync.cli.console import (
 from pacsync.cli.progress import RichProgress
 from pacsync.config import Settings
 from pacsync.connectors.sql.engine import redact
-from pacsync.db.audit import local_actor
 from pacsync.domain.records import COUNTERS
 from pacsync.errors import JobAlreadyRunning, PacsyncError
-from pacsync.jobs.retry import Decision, RetryPolicy, with_retries
-from pacsync.sync.entity import Mode
-from pacsync.sync.pipeline import RunResult, run_pipeline
+from pacsync.jobs.outcome import error_from_dict
+from pacsync.jobs.request import JobRequest
+from pacsync.sync.pipeline import RunResult
 from pacsync.sync.reconcile import EntityReport, reconcile
 
 PipelineArg = Annotated[str, typer.Argument(help="Pipeline name or path to its YAML file")]
@@ -48,87 +48,64 @@ def run(
     entity: EntityOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
 ) -> None:
-    """Run a pipeline now, in this process, as a recorded job."""
+    """Run a pipeline now, in this process, as a durable job (retried when transient)."""
     if full and incremental:
         raise typer.BadParameter("choose one of --full and --incremental")
     settings = Settings()
-    _, spec = bootstrap.pipeline(pipeline, settings)
+    path, spec = bootstrap.pipeline(pipeline, settings)
     store = bootstrap.store(settings)
-    _refuse_concurrent(store, spec.name)
-    mode: Mode = "full" if full else "incremental"
-    source, destination = bootstrap.source(spec), bootstrap.destination(spec)
-    policy = RetryPolicy(attempts=spec.retry.attempts, base_delay=spec.retry.backoff_s)
+    _refuse_concurrent(store, settings, spec.name)
+    request = JobRequest(
+        kind="sync",
+        pipeline=spec.name,
+        path=str(path),
+        mode="full" if full else "incremental",
+        entities=list(entity or []),
+    )
+    job_id, _ = jobs.create_job(store, request)
+    console.print(f"job [bold]{job_id[:8]}[/] {spec.name} ({request.mode})", highlight=False)
     stop = _StopOnSignal()
     _tune_collector()
 
-    def attempt(number: int) -> RunResult:
-        job_id = store.jobs.create(
-            kind="sync",
-            pipeline=spec.name,
-            mode=mode,
-            entities=list(entity or spec.ordered_entities()),
-            trigger="manual" if number == 1 else "retry",
-        )
-        console.print(f"job [bold]{job_id[:8]}[/] {spec.name} ({mode})", highlight=False)
-        with RichProgress(quiet=quiet) as bars:
-            return run_pipeline(
-                spec,
-                job_id=job_id,
-                source=source,
-                destination=destination,
-                dead_letters=store.dead_letters,
-                job_log=store.jobs,
-                progress=bars,
-                mode=mode,
-                entities=entity,
-                should_stop=stop,
-                runner=bootstrap.ProcessPartitionRunner(settings),
-            )
-
-    def retrying(result: RunResult, decision: Decision, number: int) -> None:
-        assert result.error is not None
-        show_error(result.error)
+    def retrying(error: dict[str, Any], attempt: int, delay: float) -> None:
+        show_error(error_from_dict(error) or PacsyncError("unknown error"))
         console.print(
-            f"retrying in {decision.delay:.1f} s (attempt {number + 1} of "
-            f"{policy.attempts}); committed batches are kept",
+            f"retrying in {delay:.1f} s (attempt {attempt + 1} of {spec.retry.attempts}); "
+            "committed batches are kept",
             highlight=False,
         )
 
     try:
-        result = with_retries(
-            attempt, lambda r: r.error, policy, sleep=time.sleep, on_retry=retrying
-        )
+        with RichProgress(quiet=quiet) as bars:
+            summary = jobs.run_here(
+                settings,
+                store,
+                job_id,
+                request,
+                progress=lambda: bars,
+                stopping=stop.event,
+                on_retry=retrying,
+            )
     finally:
         stop.restore()
-        source.close()
-        destination.close()
-    job_id = result.job_id
+    result = RunResult.resumed(job_id, summary["progress"])
+    result.status, result.error = summary["status"], error_from_dict(summary["error"])
     print_summary(result)
-    store.audit.record(
-        actor=local_actor(),
-        action="pipeline.run",
-        target=spec.name,
-        outcome=result.status,
-        detail={
-            "job_id": job_id,
-            "mode": mode,
-            "entities": list(result.entities),
-            "error_code": result.error.code if result.error else None,
-        },
-    )
     if result.error is not None:
         show_error(result.error)
         raise typer.Exit(EXIT_INTERRUPTED if result.status == "interrupted" else EXIT_FAILED)
 
 
-def _refuse_concurrent(store: bootstrap.Store, pipeline: str) -> None:
-    """Refuse a second run of a pipeline; a run whose process is gone is marked interrupted.
-
-    A job of another host counts as running (heart-beats arrive with the job layer)."""
+def _refuse_concurrent(store: bootstrap.Store, settings: Settings, pipeline: str) -> None:
+    """Refuse a second run of a pipeline; a run whose process is gone is marked interrupted
+    (its committed batches are kept; this run continues after them)."""
     for job in store.jobs.active(pipeline):
         here = job.host == socket.gethostname()
+        if job.status == "queued":
+            continue
         if job.pid is None or (here and not _alive(job.pid)):
             store.jobs.mark_interrupted(job.id, "the process running this job stopped")
+            jobs.abandon(settings, job.id)
         elif not (here and job.pid == os.getpid()):
             raise JobAlreadyRunning(
                 f"pipeline '{pipeline}' is already running as job {job.id[:8]} "
@@ -155,20 +132,22 @@ def _tune_collector() -> None:
 
 
 class _StopOnSignal:
-    """SIGTERM asks the run to stop after the batch in flight (Ctrl-C raises at once)."""
+    """SIGTERM or Ctrl-C asks the run to stop after the batch in flight; a second Ctrl-C
+    stops at once (committed batches are kept either way)."""
 
     def __init__(self) -> None:
-        self.requested = False
+        self.event = threading.Event()
         self.previous = signal.signal(signal.SIGTERM, self._handle)
+        self.previous_int = signal.signal(signal.SIGINT, self._handle)
 
-    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
-        self.requested = True
-
-    def __call__(self) -> bool:
-        return self.requested
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
 
     def restore(self) -> None:
         signal.signal(signal.SIGTERM, self.previous)
+        signal.signal(signal.SIGINT, self.previous_int)
 
 
 _SHOWN = [name for name in COUNTERS if name != "batches"]

@@ -94,8 +94,45 @@ class DeadLetterStore:
                     return 0
         return len(fresh)
 
+    def park_job(
+        self,
+        job_id: str,
+        request: dict[str, Any],
+        error: dict[str, Any],
+        history: list[dict[str, Any]],
+    ) -> bool:
+        """Keep a job that failed for good, whole, to be retried or discarded."""
+        now = _now()
+        events = [{"event": "attempt failed", **h} for h in history]
+        events.append({"at": now.isoformat(), "event": "parked", "job_id": job_id})
+        letter = {
+            "kind": "job",
+            "job_id": job_id,
+            "pipeline": str(request.get("pipeline", "")),
+            "entity": ",".join(request.get("entities") or []) or "*",
+            "record_key": job_id,
+            "fingerprint": "job",
+            "payload": request,
+            "error_code": str(error.get("code")),
+            "rule": "job",
+            "field": None,
+            "message": str(error.get("message")),
+            "status": "open",
+            "attempts": max(1, len(history)),
+            "history": events,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with translated("store"), self.engine.begin() as conn:
+            try:
+                conn.execute(insert(dead_letters).values(letter))
+            except IntegrityError:  # parked already: the step ran again after a crash
+                return False
+        return True
+
     def open_keys(self, pipeline: str, entity: str) -> set[Key]:
         stmt = select(dead_letters.c.record_key).where(
+            dead_letters.c.kind == "record",
             dead_letters.c.pipeline == pipeline,
             dead_letters.c.entity == entity,
             dead_letters.c.status == "open",

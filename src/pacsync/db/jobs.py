@@ -40,6 +40,11 @@ class JobView:
     error_code: str | None
     error_message: str | None
     error_hint: str | None
+    heartbeat_at: dt.datetime | None
+    queue: str
+    request: dict[str, Any] | None
+    attempts: int
+    executor_id: str | None
 
     @property
     def duration_s(self) -> float | None:
@@ -56,9 +61,18 @@ class JobStore:
         self.engine = engine
 
     def create(
-        self, *, kind: str, pipeline: str, mode: str, entities: list[str], trigger: str = "manual"
+        self,
+        *,
+        kind: str,
+        pipeline: str,
+        mode: str,
+        entities: list[str],
+        trigger: str = "manual",
+        job_id: str | None = None,
+        queue: str = "sync-jobs",
+        request: dict[str, Any] | None = None,
     ) -> str:
-        job_id = str(uuid.uuid4())
+        job_id = job_id or str(uuid.uuid4())
         with translated("store"), self.engine.begin() as conn:
             conn.execute(
                 insert(jobs).values(
@@ -71,11 +85,13 @@ class JobStore:
                     trigger=trigger,
                     created_at=_now(),
                     progress={},
+                    queue=queue,
+                    request=request,
                 )
             )
         return job_id
 
-    def start(self, job_id: str) -> None:
+    def start(self, job_id: str, executor_id: str | None = None) -> None:
         now = _now()
         with translated("store"), self.engine.begin() as conn:
             conn.execute(
@@ -87,6 +103,7 @@ class JobStore:
                     heartbeat_at=now,
                     host=socket.gethostname(),
                     pid=os.getpid(),
+                    executor_id=executor_id,
                 )
             )
 
@@ -108,9 +125,16 @@ class JobStore:
         progress: dict[str, Any],
         error: PacsyncError | None = None,
         entity: str | None = None,
+        *,
+        attempts: int = 1,
     ) -> None:
         now = _now()
-        values: dict[str, Any] = {"status": status, "finished_at": now, "progress": progress}
+        values: dict[str, Any] = {
+            "status": status,
+            "finished_at": now,
+            "progress": progress,
+            "attempts": attempts,
+        }
         if error is not None:
             values |= {
                 "error_code": error.code,
@@ -192,6 +216,22 @@ class JobStore:
                 select(jobs).where(jobs.c.pipeline == pipeline, jobs.c.status.in_(ACTIVE))
             )
             return [_view(r) for r in rows]
+
+    def status_of(self, job_id: str) -> str | None:
+        with translated("store"), self.engine.connect() as conn:
+            found = conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+        return None if found is None else str(found)
+
+    def cancel(self, job_id: str) -> bool:
+        """Mark a queued or running job cancelled; False when it had already ended."""
+        with translated("store"), self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE))
+                    .values(status="cancelled", finished_at=_now())
+                ).rowcount
+            )
 
     def mark_interrupted(self, job_id: str, reason: str) -> None:
         with translated("store"), self.engine.begin() as conn:

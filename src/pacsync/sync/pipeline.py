@@ -35,15 +35,45 @@ class RunResult:
     error: PacsyncError | None = None
     failed_entity: str | None = None
     seconds: float = 0.0
+    totals: dict[str, int | None] = field(default_factory=dict)
 
     def progress(self) -> dict[str, Any]:
+        """What is persisted with the job: counts, total and mode per entity, seconds."""
         return {
             "entities": {
-                name: {**counts.as_dict(), "mode": self.modes.get(name, "")}
+                name: {
+                    **counts.as_dict(),
+                    "mode": self.modes.get(name, ""),
+                    "total": self.totals.get(name),
+                }
                 for name, counts in self.entities.items()
             },
             "seconds": round(self.seconds, 3),
         }
+
+    @classmethod
+    def resumed(cls, job_id: str, progress: dict[str, Any]) -> RunResult:
+        """The result so far of a job whose progress was persisted."""
+        result = cls(job_id=job_id, seconds=float(progress.get("seconds", 0.0)))
+        for name, saved in progress.get("entities", {}).items():
+            data = dict(saved)
+            result.modes[name] = str(data.pop("mode", ""))
+            result.totals[name] = data.pop("total", None)
+            result.entities[name] = EntityCounts(**data)
+        return result
+
+
+class NullProgress:
+    """A :class:`pacsync.ports.ProgressSink` that shows nothing (jobs run by a worker)."""
+
+    def entity_started(self, entity: str, total: int | None, mode: str) -> None:
+        return None
+
+    def batch_done(self, entity: str, counts: EntityCounts) -> None:
+        return None
+
+    def entity_done(self, entity: str, counts: EntityCounts) -> None:
+        return None
 
 
 class _Tracker:
@@ -52,10 +82,12 @@ class _Tracker:
     def __init__(self, result: RunResult, sink: ProgressSink, log: JobLog, flush_s: float):
         self.result, self.sink, self.log, self.flush_s = result, sink, log, flush_s
         self.started = time.monotonic()
+        self.base_seconds = result.seconds
         self.last = 0.0
 
     def entity_started(self, entity: str, total: int | None, mode: str) -> None:
         self.result.modes[entity] = mode
+        self.result.totals[entity] = total
         self.result.entities.setdefault(entity, EntityCounts())
         self.sink.entity_started(entity, total, mode)
 
@@ -65,12 +97,65 @@ class _Tracker:
         now = time.monotonic()
         if now - self.last >= self.flush_s:
             self.last = now
-            self.result.seconds = now - self.started
+            self.result.seconds = self.base_seconds + now - self.started
             self.log.progress(self.result.job_id, self.result.progress())
 
     def entity_done(self, entity: str, counts: EntityCounts) -> None:
         self.result.entities[entity] = counts
         self.sink.entity_done(entity, counts)
+
+
+@dataclass(slots=True)
+class RunContext:
+    """What one job's entity runs share: the ends, the stores and the stop signals."""
+
+    spec: PipelineSpec
+    job_id: str
+    source: Source
+    destination: Destination
+    dead_letters: DeadLetters
+    job_log: JobLog
+    progress: ProgressSink
+    should_stop: Callable[[], bool] = lambda: False
+    flush_s: float = 1.0
+    runner: PartitionRunner | None = None
+    deadline: float | None = None  # wall-clock (epoch seconds) end of the job's time budget
+
+
+def run_entity(ctx: RunContext, result: RunResult, name: str, mode: Mode) -> None:
+    """Sync one entity into ``result``; a PacsyncError is recorded there, never raised.
+
+    Resumes from the entity's checkpoint, so running it again after a crash or a
+    failed attempt continues where the committed batches end."""
+    tracker = _Tracker(result, ctx.progress, ctx.job_log, ctx.flush_s)
+    deadline = None
+    if ctx.deadline is not None:
+        deadline = time.monotonic() + (ctx.deadline - time.time())
+    started = time.monotonic()
+    try:
+        sync = EntitySync(
+            ctx.spec,
+            name,
+            source=ctx.source,
+            destination=ctx.destination,
+            dead_letters=ctx.dead_letters,
+            progress=tracker,
+            job_id=ctx.job_id,
+            deadline=deadline,
+            should_stop=ctx.should_stop,
+            runner=ctx.runner,
+        )
+        result.entities[name] = sync.run(mode)
+        result.modes[name] = sync.mode_run
+    except PacsyncError as error:
+        result.status, result.error, result.failed_entity = "failed", error, name
+    except KeyboardInterrupt:
+        result.status, result.failed_entity = "interrupted", name
+        result.error = JobInterrupted(
+            f"stopped while syncing '{name}'; every committed batch is kept"
+        )
+    finally:
+        result.seconds += time.monotonic() - started
 
 
 def run_pipeline(
@@ -88,49 +173,41 @@ def run_pipeline(
     flush_s: float = 1.0,
     runner: PartitionRunner | None = None,
 ) -> RunResult:
-    """Run ``entities`` (default: all) of ``spec``; never raises a PacsyncError."""
+    """Run ``entities`` (default: all) of ``spec`` as one job; never raises a PacsyncError."""
+    ctx = RunContext(
+        spec,
+        job_id,
+        source,
+        destination,
+        dead_letters,
+        job_log,
+        progress,
+        should_stop,
+        flush_s,
+        runner,
+        time.time() + spec.timeout if spec.timeout else None,
+    )
     result = RunResult(job_id=job_id)
-    tracker = _Tracker(result, progress, job_log, flush_s)
-    deadline = time.monotonic() + spec.timeout if spec.timeout else None
     job_log.start(job_id)
-    current: str | None = None
     try:
-        for name in _selected(spec, entities):
-            current = name
-            sync = EntitySync(
-                spec,
-                name,
-                source=source,
-                destination=destination,
-                dead_letters=dead_letters,
-                progress=tracker,
-                job_id=job_id,
-                deadline=deadline,
-                should_stop=should_stop,
-                runner=runner,
-            )
-            result.entities[name] = sync.run(mode)
-            result.modes[name] = sync.mode_run
-        result.status = "succeeded"
+        for name in selected_entities(spec, entities):
+            run_entity(ctx, result, name, mode)
+            if result.error is not None:
+                break
+        else:
+            result.status = "succeeded"
     except PacsyncError as error:
-        result.status, result.error, result.failed_entity = "failed", error, current
-    except KeyboardInterrupt:
-        result.status = "interrupted"
-        result.failed_entity = current
-        result.error = JobInterrupted(
-            f"stopped while syncing '{current}'; every committed batch is kept"
-        )
+        result.status, result.error = "failed", error
     except Exception as exc:
-        result.status, result.failed_entity = "failed", current
+        result.status = "failed"
         result.error = PacsyncError(f"internal error: {exc!r}", hint="Please report this bug.")
         raise
     finally:
-        result.seconds = time.monotonic() - tracker.started
         job_log.finish(job_id, result.status, result.progress(), result.error, result.failed_entity)
     return result
 
 
-def _selected(spec: PipelineSpec, entities: list[str] | None) -> list[str]:
+def selected_entities(spec: PipelineSpec, entities: list[str] | None) -> list[str]:
     order = spec.ordered_entities()
     if not entities:
         return order

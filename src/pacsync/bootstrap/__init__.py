@@ -1,0 +1,163 @@
+"""Composition root: the only place that turns configuration into concrete objects."""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from pacsync.config import Settings, find_pipeline, load_pipeline
+from pacsync.connectors.sql.destination import SqlDestination
+from pacsync.connectors.sql.engine import make_engine
+from pacsync.connectors.sql.source import SqlSource
+from pacsync.db.audit import AuditLog
+from pacsync.db.dead_letters import DeadLetterStore
+from pacsync.db.jobs import JobStore
+from pacsync.db.store import open_store
+from pacsync.domain.records import EntityCounts
+from pacsync.domain.spec import PipelineSpec
+from pacsync.errors import JobInterrupted, PacsyncError, WorkerLost
+from pacsync.ports import Partition
+from pacsync.sync.partition import load_partition
+
+
+@dataclass
+class Store:
+    engine: Engine
+    jobs: JobStore
+    dead_letters: DeadLetterStore
+    audit: AuditLog
+
+
+def store(settings: Settings) -> Store:
+    engine = open_store(settings.store_url)
+    return Store(
+        engine=engine,
+        jobs=JobStore(engine),
+        dead_letters=DeadLetterStore(engine),
+        audit=AuditLog(engine),
+    )
+
+
+def pipeline(name_or_path: str, settings: Settings) -> tuple[Path, PipelineSpec]:
+    path = find_pipeline(name_or_path, settings)
+    return path, load_pipeline(path)
+
+
+def source(spec: PipelineSpec) -> SqlSource:
+    name = spec.source.connection
+    conn = spec.connections[name]
+    engine = make_engine(conn.url, connect_timeout=conn.connect_timeout, **conn.options)
+    return SqlSource(spec, engine, connection_name=name)
+
+
+def destination(spec: PipelineSpec) -> SqlDestination:
+    name = spec.destination.connection
+    conn = spec.connections[name]
+    engine = make_engine(conn.url, connect_timeout=conn.connect_timeout, **conn.options)
+    return SqlDestination(spec, engine, connection_name=name)
+
+
+class ProcessPartitionRunner:
+    """Loads key ranges in child processes, each with its own connections (spawned, so
+    nothing of the parent's connection pools is shared)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.store_url = settings.store_url
+
+    def run(
+        self,
+        spec: PipelineSpec,
+        entity: str,
+        partitions: Sequence[Partition],
+        job_id: str | None,
+        report: Callable[[int, EntityCounts], None],
+    ) -> list[EntityCounts]:
+        context = multiprocessing.get_context("spawn")
+        messages = context.Queue()
+        spec_json = spec.model_dump_json(by_alias=True)
+        workers = [
+            context.Process(
+                target=_load_partition_child,
+                args=(_PartitionTask(spec_json, entity, part, job_id, self.store_url), messages),
+                name=f"pacsync-{part.checkpoint_name}",
+                daemon=True,
+            )
+            for part in partitions
+        ]
+        for worker in workers:
+            worker.start()
+        done: dict[int, EntityCounts] = {}
+        try:
+            while len(done) < len(workers):
+                try:
+                    kind, index, payload = messages.get(timeout=0.2)
+                except queue.Empty:
+                    lost = [w for w in workers if w.exitcode not in (None, 0)]
+                    if lost:
+                        raise WorkerLost(
+                            f"key-range worker {lost[0].name} stopped (exit code "
+                            f"{lost[0].exitcode}); committed batches are kept"
+                        ) from None
+                    continue
+                if kind == "error":
+                    raise payload
+                counts = _counts(payload)
+                report(index, counts)
+                if kind == "done":
+                    done[index] = counts
+        finally:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+                worker.join()
+            messages.close()
+        return [done[p.index] for p in partitions]
+
+
+def _counts(data: dict[str, Any]) -> EntityCounts:
+    return EntityCounts(**data)
+
+
+@dataclass(frozen=True)
+class _PartitionTask:
+    spec_json: str
+    entity: str
+    part: Partition
+    job_id: str | None
+    store_url: str
+
+
+def _load_partition_child(task: _PartitionTask, messages: Any) -> None:
+    """One key range, in a child process: its own source, destination and store."""
+    spec = PipelineSpec.model_validate_json(task.spec_json)
+    part = task.part
+    src, dst = source(spec), destination(spec)
+    engine = open_store(task.store_url)
+    try:
+        counts = load_partition(
+            spec,
+            task.entity,
+            part,
+            source=src,
+            destination=dst,
+            dead_letters=DeadLetterStore(engine),
+            job_id=task.job_id,
+            report=lambda c: messages.put(("progress", part.index, c.as_dict())),
+        )
+        messages.put(("done", part.index, counts.as_dict()))
+    except PacsyncError as error:
+        messages.put(("error", part.index, error))
+    except KeyboardInterrupt:
+        messages.put(("error", part.index, JobInterrupted("a key-range worker was stopped")))
+    except Exception as exc:  # handed to the parent as ours: driver errors may not pickle
+        messages.put(("error", part.index, PacsyncError(f"key-range worker failed: {exc!r}")))
+    finally:
+        src.close()
+        dst.close()
+        engine.dispose()

@@ -1,0 +1,199 @@
+"""The job layer wired: creating, enqueueing and running jobs, and the worker loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pacsync import bootstrap
+from pacsync.bootstrap.sync_steps import SqlSyncSteps
+from pacsync.config import Settings
+from pacsync.connectors.dbos import engine as dbos
+from pacsync.connectors.dbos.workflow import register_handler
+from pacsync.db.workers import WorkerRegistry
+from pacsync.jobs.queues import QUEUES
+from pacsync.jobs.request import JobRequest
+from pacsync.jobs.sync_job import run_sync_job
+from pacsync.ports import JobContext, ProgressSink
+from pacsync.sync.pipeline import NullProgress
+
+log = logging.getLogger("pacsync.worker")
+KEYS = uuid.UUID("6f1c8a52-7c1e-4b8e-9a55-0d4b1f7e2c10")  # namespace of idempotency keys
+
+
+def default_executor_id() -> str:
+    """Stable across restarts of the same worker slot on a host."""
+    return f"{socket.gethostname()}-worker"
+
+
+def job_id_for(request: JobRequest) -> str:
+    """The same idempotency key always names the same job."""
+    return str(uuid.uuid5(KEYS, request.key)) if request.key else str(uuid.uuid4())
+
+
+def create_job(store: bootstrap.Store, request: JobRequest) -> tuple[str, bool]:
+    """The job's row in the store; (id, created) — False when the key named a known job."""
+    job_id = job_id_for(request)
+    if request.key and store.jobs.get(job_id) is not None:
+        return job_id, False
+    store.jobs.create(
+        kind=request.kind,
+        pipeline=request.pipeline,
+        mode=request.mode,
+        entities=list(request.entities),
+        trigger=request.trigger,
+        job_id=job_id,
+        queue=request.queue,
+        request=request.as_dict(),
+    )
+    return job_id, True
+
+
+def submit(settings: Settings, request: JobRequest) -> tuple[str, bool]:
+    """Store and enqueue a job for the workers; enqueueing a known key again is a no-op."""
+    store = bootstrap.store(settings)
+    job_id, created = create_job(store, request)
+    client = dbos.JobClient(dbos.system_url(settings.store_url))
+    try:
+        client.enqueue(job_id, request)
+    finally:
+        client.close()
+    return job_id, created
+
+
+def abandon(settings: Settings, job_id: str) -> None:
+    """Stop the engine from ever resuming a job (its process died; a new run replaces it)."""
+    client = dbos.JobClient(dbos.system_url(settings.store_url))
+    try:
+        if client.status(job_id) in ("PENDING", "ENQUEUED"):
+            client.cancel(job_id)
+    finally:
+        client.close()
+
+
+def install_handlers(
+    settings: Settings,
+    store: bootstrap.Store,
+    executor_id: str,
+    *,
+    progress: Callable[[], ProgressSink] = NullProgress,
+    stopping: threading.Event | None = None,
+    on_retry: Callable[[dict[str, Any], int, float], None] = lambda error, n, delay: None,
+) -> SqlSyncSteps:
+    steps = SqlSyncSteps(
+        settings,
+        store,
+        executor_id=executor_id,
+        progress=progress,
+        stopping=stopping,
+        on_retry=on_retry,
+    )
+
+    def sync(ctx: JobContext, request: dict[str, Any]) -> dict[str, Any]:
+        return run_sync_job(ctx, steps, JobRequest.from_dict(request))
+
+    register_handler("sync", sync)
+    return steps
+
+
+def run_here(
+    settings: Settings,
+    store: bootstrap.Store,
+    job_id: str,
+    request: JobRequest,
+    *,
+    progress: Callable[[], ProgressSink],
+    stopping: threading.Event,
+    on_retry: Callable[[dict[str, Any], int, float], None],
+) -> dict[str, Any]:
+    """Run one job in this process, durably, serving no queue (``pacsync run``)."""
+    executor_id = f"cli-{socket.gethostname()}-{os.getpid()}"
+    install_handlers(
+        settings, store, executor_id, progress=progress, stopping=stopping, on_retry=on_retry
+    )
+    registry = WorkerRegistry(store.engine)
+    engine = dbos.Engine(dbos.system_url(settings.store_url), executor_id, listen=[])
+    engine.launch()
+    registry.register(executor_id, [], None)
+    beating = _Heartbeat(registry, executor_id)
+    beating.start()
+    try:
+        return engine.run_here(job_id, request)
+    finally:
+        beating.stop()
+        registry.stopped(executor_id)
+        engine.shutdown(grace_s=0)
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, registry: WorkerRegistry, executor_id: str, every_s: float = 5.0) -> None:
+        super().__init__(name="pacsync-heartbeat", daemon=True)
+        self.registry, self.executor_id, self.every_s = registry, executor_id, every_s
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.every_s):
+            try:
+                self.registry.beat(self.executor_id)
+            except Exception as exc:  # the store is down: keep working, beat again later
+                log.warning("heartbeat failed: %s", exc)
+
+    def stop(self) -> None:
+        self.halt.set()
+
+
+def take_over(
+    registry: WorkerRegistry, client: dbos.JobClient, me: str, silent_for_s: float
+) -> list[str]:
+    """Resume, on their own queues, the jobs of executors that stopped heart-beating."""
+    resumed: list[str] = []
+    for executor in registry.claim_stale(me, silent_for_s):
+        for job in client.pending_on([executor]):
+            client.resume(job)
+            resumed.append(job.id)
+            log.warning("took over job %s from stopped executor %s", job.id, executor)
+    return resumed
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    executor_id: str,
+    queues: Sequence[str] | None,
+    concurrency: int | None,
+    stop: threading.Event,
+    heartbeat_s: float = 5.0,
+    stale_after_s: float = 30.0,
+    grace_s: float = 10.0,
+    on_ready: Callable[[], None] = lambda: None,
+) -> None:
+    """Serve ``queues`` (default: all) until ``stop`` is set, then finish what it can within
+    ``grace_s``; jobs still running resume from their checkpoints on the next start."""
+    store = bootstrap.store(settings)
+    install_handlers(settings, store, executor_id)
+    registry = WorkerRegistry(store.engine)
+    url = dbos.system_url(settings.store_url)
+    served = list(queues) if queues else list(QUEUES)
+    engine = dbos.Engine(url, executor_id, listen=served)
+    engine.launch(concurrency)
+    client = dbos.JobClient(url)
+    registry.register(executor_id, served, concurrency)
+    on_ready()
+    beating = _Heartbeat(registry, executor_id, heartbeat_s)
+    beating.start()
+    try:
+        while not stop.wait(min(heartbeat_s, stale_after_s / 2)):
+            try:
+                take_over(registry, client, executor_id, stale_after_s)
+            except Exception as exc:
+                log.warning("take-over pass failed: %s", exc)
+    finally:
+        beating.stop()
+        registry.stopped(executor_id)
+        client.close()
+        engine.shutdown(grace_s)

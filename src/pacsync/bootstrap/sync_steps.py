@@ -1,0 +1,173 @@
+"""The steps of a sync job on real connections and the store (see pacsync.jobs.sync_job)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pacsync import bootstrap
+from pacsync.config import Settings
+from pacsync.connectors.sql.destination import SqlDestination
+from pacsync.connectors.sql.source import SqlSource
+from pacsync.db.audit import local_actor
+from pacsync.domain.spec import PipelineSpec
+from pacsync.jobs.outcome import error_from_dict, error_to_dict
+from pacsync.jobs.request import JobRequest
+from pacsync.ports import ProgressSink
+from pacsync.sync.pipeline import (
+    NullProgress,
+    RunContext,
+    RunResult,
+    run_entity,
+    selected_entities,
+)
+
+BUSY_AFTER_S = 120.0  # a running job of the same pipeline without news for longer is stale
+
+
+@dataclass
+class _Open:
+    spec: PipelineSpec
+    source: SqlSource
+    destination: SqlDestination
+
+
+class SqlSyncSteps:
+    """A :class:`pacsync.ports.SyncJobSteps` for SQL pipelines, shared by a process's jobs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: bootstrap.Store,
+        *,
+        executor_id: str,
+        progress: Callable[[], ProgressSink] = NullProgress,
+        stopping: threading.Event | None = None,
+        on_retry: Callable[[dict[str, Any], int, float], None] = lambda error, n, delay: None,
+    ) -> None:
+        self.settings, self.store, self.executor_id = settings, store, executor_id
+        self.on_retry = on_retry
+        self.progress = progress
+        self.stopping = stopping or threading.Event()
+        self._open: dict[str, _Open] = {}
+        self._lock = threading.Lock()
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def start(self, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        asked = JobRequest.from_dict(request)
+        _, spec = bootstrap.pipeline(asked.locator, self.settings)
+        busy = self._running_elsewhere(spec.name, job_id)
+        if busy:
+            return {"busy": busy}
+        self.store.jobs.start(job_id, self.executor_id)
+        return {
+            "entities": selected_entities(spec, asked.entities or None),
+            "retry": {"attempts": spec.retry.attempts, "backoff_s": spec.retry.backoff_s},
+            "deadline": time.time() + spec.timeout if spec.timeout else None,
+        }
+
+    def run_entity(
+        self, job_id: str, request: dict[str, Any], entity: str, progress: dict[str, Any]
+    ) -> dict[str, Any]:
+        asked = JobRequest.from_dict(request)
+        opened = self._opened(job_id, asked.locator)
+        result = RunResult.resumed(job_id, progress)
+        ctx = RunContext(
+            opened.spec,
+            job_id,
+            opened.source,
+            opened.destination,
+            self.store.dead_letters,
+            self.store.jobs,
+            self.progress(),
+            should_stop=self._stop_check(job_id),
+            runner=bootstrap.ProcessPartitionRunner(self.settings),
+            deadline=request.get("deadline"),
+        )
+        run_entity(ctx, result, entity, "full" if asked.mode == "full" else "incremental")
+        return {"progress": result.progress(), "error": error_to_dict(result.error)}
+
+    def note_retry(self, job_id: str, error: dict[str, Any], attempt: int, delay: float) -> None:
+        self.on_retry(error, attempt, delay)
+        self.store.audit.record(
+            actor=self.executor_id,
+            action="job.retry",
+            target=job_id,
+            outcome="scheduled",
+            detail={"attempt": attempt, "delay_s": round(delay, 2), "error": error},
+        )
+
+    def finish(self, job_id: str, outcome: dict[str, Any]) -> None:
+        error = outcome["error"]
+        self.store.jobs.finish(
+            job_id,
+            outcome["status"],
+            outcome["progress"],
+            error_from_dict(error),
+            outcome["entity"],
+            attempts=outcome["attempts"],
+        )
+        self._close(job_id)
+        job = self.store.jobs.get(job_id)
+        self.store.audit.record(
+            actor=local_actor() if job and job.trigger == "manual" else self.executor_id,
+            action="pipeline.run",
+            target=job.pipeline if job else job_id,
+            outcome=outcome["status"],
+            detail={"job_id": job_id, "error_code": error["code"] if error else None},
+        )
+
+    def park(
+        self,
+        job_id: str,
+        request: dict[str, Any],
+        error: dict[str, Any],
+        history: list[dict[str, Any]],
+    ) -> None:
+        self.store.dead_letters.park_job(job_id, request, error, history)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _running_elsewhere(self, pipeline: str, job_id: str) -> str | None:
+        cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=BUSY_AFTER_S)
+        for job in self.store.jobs.active(pipeline):
+            seen = job.heartbeat_at or job.started_at
+            if job.id != job_id and job.status == "running" and seen and seen > cutoff:
+                return job.id
+        return None
+
+    def _opened(self, job_id: str, pipeline: str) -> _Open:
+        with self._lock:
+            if job_id not in self._open:
+                _, spec = bootstrap.pipeline(pipeline, self.settings)
+                self._open[job_id] = _Open(
+                    spec, bootstrap.source(spec), bootstrap.destination(spec)
+                )
+            return self._open[job_id]
+
+    def _close(self, job_id: str) -> None:
+        with self._lock:
+            opened = self._open.pop(job_id, None)
+        if opened is not None:
+            opened.source.close()
+            opened.destination.close()
+
+    def _stop_check(self, job_id: str, every_s: float = 1.0) -> Callable[[], bool]:
+        """Stop after the batch in flight when the job is cancelled or the process stops."""
+        last = [0.0]
+
+        def should_stop() -> bool:
+            if self.stopping.is_set():
+                return True
+            now = time.monotonic()
+            if now - last[0] < every_s:
+                return False
+            last[0] = now
+            return self.store.jobs.status_of(job_id) == "cancelled"
+
+        return should_stop

@@ -1,0 +1,53 @@
+"""The one DBOS workflow every pacsync job runs, dispatching on the job's kind.
+
+Handlers are registered by kind before the engine launches; a job's steps are
+DBOS steps, its sleeps DBOS durable sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dbos import DBOS
+
+from pacsync.errors import ConfigError
+from pacsync.ports import JobContext
+
+WORKFLOW_NAME = "pacsync.job"
+Handler = Callable[[JobContext, dict[str, Any]], dict[str, Any]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def register_handler(kind: str, handler: Handler) -> None:
+    _HANDLERS[kind] = handler
+
+
+class DbosJobContext:
+    """A :class:`pacsync.ports.JobContext` inside a running DBOS workflow."""
+
+    def __init__(self, job_id: str) -> None:
+        self._job_id = job_id
+
+    @property
+    def job_id(self) -> str:
+        return self._job_id
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return DBOS.run_step({"name": name}, fn, *args)
+
+    def sleep(self, seconds: float) -> None:
+        DBOS.sleep(seconds)
+
+
+@DBOS.workflow(name=WORKFLOW_NAME)
+def job_workflow(request: dict[str, Any]) -> dict[str, Any]:
+    handler = _HANDLERS.get(str(request.get("kind")))
+    if handler is None:
+        raise ConfigError(
+            f"no handler for jobs of kind '{request.get('kind')}' in this worker",
+            hint="Run the worker of the same pacsync version as the process that enqueued it.",
+        )
+    job_id = DBOS.workflow_id
+    assert job_id is not None
+    return handler(DbosJobContext(job_id), request)

@@ -1,0 +1,49 @@
+"""The named queues of the job layer and their defaults.
+
+Concurrency defaults follow the systems pacsync replaces (sync 5, webhooks 10,
+conflicts 3, transformations 10).  A partitioned queue runs jobs of one
+partition — a pipeline, a connection, an archive — one at a time, so the same
+pipeline never runs twice at once: a second start waits behind the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``limit`` job starts per ``period_s`` seconds, per partition."""
+
+    limit: int
+    period_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    name: str
+    concurrency: int
+    partition_by: str | None = None  # what a partition key names: pipeline, connection, ...
+    partition_concurrency: int | None = None
+    rate_limit: RateLimit | None = None
+    polling_s: float = 0.2
+
+
+SYNC = "sync-jobs"
+WEBHOOKS = "webhook-delivery"
+CONFLICTS = "conflict-resolution"
+TRANSFORMS = "data-transformation"
+ARCHIVES = "archive-scan"
+MESSAGES = "message-processing"
+
+QUEUES: dict[str, QueueSpec] = {
+    q.name: q
+    for q in (
+        QueueSpec(SYNC, 5, partition_by="pipeline", partition_concurrency=1),
+        QueueSpec(WEBHOOKS, 10, partition_by="connection", rate_limit=RateLimit(20, 1.0)),
+        QueueSpec(CONFLICTS, 3),
+        QueueSpec(TRANSFORMS, 10),
+        QueueSpec(ARCHIVES, 2, partition_by="archive", partition_concurrency=1),
+        QueueSpec(MESSAGES, 4, partition_by="connection", partition_concurrency=1),
+    )
+}
