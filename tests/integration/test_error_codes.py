@@ -85,12 +85,19 @@ def test_an_unreachable_server_is_pacs_001(
     else:
         status, _ = run_summary(done.stdout)
         assert status == "failed"
-        # a transient error is tried again with backoff (3 attempts by default), each a job
+        # a transient error is tried again with backoff (3 attempts by default) in one job
         assert "retrying in" in done.stdout
         assert "attempt 3 of 3" in done.stdout
-        jobs = Deployment(recipe.pipeline, env).jobs()
-        assert [(j.status, j.error_code) for j in jobs] == [("failed", "PACS-001")] * 3
-        assert all(j.error_hint for j in jobs)
+        deployment = Deployment(recipe.pipeline, env)
+        jobs = deployment.jobs()
+        assert [(j.status, j.error_code, j.attempts) for j in jobs] == [("failed", "PACS-001", 3)]
+        assert jobs[0].error_hint
+        # a job that failed for good is parked whole, with each attempt in its history
+        parked = deployment.letters()
+        assert [(d["kind"], d["record_key"], d["error_code"]) for d in parked] == [
+            ("job", jobs[0].id, "PACS-001")
+        ]
+        assert [h["attempt"] for h in parked[0]["history"] if "attempt" in h] == [1, 2, 3]
 
 
 def test_a_terminal_error_is_not_retried(

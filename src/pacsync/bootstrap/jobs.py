@@ -16,6 +16,7 @@ from pacsync.config import Settings
 from pacsync.connectors.dbos import engine as dbos
 from pacsync.connectors.dbos.workflow import register_handler
 from pacsync.db.workers import WorkerRegistry
+from pacsync.errors import PacsyncError
 from pacsync.jobs.queues import QUEUES
 from pacsync.jobs.request import JobRequest
 from pacsync.jobs.sync_job import run_sync_job
@@ -58,11 +59,16 @@ def submit(settings: Settings, request: JobRequest) -> tuple[str, bool]:
     """Store and enqueue a job for the workers; enqueueing a known key again is a no-op."""
     store = bootstrap.store(settings)
     job_id, created = create_job(store, request)
-    client = dbos.JobClient(dbos.system_url(settings.store_url))
     try:
-        client.enqueue(job_id, request)
-    finally:
-        client.close()
+        client = dbos.JobClient(dbos.system_url(settings.store_url))
+        try:
+            client.enqueue(job_id, request)
+        finally:
+            client.close()
+    except PacsyncError as error:
+        if created:  # never left queued with nobody to run it
+            store.jobs.finish(job_id, "failed", {}, error)
+        raise
     return job_id, created
 
 

@@ -9,10 +9,16 @@ import typer
 from rich.table import Table
 
 from pacsync import bootstrap
+from pacsync.bootstrap import jobs as job_layer
 from pacsync.cli.console import EXIT_CONFIG, console, err, reports_errors
 from pacsync.config import Settings
+from pacsync.db.audit import local_actor
+from pacsync.db.jobs import JobView
+from pacsync.jobs.queues import SYNC
+from pacsync.jobs.request import JobRequest
 
-app = typer.Typer(help="List jobs and show one job.", invoke_without_command=True)
+app = typer.Typer(help="List, show, submit, cancel and retry jobs.", invoke_without_command=True)
+JobArg = Annotated[str, typer.Argument(help="Job id or its first characters")]
 
 
 @app.callback()
@@ -20,7 +26,8 @@ app = typer.Typer(help="List jobs and show one job.", invoke_without_command=Tru
 def list_jobs(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option(help="queued, running, succeeded, failed, interrupted")
+        str | None,
+        typer.Option(help="queued, running, succeeded, failed, interrupted, cancelled"),
     ] = None,
     pipeline: Annotated[str | None, typer.Option(help="Only this pipeline")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
@@ -51,7 +58,7 @@ def list_jobs(
 
 @app.command("show")
 @reports_errors
-def show(job_id: Annotated[str, typer.Argument(help="Job id or its first characters")]) -> None:
+def show(job_id: JobArg) -> None:
     """One job: status, per-entity counts and errors."""
     store = bootstrap.store(Settings())
     job = store.jobs.get(job_id)
@@ -65,8 +72,107 @@ def show(job_id: Annotated[str, typer.Argument(help="Job id or its first charact
         console.print(
             f"{job.error_code} {job.error_message}\nhint: {job.error_hint}", highlight=False
         )
+    console.print(
+        f"queue {job.queue}  attempts {job.attempts}  worker {job.executor_id or '-'}",
+        highlight=False,
+    )
+    for line in progress_lines(job):
+        console.print(line, highlight=False)
     console.print_json(json.dumps(job.progress, default=str))
     for e in store.jobs.errors(job.id):
         console.print(
             f"{e['at']:%H:%M:%S} {e['entity'] or '-'} {e['code']} {e['message']}", highlight=False
         )
+
+
+def progress_lines(job: JobView) -> list[str]:
+    """Per entity: processed of total, rate and the time left at that rate."""
+    seconds = float(job.progress.get("seconds") or 0.0) or (job.duration_s or 0.0)
+    lines = []
+    for name, e in job.progress.get("entities", {}).items():
+        read, total = int(e.get("read", 0)), e.get("total")
+        rate = read / seconds if seconds else 0.0
+        of = f"/{total:,}" if total else ""
+        eta = ""
+        if total and rate and job.status == "running" and read < total:
+            eta = f", about {(total - read) / rate:,.0f} s left"
+        lines.append(f"{name}: {read:,}{of} records, {rate:,.0f}/s{eta}")
+    return lines
+
+
+def _find(store: bootstrap.Store, job_id: str) -> JobView:
+    job = store.jobs.get(job_id)
+    if job is None:
+        err.print(f"PACS-104 no job with id {job_id!r}; list them with `pacsync jobs`")
+        raise typer.Exit(EXIT_CONFIG)
+    return job
+
+
+@app.command("submit")
+@reports_errors
+def submit(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name or path to its YAML file")],
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything")] = False,
+    entity: Annotated[list[str] | None, typer.Option("--entity", "-e")] = None,
+    priority: Annotated[int, typer.Option(min=0, help="Lower runs first")] = 0,
+    key: Annotated[str, typer.Option(help="Idempotency key: the same key is one job")] = "",
+) -> None:
+    """Queue a sync job for the workers (`pacsync worker`)."""
+    settings = Settings()
+    path, spec = bootstrap.pipeline(pipeline, settings)
+    request = JobRequest(
+        kind="sync",
+        pipeline=spec.name,
+        path=str(path.resolve()),
+        mode="full" if full else "incremental",
+        entities=list(entity or []),
+        queue=SYNC,
+        priority=priority,
+        key=key,
+    )
+    job_id, created = job_layer.submit(settings, request)
+    state = "queued" if created else "already known (same key)"
+    console.print(f"job {job_id} {state} on {SYNC}", highlight=False)
+
+
+@app.command("cancel")
+@reports_errors
+def cancel(job_id: JobArg) -> None:
+    """Cancel a queued or running job; a running one stops after the batch in flight."""
+    settings = Settings()
+    store = bootstrap.store(settings)
+    job = _find(store, job_id)
+    cancelled = store.jobs.cancel(job.id)
+    job_layer.abandon(settings, job.id)
+    store.audit.record(
+        actor=local_actor(),
+        action="job.cancel",
+        target=job.id,
+        outcome="ok" if cancelled else "already_finished",
+    )
+    if not cancelled:
+        err.print(f"PACS-104 job {job.id[:8]} already ended ({job.status}); nothing to cancel")
+        raise typer.Exit(EXIT_CONFIG)
+    console.print(f"job {job.id[:8]} cancelled", highlight=False)
+
+
+@app.command("retry")
+@reports_errors
+def retry(job_id: JobArg) -> None:
+    """Queue a failed, interrupted or cancelled job again, as a new job with its request."""
+    settings = Settings()
+    store = bootstrap.store(settings)
+    job = _find(store, job_id)
+    if job.status in ("queued", "running") or job.request is None:
+        err.print(f"PACS-104 job {job.id[:8]} is {job.status}; only ended jobs can be retried")
+        raise typer.Exit(EXIT_CONFIG)
+    request = JobRequest.from_dict({**job.request, "trigger": "retry", "key": ""})
+    new_id, _ = job_layer.submit(settings, request)
+    store.audit.record(
+        actor=local_actor(),
+        action="job.retry",
+        target=job.id,
+        outcome="queued",
+        detail={"new_job_id": new_id},
+    )
+    console.print(f"job {job.id[:8]} queued again as {new_id}", highlight=False)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetWorkflowID
+from dbos import error as dbos_error
 
 from pacsync.connectors.dbos.workflow import WORKFLOW_NAME, job_workflow
 from pacsync.errors import PacsyncError, StoreUnavailable
@@ -32,6 +33,11 @@ def translated(where: str) -> Iterator[None]:
         yield
     except PacsyncError:
         raise
+    except dbos_error.DBOSException as exc:
+        raise PacsyncError(
+            f"{where}: {exc}".splitlines()[0],
+            hint="The job engine refused the request; check the job and queue settings.",
+        ) from exc
     except Exception as exc:
         if type(exc).__module__.startswith(("sqlalchemy", "psycopg", "sqlite3")):
             raise StoreUnavailable(f"{where}: {exc}".splitlines()[0]) from exc
@@ -74,8 +80,9 @@ class JobClient:
             "workflow_name": WORKFLOW_NAME,
             "queue_name": request.queue,
             "workflow_id": job_id,
-            "priority": request.priority,
         }
+        if request.priority > 0:  # 0 is the engine's own default: first
+            options["priority"] = request.priority
         if QUEUES[request.queue].partition_by:
             options["queue_partition_key"] = request.partition_key
         if timeout_s:
