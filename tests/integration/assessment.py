@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from pacsync import bootstrap
 from pacsync.config import Settings, load_pipeline
 from pacsync.db.jobs import JobView
+from pacsync.db.workers import WorkerRegistry, WorkerView
 from pacsync.domain.spec import PipelineSpec
 from pacsync.sync.reconcile import EntityReport, reconcile
 
@@ -233,7 +234,12 @@ class Deployment:
         return load_pipeline(self.pipeline, environ=self.env)
 
     def _store(self) -> bootstrap.Store:
-        return bootstrap.store(Settings(home=Path(self.env["PACSYNC_HOME"]), database_url=None))
+        return bootstrap.store(
+            Settings(
+                home=Path(self.env["PACSYNC_HOME"]),
+                database_url=self.env.get("PACSYNC_DATABASE_URL"),
+            )
+        )
 
     def reconcile(self) -> dict[str, EntityReport]:
         spec = self.spec
@@ -258,6 +264,13 @@ class Deployment:
         store = self._store()
         try:
             return store.dead_letters.find(status=status, limit=100_000)
+        finally:
+            store.engine.dispose()
+
+    def store_workers(self) -> list[WorkerView]:
+        store = self._store()
+        try:
+            return WorkerRegistry(store.engine).all()
         finally:
             store.engine.dispose()
 
