@@ -63,7 +63,7 @@ def test_each_entity_is_one_step_in_reference_order() -> None:
     ctx, steps = MemoryJobContext(), FakeSteps()
     outcome = run_sync_job(ctx, steps, REQUEST)
     assert outcome["status"] == "succeeded"
-    assert outcome["progress"] == {e: "done" for e in ENTITIES}
+    assert outcome["progress"] == dict.fromkeys(ENTITIES, "done")
     assert ctx.steps == [
         "start #0",
         "entity properties #1",
