@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -12,13 +13,14 @@ from typing import Any
 
 from pacsync import bootstrap
 from pacsync.bootstrap.sync_steps import SqlSyncSteps
-from pacsync.config import Settings
+from pacsync.config import Settings, list_pipelines, load_pipeline
 from pacsync.connectors.dbos import engine as dbos
 from pacsync.connectors.dbos.workflow import register_handler
 from pacsync.db.workers import WorkerRegistry
 from pacsync.errors import PacsyncError
 from pacsync.jobs.queues import QUEUES
 from pacsync.jobs.request import JobRequest
+from pacsync.jobs.schedules import Schedule, schedules_of
 from pacsync.jobs.sync_job import run_sync_job
 from pacsync.ports import JobContext, ProgressSink
 from pacsync.sync.pipeline import NullProgress
@@ -103,8 +105,43 @@ def install_handlers(
     def sync(ctx: JobContext, request: dict[str, Any]) -> dict[str, Any]:
         return run_sync_job(ctx, steps, JobRequest.from_dict(request))
 
+    def scheduled(ctx: JobContext, tick: dict[str, Any]) -> dict[str, Any]:
+        found = {s.name: s for s in pipeline_schedules(settings)}.get(tick["schedule"])
+        if found is None:  # its pipeline file changed since the schedule was applied
+            log.warning("schedule %s is no longer defined; tick skipped", tick["schedule"])
+            return {}
+        at = dt.datetime.fromisoformat(tick["scheduled_at"])
+        job_id, _ = ctx.step("submit", submit, settings, found.request(at))
+        return {"job_id": job_id}
+
     register_handler("sync", sync)
+    register_handler("schedule", scheduled)
     return steps
+
+
+def pipeline_schedules(settings: Settings) -> list[Schedule]:
+    """The schedules of every pipeline in the pipeline folders (broken files are skipped)."""
+    found: list[Schedule] = []
+    for path in list_pipelines(settings):
+        try:
+            found += schedules_of(load_pipeline(path), str(path.resolve()))
+        except PacsyncError as error:
+            log.warning("%s: not scheduled: %s", path, error)
+    return found
+
+
+def catch_up(settings: Settings, engine: dbos.Engine, schedules: list[Schedule]) -> list[str]:
+    """Submit the latest missed tick of schedules whose policy is ``latest``."""
+    now = dt.datetime.now(dt.UTC)
+    submitted = []
+    for schedule in schedules:
+        tick = schedule.missed(engine.last_fired(schedule.name), now)
+        if tick is not None:
+            job_id, created = submit(settings, schedule.request(tick))
+            if created:
+                log.warning("%s missed %s; caught up as job %s", schedule.name, tick, job_id)
+            submitted.append(job_id)
+    return submitted
 
 
 def run_here(
@@ -189,6 +226,9 @@ def run_worker(
     engine.launch(concurrency)
     client = dbos.JobClient(url)
     registry.register(executor_id, served, concurrency)
+    schedules = pipeline_schedules(settings)
+    engine.apply_schedules(schedules)
+    catch_up(settings, engine, schedules)
     on_ready()
     beating = _Heartbeat(registry, executor_id, heartbeat_s)
     beating.start()

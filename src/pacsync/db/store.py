@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -36,9 +39,26 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with translated("store"), engine.begin() as conn:
+    with translated("store"), _one_at_a_time(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # held to commit: the next one sees the result
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('pacsync-store-schema'))"))
         config.attributes["connection"] = conn
         if revision == "base":
             command.downgrade(config, revision)
         else:
             command.upgrade(config, revision)
+
+
+@contextmanager
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """Processes starting together on a new SQLite store migrate it one after another."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrating", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -9,8 +9,10 @@ and an optional filter.
 from __future__ import annotations
 
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Strategy = Literal["hash_diff", "cursor", "change_tracking"]
 FieldType = Literal[
@@ -175,6 +177,43 @@ class RetrySpec(Spec):
     backoff_s: float = Field(2.0, ge=0, le=600, description="First wait; doubles each time")
 
 
+SEED_FULL_CRON = "0 2 * * 0"  # Sunday 02:00
+SEED_INCREMENTAL_CRON = "0 2 * * 1-6"  # Monday to Saturday 02:00
+
+
+class ScheduleSpec(Spec):
+    """When a pipeline runs by itself; cron in the given time zone, per sync mode."""
+
+    full: str | None = Field(SEED_FULL_CRON, description="cron of the full sync (None: never)")
+    incremental: str | None = Field(SEED_INCREMENTAL_CRON, description="cron of the incremental")
+    timezone: str = "UTC"
+    catch_up: Literal["skip", "latest", "all"] = Field(
+        "latest",
+        description="after downtime: skip missed runs, run the latest once, or run them all",
+    )
+
+    @field_validator("full", "incremental")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value, second_at_beginning=True):
+            raise ValueError(
+                f"'{value}' is not a cron expression (minute hour day month weekday, "
+                "e.g. '0 2 * * 1-6'; six fields put seconds first)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone '{value}' (use an IANA name like America/Los_Angeles)"
+            ) from None
+        return value
+
+
 class PipelineSpec(Spec):
     version: Literal[1] = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -185,6 +224,7 @@ class PipelineSpec(Spec):
     batch_size: int = Field(5000, ge=MIN_BATCH, le=MAX_BATCH)
     timeout: float | None = Field(None, gt=0, description="Seconds a job may run (PACS-005)")
     retry: RetrySpec = Field(default_factory=RetrySpec)
+    schedule: ScheduleSpec | None = None
     entities: dict[str, EntitySpec] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ upgraded worker still recovers and dequeues the work already stored.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,10 +18,16 @@ from typing import Any
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetWorkflowID
 from dbos import error as dbos_error
 
-from pacsync.connectors.dbos.workflow import WORKFLOW_NAME, job_workflow
+from pacsync.connectors.dbos.workflow import (
+    SCHEDULED_NAME,
+    WORKFLOW_NAME,
+    job_workflow,
+    scheduled_workflow,
+)
 from pacsync.errors import PacsyncError, StoreUnavailable
 from pacsync.jobs.queues import QUEUES, QueueSpec
 from pacsync.jobs.request import JobRequest
+from pacsync.jobs.schedules import Schedule
 
 APP_NAME = "pacsync"
 APP_VERSION = "pacsync-jobs-1"  # bump only when the workflow's step sequence changes
@@ -120,6 +127,12 @@ class JobClient:
         with translated("job engine"):
             self.client.resume_workflow(job.id, queue_name=job.queue)
 
+    def schedules(self) -> dict[str, dict[str, Any]]:
+        """Stored schedules by name: status and when each last fired."""
+        with translated("job engine"):
+            found = self.client.list_schedules(workflow_name=SCHEDULED_NAME)
+        return {s["schedule_name"]: dict(s) for s in found}
+
     def close(self) -> None:
         self.client.destroy()
 
@@ -157,6 +170,34 @@ class Engine:
             handle = DBOS.start_workflow(job_workflow, request.as_dict())
         result: dict[str, Any] = handle.get_result()
         return result
+
+    def apply_schedules(self, schedules: Sequence[Schedule]) -> None:
+        """Make the stored schedules exactly these (kept: when each last fired)."""
+        wanted = {s.name for s in schedules}
+        with translated("job engine"):
+            for old in DBOS.list_schedules(workflow_name=SCHEDULED_NAME):
+                if old["schedule_name"] not in wanted:
+                    DBOS.delete_schedule(old["schedule_name"])
+            if schedules:
+                DBOS.apply_schedules(
+                    [
+                        {
+                            "schedule_name": s.name,
+                            "workflow_fn": scheduled_workflow,
+                            "schedule": s.cron,
+                            "cron_timezone": s.timezone,
+                            "automatic_backfill": s.catch_up == "all",
+                            "context": {"schedule": s.name},
+                        }
+                        for s in schedules
+                    ]
+                )
+
+    def last_fired(self, name: str) -> dt.datetime | None:
+        with translated("job engine"):
+            found = DBOS.get_schedule(name)
+        stamp = found and found.get("last_fired_at")
+        return dt.datetime.fromisoformat(stamp) if stamp else None
 
     def shutdown(self, grace_s: float = 10.0) -> None:
         DBOS.destroy(workflow_completion_timeout_sec=int(grace_s))

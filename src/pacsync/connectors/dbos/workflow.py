@@ -6,6 +6,7 @@ DBOS steps, its sleeps DBOS durable sleeps.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from pacsync.errors import ConfigError
 from pacsync.ports import JobContext
 
 WORKFLOW_NAME = "pacsync.job"
+SCHEDULED_NAME = "pacsync.scheduled"
 Handler = Callable[[JobContext, dict[str, Any]], dict[str, Any]]
 _HANDLERS: dict[str, Handler] = {}
 
@@ -51,3 +53,15 @@ def job_workflow(request: dict[str, Any]) -> dict[str, Any]:
     job_id = DBOS.workflow_id
     assert job_id is not None
     return handler(DbosJobContext(job_id), request)
+
+
+@DBOS.workflow(name=SCHEDULED_NAME)
+def scheduled_workflow(scheduled_at: dt.datetime, context: Any) -> None:
+    """One tick of a pipeline's schedule: submits that tick's job (the same job from any
+    worker, so a tick never runs twice)."""
+    handler = _HANDLERS.get("schedule")
+    if handler is None:
+        raise ConfigError("no schedule handler in this worker")
+    job_id = DBOS.workflow_id
+    assert job_id is not None
+    handler(DbosJobContext(job_id), {"scheduled_at": scheduled_at.isoformat(), **dict(context)})
