@@ -4,8 +4,8 @@ policy after downtime (the latest missed tick runs once)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ EVERY_2_S = "*/2 * * * * *"  # six fields: seconds first
 
 
 @pytest.fixture
-def scheduled(pacsync: Any, recipe: Any, tmp_path: Path) -> Iterator[Deployment]:
+def scheduled(pacsync: Any, recipe: Any, tmp_path: Path) -> Deployment:
     legacy = tmp_path / "legacy.db"
     recipe.generate.generate(f"sqlite:///{legacy}", scale=0.02, seed=7)
     pacsync.env.update(
@@ -33,7 +33,7 @@ def scheduled(pacsync: Any, recipe: Any, tmp_path: Path) -> Iterator[Deployment]
             "PACS_TIMEZONE": "America/Los_Angeles",
         }
     )
-    yield Deployment(recipe.pipeline, pacsync.env)
+    return Deployment(recipe.pipeline, pacsync.env)
 
 
 def _ticks(deployment: Deployment) -> list[dt.datetime]:
@@ -62,7 +62,7 @@ def test_two_workers_racing_the_same_ticks_run_each_tick_once(
     ticks = _ticks(scheduled)
     assert len(ticks) >= 3, ticks
     assert len(set(ticks)) == len(ticks)  # no tick twice
-    gaps = {(b - a).total_seconds() for a, b in zip(ticks, ticks[1:], strict=False)}
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(ticks)}
     assert gaps == {2.0}, ticks  # and none missed while both ran
 
 

@@ -28,7 +28,8 @@ def list_schedules() -> None:
         client.close()
     now = dt.datetime.now(dt.UTC)
     table = Table(title="schedules")
-    for column in ("name", "mode", "cron", "time zone", "catch-up", "next run", "last run", "state"):
+    columns = ("name", "mode", "cron", "time zone", "catch-up", "next run", "last run", "state")
+    for column in columns:
         table.add_column(column)
     for s in schedules:
         found = stored.get(s.name)
