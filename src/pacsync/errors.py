@@ -8,6 +8,7 @@ hint.  Retry logic looks only at the marker class, never at the message::
     │   ├── ConnectionTimeout         PACS-001
     │   ├── JobTimeout                PACS-005
     │   ├── WorkerLost                PACS-008
+    │   ├── CircuitOpen               PACS-009
     │   └── StoreUnavailable          PACS-201
     └── TerminalError                 park it, do not retry
         ├── AuthenticationFailed      PACS-002
@@ -72,6 +73,11 @@ class JobTimeout(TransientError):
 class WorkerLost(TransientError):
     code = "PACS-008"
     default_hint = "Run again: every key range resumes after its last committed batch."
+
+
+class CircuitOpen(TransientError):
+    code = "PACS-009"
+    default_hint = "Retry after the cool-down; `pacsync status` shows circuit states."
 
 
 class StoreUnavailable(TransientError):

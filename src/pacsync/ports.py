@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pacsync.domain.checkpoint import Checkpoint
+from pacsync.domain.circuit import CircuitState
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row
 from pacsync.domain.spec import PipelineSpec
 
@@ -203,3 +204,75 @@ class JobLog(Protocol):
         error: Any = None,
         entity: str | None = None,
     ) -> None: ...
+
+
+class JobContext(Protocol):
+    """What a running job may do durably (the job engine): checkpointed steps and sleeps.
+
+    A step's result is recorded once it returns; after a crash the job runs again and
+    every recorded step returns its recorded result, so a step runs at least once and
+    its writes must be idempotent."""
+
+    @property
+    def job_id(self) -> str: ...
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SyncJobSteps(Protocol):
+    """The steps of a sync job, each run (and recorded) once per call."""
+
+    def start(self, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Mark the job running; its entities in order, retry policy and deadline."""
+        ...
+
+    def run_entity(
+        self, job_id: str, request: dict[str, Any], entity: str, progress: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Sync one entity from its checkpoint: the job's progress and the error, if any."""
+        ...
+
+    def note_retry(
+        self, job_id: str, error: dict[str, Any], attempt: int, delay: float
+    ) -> None: ...
+
+    def finish(self, job_id: str, outcome: dict[str, Any]) -> None:
+        """Record the job's end: status, progress, error, failed entity and attempts."""
+        ...
+
+    def park(
+        self,
+        job_id: str,
+        request: dict[str, Any],
+        error: dict[str, Any],
+        history: list[dict[str, Any]],
+    ) -> None:
+        """Keep a job that failed for good as a dead letter, to be retried or discarded."""
+        ...
+
+
+class CircuitStore(Protocol):
+    """Circuit breaker states shared by every worker (the store's circuit_breakers table)."""
+
+    def get(self, connection: str) -> CircuitState | None:
+        """The connection's circuit, or None when it has no row (closed, no failures)."""
+        ...
+
+    def all(self) -> list[CircuitState]:
+        """Every stored circuit, ordered by connection."""
+        ...
+
+    def compare_and_set(self, expected: CircuitState | None, new: CircuitState) -> bool:
+        """Store ``new`` if the row still equals ``expected``, atomically.
+
+        Equal means the same state, failures, opened_at and probe_started_at
+        (``last_error`` is not compared); ``expected`` None means no row yet.
+        Returns False, changing nothing, when another writer got there first.
+        """
+        ...
+
+    def reset(self, connection: str) -> None:
+        """Forget the connection's circuit: it is closed again."""
+        ...

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pacsync.connectors.memory.circuits import MemoryCircuitStore
 from pacsync.connectors.memory.dead_letters import DeadLetter, MemoryDeadLetters
 from pacsync.connectors.memory.destination import MemoryDestination, WriteRejected
+from pacsync.connectors.memory.jobs import MemoryJobContext
 from pacsync.connectors.memory.progress import ProgressEvent, RecordingProgress
 from pacsync.connectors.memory.source import MemorySource, fingerprint
 
 __all__ = [
     "DeadLetter",
+    "MemoryCircuitStore",
+    "MemoryJobContext",
     "MemoryDeadLetters",
     "MemoryDestination",
     "MemorySource",
@@ -30,17 +34,26 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pacsync.domain.spec import PipelineSpec
-    from pacsync.ports import DeadLetters, Destination, ProgressSink, Source
+    from pacsync.ports import (
+        CircuitStore,
+        DeadLetters,
+        Destination,
+        JobContext,
+        ProgressSink,
+        Source,
+    )
 
 if TYPE_CHECKING:
     # mypy proves the fakes match their ports.
 
     def _conforms(
         spec: PipelineSpec,
-    ) -> tuple[Source, Destination, DeadLetters, ProgressSink]:
+    ) -> tuple[Source, Destination, DeadLetters, ProgressSink, CircuitStore, JobContext]:
         return (
             MemorySource(spec),
             MemoryDestination(spec),
             MemoryDeadLetters(),
             RecordingProgress(),
+            MemoryCircuitStore(),
+            MemoryJobContext(),
         )
