@@ -22,9 +22,9 @@ from pacsync.connectors.memory.source import MemorySource, fingerprint
 __all__ = [
     "DeadLetter",
     "MemoryCircuitStore",
-    "MemoryJobContext",
     "MemoryDeadLetters",
     "MemoryDestination",
+    "MemoryJobContext",
     "MemorySource",
     "ProgressEvent",
     "RecordingProgress",
