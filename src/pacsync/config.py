@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     pipelines_dir: Path | None = None
     log_level: str = "INFO"
+    circuit_failures: int = 5  # consecutive transient failures that open a connection's circuit
+    circuit_cool_down_s: float = 30.0  # open this long before one probe call is let through
 
     @property
     def store_url(self) -> str:

@@ -31,10 +31,13 @@ class PacsyncError(Exception):
     code = "PACS-000"
     default_hint = "See the logs for details."
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, connection: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint if hint is not None else self.default_hint
+        self.connection = connection  # the configured connection that failed, when known
 
     @property
     def transient(self) -> bool:
@@ -43,12 +46,13 @@ class PacsyncError(Exception):
     def __str__(self) -> str:
         return f"{self.code} {self.message}"
 
-    def as_dict(self) -> dict[str, str | bool]:
+    def as_dict(self) -> dict[str, str | bool | None]:
         return {
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
             "transient": self.transient,
+            "connection": self.connection,
         }
 
 

@@ -180,6 +180,14 @@ class DeadLetters(Protocol):
         """Close the open letters of ``keys`` (the record was synced or deleted since)."""
         ...
 
+    def retry_keys(self, pipeline: str, entity: str) -> set[Key]:
+        """Keys whose letters an operator asked to retry (read again at the next run)."""
+        ...
+
+    def retried(self, pipeline: str, entity: str, keys: Sequence[Key]) -> int:
+        """The retry of ``keys`` failed again: their letters are open again, one more attempt."""
+        ...
+
 
 class ProgressSink(Protocol):
     def entity_started(self, entity: str, total: int | None, mode: str) -> None: ...

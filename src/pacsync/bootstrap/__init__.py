@@ -16,12 +16,15 @@ from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.source import SqlSource
 from pacsync.db.audit import AuditLog
+from pacsync.db.circuits import CircuitStore
 from pacsync.db.dead_letters import DeadLetterStore
 from pacsync.db.jobs import JobStore
 from pacsync.db.store import open_store
+from pacsync.domain.circuit import BreakerPolicy
 from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import JobInterrupted, PacsyncError, WorkerLost
+from pacsync.jobs.breaker import CircuitBreaker
 from pacsync.ports import Partition
 from pacsync.sync.partition import load_partition
 
@@ -32,6 +35,13 @@ class Store:
     jobs: JobStore
     dead_letters: DeadLetterStore
     audit: AuditLog
+
+
+def breaker(settings: Settings, engine: Engine) -> CircuitBreaker:
+    policy = BreakerPolicy(
+        failure_threshold=settings.circuit_failures, cool_down_s=settings.circuit_cool_down_s
+    )
+    return CircuitBreaker(CircuitStore(engine), policy)
 
 
 def store(settings: Settings) -> Store:
@@ -49,15 +59,17 @@ def pipeline(name_or_path: str, settings: Settings) -> tuple[Path, PipelineSpec]
     return path, load_pipeline(path)
 
 
-def source(spec: PipelineSpec) -> SqlSource:
-    name = spec.source.connection
+def source(spec: PipelineSpec, connection: str | None = None) -> SqlSource:
+    """The pipeline's source, on ``connection`` (default: the configured one)."""
+    name = connection or spec.source.connection
     conn = spec.connections[name]
     engine = make_engine(conn.url, connect_timeout=conn.connect_timeout, **conn.options)
     return SqlSource(spec, engine, connection_name=name)
 
 
-def destination(spec: PipelineSpec) -> SqlDestination:
-    name = spec.destination.connection
+def destination(spec: PipelineSpec, connection: str | None = None) -> SqlDestination:
+    """The pipeline's destination, on ``connection`` (default: the configured one)."""
+    name = connection or spec.destination.connection
     conn = spec.connections[name]
     engine = make_engine(conn.url, connect_timeout=conn.connect_timeout, **conn.options)
     return SqlDestination(spec, engine, connection_name=name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.source import SqlSource
 from pacsync.db.audit import local_actor
 from pacsync.domain.spec import PipelineSpec
+from pacsync.errors import CircuitOpen, PacsyncError
 from pacsync.jobs.outcome import error_from_dict, error_to_dict
 from pacsync.jobs.request import JobRequest
 from pacsync.ports import ProgressSink
@@ -26,6 +28,7 @@ from pacsync.sync.pipeline import (
     selected_entities,
 )
 
+log = logging.getLogger("pacsync.worker")
 BUSY_AFTER_S = 120.0  # a running job of the same pipeline without news for longer is stale
 
 
@@ -34,6 +37,7 @@ class _Open:
     spec: PipelineSpec
     source: SqlSource
     destination: SqlDestination
+    connections: tuple[str, str]  # the source's and the destination's, fallbacks applied
 
 
 class SqlSyncSteps:
@@ -51,6 +55,7 @@ class SqlSyncSteps:
     ) -> None:
         self.settings, self.store, self.executor_id = settings, store, executor_id
         self.on_retry = on_retry
+        self.breaker = bootstrap.breaker(settings, store.engine)
         self.progress = progress
         self.stopping = stopping or threading.Event()
         self._open: dict[str, _Open] = {}
@@ -76,6 +81,12 @@ class SqlSyncSteps:
     ) -> dict[str, Any]:
         asked = JobRequest.from_dict(request)
         opened = self._opened(job_id, asked.locator)
+        try:
+            for name in opened.connections:
+                self.breaker.before_call(name)
+        except CircuitOpen as refused:
+            self._close(job_id)  # the next attempt picks its endpoints again
+            return {"progress": progress, "error": error_to_dict(refused)}
         result = RunResult.resumed(job_id, progress)
         ctx = RunContext(
             opened.spec,
@@ -90,7 +101,18 @@ class SqlSyncSteps:
             deadline=request.get("deadline"),
         )
         run_entity(ctx, result, entity, "full" if asked.mode == "full" else "incremental")
+        self._record_health(opened, result.error)
+        if result.error is not None and result.error.transient:
+            self._close(job_id)
         return {"progress": result.progress(), "error": error_to_dict(result.error)}
+
+    def _record_health(self, opened: _Open, error: PacsyncError | None) -> None:
+        """A connection's circuit counts the transient failures that name it."""
+        for name in opened.connections:
+            if error is not None and error.connection == name:
+                self.breaker.failed(name, error)
+            else:
+                self.breaker.succeeded(name)
 
     def note_retry(self, job_id: str, error: dict[str, Any], attempt: int, delay: float) -> None:
         self.on_retry(error, attempt, delay)
@@ -145,10 +167,22 @@ class SqlSyncSteps:
         with self._lock:
             if job_id not in self._open:
                 _, spec = bootstrap.pipeline(pipeline, self.settings)
+                reading = self._endpoint(spec, spec.source.connection)
+                writing = self._endpoint(spec, spec.destination.connection)
                 self._open[job_id] = _Open(
-                    spec, bootstrap.source(spec), bootstrap.destination(spec)
+                    spec,
+                    bootstrap.source(spec, reading),
+                    bootstrap.destination(spec, writing),
+                    (reading, writing),
                 )
             return self._open[job_id]
+
+    def _endpoint(self, spec: PipelineSpec, name: str) -> str:
+        """The connection itself, or its fallback while its circuit is open."""
+        chosen = self.breaker.pick_endpoint(name, spec.connections[name].fallback)
+        if chosen != name:
+            log.warning("connection '%s' circuit open: using its fallback '%s'", name, chosen)
+        return chosen
 
     def _close(self, job_id: str) -> None:
         with self._lock:

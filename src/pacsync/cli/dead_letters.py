@@ -9,36 +9,43 @@ import typer
 from rich.table import Table
 
 from pacsync import bootstrap
+from pacsync.bootstrap import jobs as job_layer
 from pacsync.cli.console import EXIT_CONFIG, console, err, reports_errors
-from pacsync.config import Settings
+from pacsync.config import Settings, find_pipeline
 from pacsync.db.audit import local_actor
+from pacsync.jobs.request import JobRequest
 
-app = typer.Typer(help="List, show and discard dead letters.", no_args_is_help=True)
+app = typer.Typer(help="List, show, retry and discard dead letters.", no_args_is_help=True)
 
 
 @app.command("list")
 @reports_errors
 def list_letters(
     pipeline: Annotated[str | None, typer.Option(help="Only this pipeline")] = None,
-    status: Annotated[str, typer.Option(help="open, discarded or all")] = "open",
+    status: Annotated[
+        str, typer.Option(help="open, retry, retried, resolved, discarded or all")
+    ] = "open",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
 ) -> None:
     """Dead letters with the rule that failed."""
     store = bootstrap.store(Settings())
     table = Table(title="dead letters")
-    for column in ("id", "pipeline", "entity", "key", "code", "rule", "field", "message"):
+    columns = ("id", "kind", "pipeline", "entity", "key", "code", "rule", "tries", "message")
+    for column in columns:
         table.add_column(column)
     for d in store.dead_letters.find(
         pipeline=pipeline, status=None if status == "all" else status, limit=limit
     ):
+        rule = f"{d['rule']} ({d['field']})" if d["field"] else d["rule"]
         table.add_row(
             str(d["id"]),
+            d["kind"],
             d["pipeline"],
             d["entity"],
             d["record_key"],
             d["error_code"],
-            d["rule"],
-            d["field"] or "",
+            rule,
+            str(d["attempts"]),
             d["message"],
         )
     console.print(table)
@@ -71,3 +78,39 @@ def discard(letter_id: int) -> None:
         err.print(f"PACS-104 no dead letter {letter_id}")
         raise typer.Exit(EXIT_CONFIG)
     console.print(f"dead letter {letter_id} discarded")
+
+
+@app.command("retry")
+@reports_errors
+def retry(letter_id: int) -> None:
+    """Try a dead letter again: a parked job is queued again with its request; a parked
+    record is read again from the source by the next run of its pipeline (queued now)."""
+    settings = Settings()
+    store = bootstrap.store(settings)
+    letter = store.dead_letters.get(letter_id)
+    if letter is None or letter["status"] not in ("open", "retry"):
+        state = "no such dead letter" if letter is None else f"it is {letter['status']}"
+        err.print(f"PACS-104 cannot retry dead letter {letter_id}: {state}")
+        raise typer.Exit(EXIT_CONFIG)
+    if letter["kind"] == "job":
+        request = JobRequest.from_dict({**letter["payload"], "trigger": "retry", "key": ""})
+        store.dead_letters.set_status(letter_id, "retried", "retried")
+    else:
+        store.dead_letters.set_status(letter_id, "retry", "retry requested")
+        path = find_pipeline(letter["pipeline"], settings)
+        request = JobRequest(
+            kind="sync",
+            pipeline=letter["pipeline"],
+            path=str(path.resolve()),
+            entities=[letter["entity"]],
+            trigger="retry",
+        )
+    job_id, _ = job_layer.submit(settings, request)
+    store.audit.record(
+        actor=local_actor(),
+        action="dead_letter.retry",
+        target=str(letter_id),
+        outcome="queued",
+        detail={"job_id": job_id},
+    )
+    console.print(f"dead letter {letter_id}: retry queued as job {job_id}", highlight=False)

@@ -14,6 +14,7 @@ from pacsync.db.tables import dead_letters
 from pacsync.domain.records import Key, Rejected, jsonable, key_text, parse_key
 
 VALIDATION_CODE = "PACS-004"
+PARKED = ("open", "retry")  # waiting for the record, with or without a retry asked for
 
 
 def _now() -> dt.datetime:
@@ -82,7 +83,7 @@ class DeadLetterStore:
                     .where(
                         dead_letters.c.pipeline == pipeline,
                         dead_letters.c.entity == entity,
-                        dead_letters.c.status == "open",
+                        dead_letters.c.status.in_(PARKED),
                         dead_letters.c.record_key.in_(stale),
                     )
                     .values(status="superseded", updated_at=now)
@@ -131,14 +132,37 @@ class DeadLetterStore:
         return True
 
     def open_keys(self, pipeline: str, entity: str) -> set[Key]:
+        return self._keys(pipeline, entity, PARKED)
+
+    def retry_keys(self, pipeline: str, entity: str) -> set[Key]:
+        return self._keys(pipeline, entity, ("retry",))
+
+    def _keys(self, pipeline: str, entity: str, statuses: Sequence[str]) -> set[Key]:
         stmt = select(dead_letters.c.record_key).where(
             dead_letters.c.kind == "record",
             dead_letters.c.pipeline == pipeline,
             dead_letters.c.entity == entity,
-            dead_letters.c.status == "open",
+            dead_letters.c.status.in_(statuses),
         )
         with translated("store"), self.engine.connect() as conn:
             return {parse_key(row[0]) for row in conn.execute(stmt)}
+
+    def retried(self, pipeline: str, entity: str, keys: Sequence[Key]) -> int:
+        texts = [key_text(k) for k in keys]
+        changed = 0
+        with translated("store"), self.engine.begin() as conn:
+            for start in range(0, len(texts), 1000):
+                changed += conn.execute(
+                    update(dead_letters)
+                    .where(
+                        dead_letters.c.pipeline == pipeline,
+                        dead_letters.c.entity == entity,
+                        dead_letters.c.status == "retry",
+                        dead_letters.c.record_key.in_(texts[start : start + 1000]),
+                    )
+                    .values(status="open", attempts=dead_letters.c.attempts + 1, updated_at=_now())
+                ).rowcount
+        return changed
 
     def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
         texts = [key_text(k) for k in keys]
@@ -151,7 +175,7 @@ class DeadLetterStore:
                     .where(
                         dead_letters.c.pipeline == pipeline,
                         dead_letters.c.entity == entity,
-                        dead_letters.c.status == "open",
+                        dead_letters.c.status.in_(PARKED),
                         dead_letters.c.record_key.in_(texts[start : start + 1000]),
                     )
                     .values(

@@ -36,6 +36,9 @@ class ConnectionSpec(Spec):
     connect_timeout: int = Field(10, ge=1, le=600)
     options: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
+    fallback: str | None = Field(
+        None, description="another connection to use while this one's circuit is open"
+    )
 
 
 class SourceTableSpec(Spec):
@@ -237,6 +240,12 @@ class PipelineSpec(Spec):
                 raise ValueError(
                     f"{role} connection '{name}' is not defined; connections are: "
                     + ", ".join(self.connections)
+                )
+        for name, conn in self.connections.items():
+            if conn.fallback is not None and conn.fallback not in self.connections:
+                raise ValueError(
+                    f"connection '{name}' falls back to unknown connection '{conn.fallback}'; "
+                    "connections are: " + ", ".join(self.connections)
                 )
         for entity_name, entity in self.entities.items():
             for rule in entity.validate_:

@@ -24,4 +24,6 @@ def error_from_dict(data: dict[str, Any] | None) -> PacsyncError | None:
     if data is None:
         return None
     cls = _classes(PacsyncError).get(str(data.get("code")), PacsyncError)
-    return cls(str(data.get("message", "")), hint=data.get("hint"))
+    return cls(
+        str(data.get("message", "")), hint=data.get("hint"), connection=data.get("connection")
+    )

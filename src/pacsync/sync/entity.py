@@ -96,18 +96,36 @@ class EntitySync:
         self.destination.prepare(self.name)
         saved = self.destination.load_checkpoint(self.name)
         stale = saved is None or saved.mapping_version != self.version
+        flagged = self.dead_letters.retry_keys(self.spec.name, self.name)
         if saved is not None and saved.phase == "full" and not stale:
             self._full(saved)
         elif mode == "full" or saved is None or stale:
             self._full(self._start_full(rewrite=saved is not None and stale))
-        elif self.entity.strategy == "hash_diff":
+        elif self.entity.strategy == "hash_diff":  # re-reads every record missing in the target
             self._hash_diff(saved)
         elif self.entity.strategy == "cursor":
+            self._retry_flagged(saved, flagged)
             self._cursor(saved)
         else:
+            self._retry_flagged(saved, flagged)
             self._change_tracking(saved)
+        still = flagged & self.parked
+        if still:  # failed again: open once more, one attempt more
+            self.dead_letters.retried(self.spec.name, self.name, list(still))
         self.progress.entity_done(self.name, self.counts)
         return self.counts
+
+    def _retry_flagged(self, checkpoint: Checkpoint, keys: set[Key]) -> None:
+        """Read again the parked records an operator asked to retry (their key fields are
+        copied unchanged from the source, so a parked key is also the source key)."""
+        wanted = sorted(keys)
+        for start in range(0, len(wanted), self.batch_size):
+            chunk = wanted[start : start + self.batch_size]
+            rows = self.source.read_keys(self.name, chunk)
+            existing = self.destination.lookup(self.name, chunk)
+            batch = self.processor.process(rows, self.counts, existing)
+            batch.insert_only = False
+            self._commit(batch, checkpoint)
 
     # -- full -------------------------------------------------------------------------------
 

@@ -127,6 +127,21 @@ class JobClient:
         with translated("job engine"):
             self.client.resume_workflow(job.id, queue_name=job.queue)
 
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Per queue: jobs waiting (ENQUEUED) and running (PENDING)."""
+        with translated("job engine"):
+            found = self.client.list_workflows(
+                status=["ENQUEUED", "PENDING"],
+                queue_name=list(QUEUES),
+                load_input=False,
+                load_output=False,
+            )
+        depths = {name: {"waiting": 0, "running": 0} for name in QUEUES}
+        for w in found:
+            if w.queue_name in depths:
+                depths[w.queue_name]["waiting" if w.status == "ENQUEUED" else "running"] += 1
+        return depths
+
     def schedules(self) -> dict[str, dict[str, Any]]:
         """Stored schedules by name: status and when each last fired."""
         with translated("job engine"):

@@ -11,7 +11,8 @@ from pacsync.domain.records import Key, Rejected, key_text, parse_key
 Record = dict[str, Any]
 
 
-LetterStatus = Literal["open", "superseded", "resolved"]
+LetterStatus = Literal["open", "retry", "superseded", "resolved"]
+PARKED = ("open", "retry")  # still waiting for the record: a retry is asked for or not
 
 
 @dataclass(slots=True)
@@ -80,7 +81,7 @@ class MemoryDeadLetters:
         for letter in self.items:
             if (
                 (letter.pipeline, letter.entity) == (pipeline, entity)
-                and letter.status == "open"
+                and letter.status in PARKED
                 and key_text(letter.key) in stale
             ):
                 letter.status = "superseded"
@@ -91,18 +92,38 @@ class MemoryDeadLetters:
         return {
             parse_key(key_text(i.key))
             for i in self.items
-            if (i.pipeline, i.entity, i.status) == (pipeline, entity, "open")
+            if (i.pipeline, i.entity) == (pipeline, entity) and i.status in PARKED
         }
 
-    def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
+    def retry_keys(self, pipeline: str, entity: str) -> set[Key]:
+        return {
+            parse_key(key_text(i.key))
+            for i in self.items
+            if (i.pipeline, i.entity, i.status) == (pipeline, entity, "retry")
+        }
+
+    def retried(self, pipeline: str, entity: str, keys: Sequence[Key]) -> int:
         texts = {key_text(k) for k in keys}
         changed = 0
         for letter in self.items:
             if (letter.pipeline, letter.entity, letter.status) == (
                 pipeline,
                 entity,
-                "open",
+                "retry",
             ) and key_text(letter.key) in texts:
+                letter.status = "open"
+                changed += 1
+        return changed
+
+    def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
+        texts = {key_text(k) for k in keys}
+        changed = 0
+        for letter in self.items:
+            if (
+                (letter.pipeline, letter.entity) == (pipeline, entity)
+                and letter.status in PARKED
+                and key_text(letter.key) in texts
+            ):
                 letter.status = "resolved"
                 letter.reason = reason
                 changed += 1

@@ -48,9 +48,20 @@ _PATTERNS: list[tuple[re.Pattern[str], type[PacsyncError]]] = [
 
 
 def translate(exc: BaseException, where: str) -> PacsyncError:
-    """The pacsync error for a driver or SQLAlchemy error raised while talking to ``where``."""
+    """The pacsync error for a driver or SQLAlchemy error raised while talking to ``where``
+    (``"source 'legacy'"``: the connection's name is kept on the error)."""
     if isinstance(exc, PacsyncError):
         return exc
+    error = _classified(exc, where)
+    named = _NAMED.search(where)
+    error.connection = named.group(1) if named else None
+    return error
+
+
+_NAMED = re.compile(r"^(?:source|destination) '([^']+)'")
+
+
+def _classified(exc: BaseException, where: str) -> PacsyncError:
     if isinstance(exc, NoSuchTableError):
         return SchemaMismatch(f"{where}: table {exc} does not exist")
     text = str(exc.orig) if isinstance(exc, DBAPIError) and exc.orig is not None else str(exc)
