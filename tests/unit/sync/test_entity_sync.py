@@ -766,3 +766,31 @@ def test_a_run_that_committed_everything_does_not_time_out(parcels: Make) -> Non
 
     assert counts.unchanged == 12
     assert world.destination.checkpoints["parcel"].completed_runs == 2
+
+
+def test_a_flagged_dead_letter_is_read_again_even_when_the_cursor_has_passed_it(
+    parcels: Make, parcel_record: Make
+) -> None:
+    world = parcels(
+        12,
+        strategy="cursor",
+        cursor={"column": "Modified", "overlap": 0},
+        validate=[{"field": "value", "rule": "range", "min": 0}],
+    )
+    rows = world.source.tables["Parcel"]
+    rows[3], rows[7] = parcel_record(4, Value="-5"), parcel_record(8, Value="-8")
+    world.sync("parcel")
+    assert world.dead_letters.open_keys("county", "parcel") == {(4,), (8,)}
+    # fixed in the legacy system without touching its timestamp: the cursor never sees it
+    world.source.upsert("Parcel", parcel_record(4, Value="4"))
+    assert world.sync("parcel").inserted == 0
+
+    for letter in world.dead_letters.items:
+        letter.status = "retry"  # `pacsync dead-letters retry` on both
+    counts = world.sync("parcel")
+
+    assert counts.inserted == 1
+    assert world.destination.live("parcel")[(4,)]["value"] == Decimal("4.00")
+    statuses = {letter.key: letter.status for letter in world.dead_letters.items}
+    assert statuses == {(4,): "resolved", (8,): "open"}  # 8 failed again: open once more
+    assert world.dead_letters.retry_keys("county", "parcel") == set()
