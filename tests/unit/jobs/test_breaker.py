@@ -385,4 +385,5 @@ def test_errors_of_any_kind_are_pacsync_errors_with_a_hint() -> None:
         "message": "connection 'legacy': circuit open",
         "hint": "Retry after the cool-down; `pacsync status` shows circuit states.",
         "transient": True,
+        "connection": None,
     }
