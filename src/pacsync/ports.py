@@ -219,7 +219,8 @@ class JobContext(Protocol):
 
     A step's result is recorded once it returns; after a crash the job runs again and
     every recorded step returns its recorded result, so a step runs at least once and
-    its writes must be idempotent."""
+    its writes must be idempotent.  A transient error raised by a step is retried with
+    backoff by the engine; any other error raised by a step fails the job."""
 
     @property
     def job_id(self) -> str: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from pacsync.errors import JobInterrupted
+from pacsync.errors import JobInterrupted, PacsyncError
 from pacsync.jobs.outcome import error_from_dict
 from pacsync.jobs.request import JobRequest
 from pacsync.jobs.retry import RetryPolicy, decide
@@ -40,9 +40,12 @@ def run_sync_job(ctx: JobContext, steps: SyncJobSteps, request: JobRequest) -> d
         error = failed = None
         while pending:
             entity = pending[0]
-            out = ctx.step(
-                f"entity {entity} #{attempt}", steps.run_entity, job_id, asked, entity, progress
-            )
+            try:
+                out = ctx.step(
+                    f"entity {entity} #{attempt}", steps.run_entity, job_id, asked, entity, progress
+                )
+            except PacsyncError as raised:  # the step itself could not run (store down, ...)
+                out = {"progress": progress, "error": raised.as_dict()}
             progress = out["progress"]
             if out["error"] is not None:
                 error, failed = out["error"], entity

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pacsync.connectors.memory.jobs import MemoryJobContext
-from pacsync.errors import ConnectionTimeout, JobInterrupted, SchemaMismatch
+from pacsync.errors import ConnectionTimeout, JobInterrupted, SchemaMismatch, StoreUnavailable
 from pacsync.jobs.request import JobRequest
 from pacsync.jobs.sync_job import BUSY_WAIT_S, run_sync_job
 
@@ -151,3 +151,26 @@ def test_an_interrupted_run_is_not_retried_nor_parked() -> None:
     assert outcome["status"] == "interrupted"
     assert outcome["error"]["code"] == "PACS-006"
     assert steps.parked is None
+
+
+class StepsWhoseStoreIsDown(FakeSteps):
+    """The first entity step cannot even run: it raises (the engine gave up retrying)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = 1
+
+    def run_entity(
+        self, job_id: str, request: dict[str, Any], entity: str, progress: dict[str, Any]
+    ) -> dict[str, Any]:
+        if self.down:
+            self.down -= 1
+            raise StoreUnavailable("store: connection refused")
+        return super().run_entity(job_id, request, entity, progress)
+
+
+def test_a_step_that_raises_a_transient_error_is_an_attempt_that_failed() -> None:
+    ctx = MemoryJobContext()
+    outcome = run_sync_job(ctx, StepsWhoseStoreIsDown(), REQUEST)
+    assert (outcome["status"], outcome["attempts"]) == ("succeeded", 2)
+    assert len(ctx.sleeps) == 1

@@ -11,13 +11,22 @@ from collections.abc import Callable
 from typing import Any
 
 from dbos import DBOS
+from dbos import error as dbos_error
 
-from pacsync.errors import ConfigError
+from pacsync.errors import ConfigError, PacsyncError
 from pacsync.ports import JobContext
 
 WORKFLOW_NAME = "pacsync.job"
 SCHEDULED_NAME = "pacsync.scheduled"
 Handler = Callable[[JobContext, dict[str, Any]], dict[str, Any]]
+STEP_RETRY_FIRST_S = 1.0
+STEP_RETRY_ATTEMPTS = 7  # waits 1, 2, 4 ... 32 s: a minute in all
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, PacsyncError) and error.transient
+
+
 _HANDLERS: dict[str, Handler] = {}
 
 
@@ -36,7 +45,26 @@ class DbosJobContext:
         return self._job_id
 
     def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        return DBOS.run_step({"name": name}, fn, *args)
+        """Run and record ``fn``; a transient error it raises (the store restarting, say)
+        is retried with backoff for about a minute before the job fails."""
+        try:
+            return DBOS.run_step(
+                {
+                    "name": name,
+                    "retries_allowed": True,
+                    "interval_seconds": STEP_RETRY_FIRST_S,
+                    "backoff_rate": 2.0,
+                    "max_attempts": STEP_RETRY_ATTEMPTS,
+                    "should_retry": _transient,
+                },
+                fn,
+                *args,
+            )
+        except dbos_error.DBOSMaxStepRetriesExceeded as gave_up:
+            last = gave_up.errors[-1] if gave_up.errors else None
+            if isinstance(last, PacsyncError):
+                raise last from gave_up
+            raise PacsyncError(f"step '{name}' failed: {last!r}") from gave_up
 
     def sleep(self, seconds: float) -> None:
         DBOS.sleep(seconds)

@@ -6,6 +6,7 @@ held whole in memory.  Each row ends with its fingerprint.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -341,7 +342,8 @@ def prefetched(batches: Iterator[list[Row]], depth: int = 2) -> Iterator[list[Ro
         finally:
             close = getattr(batches, "close", None)
             if close is not None and stop.is_set():
-                close()
+                with contextlib.suppress(Exception):  # the consumer has its own error already
+                    close()
         slots.put(_DONE)
 
     reader = threading.Thread(target=read, name="pacsync-reader", daemon=True)
