@@ -206,3 +206,34 @@ def test_the_job_of_a_worker_that_stopped_heart_beating_is_taken_over(
     assert held < len(legacy["valuations"])
     taken = {w.executor_id: w for w in deployment.store_workers()}
     assert (taken["host-a"].status, taken["host-a"].taken_over_by) == ("lost", "host-b")
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_a_cancelled_job_stops_after_its_batch_and_the_next_one_of_the_pipeline_runs(
+    pacsync: Any,
+    deployment: Deployment,
+    workers: list[Worker],
+    target: str,
+    legacy: dict[str, set[tuple[Any, ...]]],
+) -> None:
+    worker = Worker(pacsync, "w1")
+    workers.append(worker)
+    worker.wait_ready()
+    first = _submit(pacsync, deployment.pipeline)
+    second = _submit(pacsync, deployment.pipeline)  # the same pipeline: waits behind the first
+    deadline = time.monotonic() + 120
+    while count(target, "valuations") < STARTED_ROWS:
+        assert time.monotonic() < deadline, "no valuations reached the target"
+        time.sleep(0.05)
+    jobs = {j.id: j for j in deployment.jobs()}
+    assert (jobs[first].status, jobs[second].status) == ("running", "queued")
+    cancelled = pacsync("jobs", "cancel", first[:8])
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    done = _wait_for(deployment, second)
+    assert done.status == "succeeded", done
+    jobs = {j.id: j for j in deployment.jobs()}
+    assert jobs[first].status == "cancelled"
+    assert jobs[first].finished_at is not None and done.started_at is not None
+    assert done.started_at >= jobs[first].finished_at
+    _assert_target_equals_source(pacsync, deployment, target, legacy)
+    assert worker.process.poll() is None  # cancelling a job leaves its worker serving

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, case, insert, select, update
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import daily_statistics, job_errors, jobs
@@ -130,7 +130,8 @@ class JobStore:
     ) -> None:
         now = _now()
         values: dict[str, Any] = {
-            "status": status,
+            # a job cancelled by an operator stays cancelled, whatever its run saw last
+            "status": case((jobs.c.status == "cancelled", "cancelled"), else_=status),
             "finished_at": now,
             "progress": progress,
             "attempts": attempts,
