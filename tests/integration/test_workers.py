@@ -233,7 +233,8 @@ def test_a_cancelled_job_stops_after_its_batch_and_the_next_one_of_the_pipeline_
     assert done.status == "succeeded", done
     jobs = {j.id: j for j in deployment.jobs()}
     assert jobs[first].status == "cancelled"
-    assert jobs[first].finished_at is not None and done.started_at is not None
+    assert jobs[first].finished_at is not None
+    assert done.started_at is not None
     assert done.started_at >= jobs[first].finished_at
     _assert_target_equals_source(pacsync, deployment, target, legacy)
     assert worker.process.poll() is None  # cancelling a job leaves its worker serving
