@@ -161,7 +161,7 @@ def run_here(
     )
     registry = WorkerRegistry(store.engine)
     engine = dbos.Engine(dbos.system_url(settings.store_url), executor_id, listen=[])
-    engine.launch()
+    engine.launch(serve=False)
     registry.register(executor_id, [], None)
     beating = _Heartbeat(registry, executor_id)
     beating.start()

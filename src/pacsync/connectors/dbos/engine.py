@@ -158,7 +158,8 @@ class Engine:
     def __init__(self, url: str, executor_id: str, *, listen: Sequence[str] | None) -> None:
         self.url, self.executor_id, self.listen = url, executor_id, listen
 
-    def launch(self, concurrency: int | None = None) -> None:
+    def launch(self, concurrency: int | None = None, *, serve: bool = True) -> None:
+        """Start the engine; ``serve`` also (re)registers the queues a worker serves."""
         logging.getLogger("dbos").setLevel(logging.WARNING)
         config: DBOSConfig = {
             "name": APP_NAME,
@@ -176,7 +177,7 @@ class Engine:
             if self.listen is not None:
                 DBOS.listen_queues(list(self.listen))
             DBOS.launch()
-            for spec in QUEUES.values():
+            for spec in QUEUES.values() if serve else ():
                 register_queue(spec, concurrency)
 
     def run_here(self, job_id: str, request: JobRequest) -> dict[str, Any]:
