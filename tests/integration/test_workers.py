@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -238,3 +240,22 @@ def test_a_cancelled_job_stops_after_its_batch_and_the_next_one_of_the_pipeline_
     assert done.started_at >= jobs[first].finished_at
     _assert_target_equals_source(pacsync, deployment, target, legacy)
     assert worker.process.poll() is None  # cancelling a job leaves its worker serving
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_concurrency_set_by_one_worker_is_kept_by_workers_started_without_it(
+    pacsync: Any, deployment: Deployment, workers: list[Worker]
+) -> None:
+    limited = Worker(pacsync, "w1", "--concurrency", "1")
+    workers.append(limited)
+    limited.wait_ready()
+    other = Worker(pacsync, "w2", "--queues", "sync-jobs")
+    workers.append(other)
+    other.wait_ready()
+    jobs_db = Path(pacsync.env["PACSYNC_HOME"]) / "jobs.sqlite"
+    with sqlite3.connect(jobs_db) as conn:
+        stored = conn.execute(
+            "SELECT name, worker_concurrency FROM queues WHERE name = 'sync-jobs'"
+        ).fetchall()
+    conn.close()
+    assert stored == [("sync-jobs", 1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -46,3 +47,11 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
 def status(message: str) -> Iterator[Any]:
     with console.status(message) as spinner:
         yield spinner
+
+
+def tune_collector() -> None:
+    """A sync allocates millions of short-lived tuples and no cycles worth chasing: the
+    start-up objects are frozen out of the collector and generation 0 is collected less
+    often (measured ~10% of a full sync's CPU otherwise)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)

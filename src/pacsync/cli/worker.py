@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from pacsync.bootstrap import jobs
-from pacsync.cli.console import console, reports_errors
+from pacsync.cli.console import console, reports_errors, tune_collector
 from pacsync.config import Settings
 from pacsync.jobs.queues import QUEUES
 
@@ -22,7 +22,13 @@ def worker(
         typer.Option("--queues", "-q", help="Serve only these queues (repeatable)"),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option(min=1, max=256, help="Jobs at once per queue in this worker")
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Jobs at once per queue per worker; stored with the queues, so it applies "
+            "to every worker of the site (the last one started with it wins)",
+        ),
     ] = None,
     executor_id: Annotated[
         str | None,
@@ -50,6 +56,7 @@ def worker(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     served = ", ".join(queues or QUEUES)
+    tune_collector()
     jobs.run_worker(
         Settings(),
         executor_id=name,

@@ -220,6 +220,11 @@ class Engine:
 
 
 def register_queue(spec: QueueSpec, worker_concurrency: int | None) -> None:
+    """Store the queue's settings.  The per-worker limit is stored with the queue (one
+    value for every worker): a worker started without --concurrency keeps the stored one."""
+    if worker_concurrency is None:
+        stored = DBOS.retrieve_queue(spec.name)
+        worker_concurrency = stored.worker_concurrency if stored is not None else None
     partition: dict[str, Any] = {}
     if spec.partition_by:
         partition["partition_concurrency"] = spec.partition_concurrency or spec.concurrency
