@@ -41,7 +41,7 @@ MESSAGES = "message-processing"
 QUEUES: dict[str, QueueSpec] = {
     q.name: q
     for q in (
-        QueueSpec(SYNC, 5, partition_by="pipeline", partition_concurrency=1),
+        QueueSpec(SYNC, 5, partition_by="pipeline", partition_concurrency=1, polling_s=0.2),
         QueueSpec(WEBHOOKS, 10, partition_by="connection", rate_limit=RateLimit(20, 1.0)),
         QueueSpec(CONFLICTS, 3, polling_s=1.0),
         QueueSpec(TRANSFORMS, 10),
