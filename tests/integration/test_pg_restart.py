@@ -7,15 +7,24 @@ in the one PostgreSQL server that is restarted in the middle of a sync job.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .assessment import Deployment, count
-from .test_crash_resume import STARTED_ROWS, _assert_target_equals_source, big_legacy, legacy
-from .test_workers import Worker, _submit, _wait_for, deployment, store, target, workers
+from .assessment import Deployment
+from .test_crash_resume import _assert_target_equals_source, big_legacy, legacy
+from .test_workers import (
+    Worker,
+    _serve,
+    _submit,
+    _wait_for,
+    _wait_for_valuations,
+    deployment,
+    store,
+    target,
+    workers,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 __all__ = ["big_legacy", "deployment", "legacy", "store", "target", "workers"]
@@ -39,14 +48,9 @@ def test_workers_ride_out_a_postgresql_restart_mid_job(
     target: str,
     legacy: dict[str, set[tuple[Any, ...]]],
 ) -> None:
-    worker = Worker(pacsync, "w1")
-    workers.append(worker)
-    worker.wait_ready()
+    worker = _serve(pacsync, workers, "w1")
     job_id = _submit(pacsync, deployment.pipeline)
-    deadline = time.monotonic() + 120
-    while count(target, "valuations") < STARTED_ROWS:
-        assert time.monotonic() < deadline, "no valuations reached the target"
-        time.sleep(0.05)
+    _wait_for_valuations(target)
     restart_postgresql()
     job = _wait_for(deployment, job_id, timeout=300)
     assert job.status == "succeeded", job

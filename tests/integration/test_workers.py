@@ -119,10 +119,26 @@ def deployment(pacsync: Any, recipe: Any, big_legacy: str, target: str, store: s
     return Deployment(recipe.pipeline, pacsync.env)
 
 
+def _serve(pacsync: Any, workers: list[Worker], executor_id: str, *extra: str) -> Worker:
+    """A worker started, stopped at the end of the test, and ready."""
+    worker = Worker(pacsync, executor_id, *extra)
+    workers.append(worker)
+    worker.wait_ready()
+    return worker
+
+
 def _submit(pacsync: Any, pipeline: Any, *extra: str) -> str:
     done = pacsync("jobs", "submit", pipeline, "--full", *extra)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.split()[1]
+
+
+def _wait_for_valuations(target: str, timeout: float = 120) -> None:
+    """Until the running job has committed some valuations (it is mid-entity)."""
+    deadline = time.monotonic() + timeout
+    while count(target, "valuations") < STARTED_ROWS:
+        assert time.monotonic() < deadline, "no valuations reached the target"
+        time.sleep(0.05)
 
 
 def _wait_for(deployment: Deployment, job_id: str, timeout: float = 240) -> Any:
@@ -194,10 +210,7 @@ def test_the_job_of_a_worker_that_stopped_heart_beating_is_taken_over(
     first = Worker(pacsync, "host-a")
     first.wait_ready()
     job_id = _submit(pacsync, deployment.pipeline)
-    deadline = time.monotonic() + 120
-    while count(target, "valuations") < STARTED_ROWS:
-        assert time.monotonic() < deadline, "no valuations reached the target"
-        time.sleep(0.05)
+    _wait_for_valuations(target)
     first.kill()
     held = count(target, "valuations")
     survivor = Worker(pacsync, "host-b", "--stale-after", "3")
@@ -218,15 +231,10 @@ def test_a_cancelled_job_stops_after_its_batch_and_the_next_one_of_the_pipeline_
     target: str,
     legacy: dict[str, set[tuple[Any, ...]]],
 ) -> None:
-    worker = Worker(pacsync, "w1")
-    workers.append(worker)
-    worker.wait_ready()
+    worker = _serve(pacsync, workers, "w1")
     first = _submit(pacsync, deployment.pipeline)
     second = _submit(pacsync, deployment.pipeline)  # the same pipeline: waits behind the first
-    deadline = time.monotonic() + 120
-    while count(target, "valuations") < STARTED_ROWS:
-        assert time.monotonic() < deadline, "no valuations reached the target"
-        time.sleep(0.05)
+    _wait_for_valuations(target)
     jobs = {j.id: j for j in deployment.jobs()}
     assert (jobs[first].status, jobs[second].status) == ("running", "queued")
     cancelled = pacsync("jobs", "cancel", first[:8])
@@ -246,12 +254,8 @@ def test_a_cancelled_job_stops_after_its_batch_and_the_next_one_of_the_pipeline_
 def test_concurrency_set_by_one_worker_is_kept_by_workers_started_without_it(
     pacsync: Any, deployment: Deployment, workers: list[Worker]
 ) -> None:
-    limited = Worker(pacsync, "w1", "--concurrency", "1")
-    workers.append(limited)
-    limited.wait_ready()
-    other = Worker(pacsync, "w2", "--queues", "sync-jobs")
-    workers.append(other)
-    other.wait_ready()
+    _serve(pacsync, workers, "w1", "--concurrency", "1")
+    _serve(pacsync, workers, "w2", "--queues", "sync-jobs")
     jobs_db = Path(pacsync.env["PACSYNC_HOME"]) / "jobs.sqlite"
     with sqlite3.connect(jobs_db) as conn:
         stored = conn.execute(

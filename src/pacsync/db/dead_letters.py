@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,14 +10,11 @@ from sqlalchemy.exc import IntegrityError
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import dead_letters
+from pacsync.domain.clock import utc_now
 from pacsync.domain.records import Key, Rejected, jsonable, key_text, parse_key
 
 VALIDATION_CODE = "PACS-004"
 PARKED = ("open", "retry")  # waiting for the record, with or without a retry asked for
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class DeadLetterStore:
@@ -32,7 +28,7 @@ class DeadLetterStore:
     ) -> int:
         if not rejected:
             return 0
-        now = _now()
+        now = utc_now()
         keys = [key_text(r.key) for r in rejected]
         with translated("store"), self.engine.begin() as conn:
             known = {
@@ -103,7 +99,7 @@ class DeadLetterStore:
         history: list[dict[str, Any]],
     ) -> bool:
         """Keep a job that failed for good, whole, to be retried or discarded."""
-        now = _now()
+        now = utc_now()
         events = [{"event": "attempt failed", **h} for h in history]
         events.append({"at": now.isoformat(), "event": "parked", "job_id": job_id})
         letter = {
@@ -148,25 +144,33 @@ class DeadLetterStore:
             return {parse_key(row[0]) for row in conn.execute(stmt)}
 
     def retried(self, pipeline: str, entity: str, keys: Sequence[Key]) -> int:
-        texts = [key_text(k) for k in keys]
-        changed = 0
-        with translated("store"), self.engine.begin() as conn:
-            for start in range(0, len(texts), 1000):
-                changed += conn.execute(
-                    update(dead_letters)
-                    .where(
-                        dead_letters.c.pipeline == pipeline,
-                        dead_letters.c.entity == entity,
-                        dead_letters.c.status == "retry",
-                        dead_letters.c.record_key.in_(texts[start : start + 1000]),
-                    )
-                    .values(status="open", attempts=dead_letters.c.attempts + 1, updated_at=_now())
-                ).rowcount
-        return changed
+        return self._update_keys(
+            pipeline,
+            entity,
+            keys,
+            ("retry",),
+            {"status": "open", "attempts": dead_letters.c.attempts + 1},
+        )
 
     def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
+        return self._update_keys(
+            pipeline,
+            entity,
+            keys,
+            PARKED,
+            {"status": "resolved", "message": dead_letters.c.message + f" [{reason}]"},
+        )
+
+    def _update_keys(
+        self,
+        pipeline: str,
+        entity: str,
+        keys: Sequence[Key],
+        statuses: Sequence[str],
+        values: dict[str, Any],
+    ) -> int:
+        """Set ``values`` on the letters of ``keys`` that are in one of ``statuses``."""
         texts = [key_text(k) for k in keys]
-        now = _now()
         changed = 0
         with translated("store"), self.engine.begin() as conn:
             for start in range(0, len(texts), 1000):
@@ -175,14 +179,10 @@ class DeadLetterStore:
                     .where(
                         dead_letters.c.pipeline == pipeline,
                         dead_letters.c.entity == entity,
-                        dead_letters.c.status.in_(PARKED),
+                        dead_letters.c.status.in_(statuses),
                         dead_letters.c.record_key.in_(texts[start : start + 1000]),
                     )
-                    .values(
-                        status="resolved",
-                        message=dead_letters.c.message + f" [{reason}]",
-                        updated_at=now,
-                    )
+                    .values(updated_at=utc_now(), **values)
                 ).rowcount
         return changed
 
@@ -213,7 +213,7 @@ class DeadLetterStore:
         letter = self.get(letter_id)
         if letter is None:
             return False
-        now = _now()
+        now = utc_now()
         history = [*letter["history"], {"at": now.isoformat(), "event": event}]
         attempts = letter["attempts"] + (1 if event == "retried" else 0)
         with translated("store"), self.engine.begin() as conn:

@@ -13,13 +13,10 @@ from sqlalchemy import Engine, case, insert, select, update
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import daily_statistics, job_errors, jobs
+from pacsync.domain.clock import utc_now
 from pacsync.errors import PacsyncError
 
 ACTIVE = ("queued", "running")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +47,7 @@ class JobView:
     def duration_s(self) -> float | None:
         if self.started_at is None:
             return None
-        end = self.finished_at or _now()
+        end = self.finished_at or utc_now()
         return (end - self.started_at).total_seconds()
 
 
@@ -83,7 +80,7 @@ class JobStore:
                     entities=entities,
                     status="queued",
                     trigger=trigger,
-                    created_at=_now(),
+                    created_at=utc_now(),
                     progress={},
                     queue=queue,
                     request=request,
@@ -92,7 +89,7 @@ class JobStore:
         return job_id
 
     def start(self, job_id: str, executor_id: str | None = None) -> None:
-        now = _now()
+        now = utc_now()
         with translated("store"), self.engine.begin() as conn:
             conn.execute(
                 update(jobs)
@@ -114,7 +111,7 @@ class JobStore:
                 .where(jobs.c.id == job_id)
                 .values(
                     progress=progress,
-                    heartbeat_at=_now(),
+                    heartbeat_at=utc_now(),
                 )
             )
 
@@ -128,7 +125,7 @@ class JobStore:
         *,
         attempts: int = 1,
     ) -> None:
-        now = _now()
+        now = utc_now()
         values: dict[str, Any] = {
             # a job cancelled by an operator stays cancelled, whatever its run saw last
             "status": case((jobs.c.status == "cancelled", "cancelled"), else_=status),
@@ -230,7 +227,7 @@ class JobStore:
                 conn.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE))
-                    .values(status="cancelled", finished_at=_now())
+                    .values(status="cancelled", finished_at=utc_now())
                 ).rowcount
             )
 
@@ -241,7 +238,7 @@ class JobStore:
                 .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE))
                 .values(
                     status="interrupted",
-                    finished_at=_now(),
+                    finished_at=utc_now(),
                     error_code="PACS-006",
                     error_message=reason,
                 )

@@ -12,10 +12,7 @@ from sqlalchemy import Engine, and_, insert, or_, select, update
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import workers
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+from pacsync.domain.clock import utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +34,7 @@ class WorkerRegistry:
         self.engine = engine
 
     def register(self, executor_id: str, queues: list[str], concurrency: int | None) -> None:
-        now = _now()
+        now = utc_now()
         values: dict[str, Any] = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -61,7 +58,7 @@ class WorkerRegistry:
             conn.execute(
                 update(workers)
                 .where(workers.c.executor_id == executor_id)
-                .values(heartbeat_at=_now(), status="running")
+                .values(heartbeat_at=utc_now(), status="running")
             )
 
     def stopped(self, executor_id: str) -> None:
@@ -69,13 +66,13 @@ class WorkerRegistry:
             conn.execute(
                 update(workers)
                 .where(workers.c.executor_id == executor_id)
-                .values(status="stopped", heartbeat_at=_now())
+                .values(status="stopped", heartbeat_at=utc_now())
             )
 
     def claim_stale(self, me: str, silent_for_s: float) -> list[str]:
         """Executors silent for ``silent_for_s`` seconds and not yet taken over since, each
         claimed by exactly one caller (the one whose update matched)."""
-        now = _now()
+        now = utc_now()
         cutoff = now - dt.timedelta(seconds=silent_for_s)
         stale = and_(
             workers.c.executor_id != me,

@@ -22,6 +22,7 @@ from pacsync.domain.circuit import (
     closed,
     release_probe,
 )
+from pacsync.domain.clock import utc_now
 from pacsync.errors import CircuitOpen, PacsyncError
 from pacsync.ports import CircuitStore
 
@@ -31,11 +32,6 @@ log = logging.getLogger(__name__)
 #: another worker's change went through).
 ATTEMPTS = 16
 LAST_ERROR_CHARS = 500
-
-
-def utc_now() -> dt.datetime:
-    """Now, as a naive UTC datetime (the store's convention)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class CircuitBreaker:
