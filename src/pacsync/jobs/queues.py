@@ -27,7 +27,7 @@ class QueueSpec:
     partition_concurrency: int | None = None
     rate_limit: RateLimit | None = None
     # how often each worker asks for work: every poll is two queries on the store, so
-    # idle workers cost CPU in proportion (0.5 s keeps enqueue->start well under 1 s)
+    # idle workers cost CPU in proportion; queues users wait on poll more often
     polling_s: float = 0.5
 
 
@@ -44,8 +44,8 @@ QUEUES: dict[str, QueueSpec] = {
         QueueSpec(SYNC, 5, partition_by="pipeline", partition_concurrency=1, polling_s=0.2),
         QueueSpec(WEBHOOKS, 10, partition_by="connection", rate_limit=RateLimit(20, 1.0)),
         QueueSpec(CONFLICTS, 3, polling_s=1.0),
-        QueueSpec(TRANSFORMS, 10),
+        QueueSpec(TRANSFORMS, 10, polling_s=0.25),
         QueueSpec(ARCHIVES, 2, partition_by="archive", partition_concurrency=1, polling_s=1.0),
-        QueueSpec(MESSAGES, 4, partition_by="connection", partition_concurrency=1),
+        QueueSpec(MESSAGES, 4, partition_by="connection", partition_concurrency=1, polling_s=0.25),
     )
 }

@@ -167,7 +167,7 @@ class Engine:
             "application_version": APP_VERSION,
             "executor_id": self.executor_id,
             "use_listen_notify": False,
-            "notification_listener_polling_interval_sec": 0.1,
+            "notification_listener_polling_interval_sec": 1.0,  # nothing here waits on it
             "scheduler_polling_interval_sec": 5.0,
             "log_level": "WARNING",
             "run_migrations": True,
