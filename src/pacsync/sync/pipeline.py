@@ -131,7 +131,7 @@ def run_entity(ctx: RunContext, result: RunResult, name: str, mode: Mode) -> Non
     deadline = None
     if ctx.deadline is not None:
         deadline = time.monotonic() + (ctx.deadline - time.time())
-    started = time.monotonic()
+    started, before = time.monotonic(), result.seconds
     try:
         sync = EntitySync(
             ctx.spec,
@@ -155,7 +155,7 @@ def run_entity(ctx: RunContext, result: RunResult, name: str, mode: Mode) -> Non
             f"stopped while syncing '{name}'; every committed batch is kept"
         )
     finally:
-        result.seconds += time.monotonic() - started
+        result.seconds = before + time.monotonic() - started
 
 
 def run_pipeline(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pacsync.connectors.memory.circuits import MemoryCircuitStore
 from pacsync.connectors.memory.dead_letters import DeadLetter, MemoryDeadLetters
 from pacsync.connectors.memory.destination import MemoryDestination, WriteRejected
-from pacsync.connectors.memory.jobs import MemoryJobContext
+from pacsync.connectors.memory.jobs import MemoryJobContext, MemoryJobLog
 from pacsync.connectors.memory.progress import ProgressEvent, RecordingProgress
 from pacsync.connectors.memory.source import MemorySource, fingerprint
 
@@ -25,6 +25,7 @@ __all__ = [
     "MemoryDeadLetters",
     "MemoryDestination",
     "MemoryJobContext",
+    "MemoryJobLog",
     "MemorySource",
     "ProgressEvent",
     "RecordingProgress",
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         DeadLetters,
         Destination,
         JobContext,
+        JobLog,
         ProgressSink,
         Source,
     )
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
     def _conforms(
         spec: PipelineSpec,
-    ) -> tuple[Source, Destination, DeadLetters, ProgressSink, CircuitStore, JobContext]:
+    ) -> tuple[Source, Destination, DeadLetters, ProgressSink, CircuitStore, JobContext, JobLog]:
         return (
             MemorySource(spec),
             MemoryDestination(spec),
@@ -56,4 +58,5 @@ if TYPE_CHECKING:
             RecordingProgress(),
             MemoryCircuitStore(),
             MemoryJobContext(),
+            MemoryJobLog(),
         )

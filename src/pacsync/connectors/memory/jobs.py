@@ -37,3 +37,29 @@ class MemoryJobContext:
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
+
+
+class MemoryJobLog:
+    """A :class:`pacsync.ports.JobLog` keeping each job's last progress and its end."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.progress_of: dict[str, dict[str, Any]] = {}
+        self.finished: dict[str, tuple[str, Any]] = {}
+
+    def start(self, job_id: str) -> None:
+        self.started.append(job_id)
+
+    def progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        self.progress_of[job_id] = progress
+
+    def finish(
+        self,
+        job_id: str,
+        status: str,
+        progress: dict[str, Any],
+        error: Any = None,
+        entity: str | None = None,
+    ) -> None:
+        self.progress_of[job_id] = progress
+        self.finished[job_id] = (status, error)
