@@ -50,4 +50,4 @@ def test_an_entity_run_in_two_steps_counts_its_time_once(parcels: Make) -> None:
 
     assert resumed.error is None
     assert resumed.entities["parcel"].read == 60
-    assert 0.03 < result.seconds < resumed.seconds <= wall
+    assert 0.03 < result.seconds < resumed.seconds <= wall + 0.002  # progress keeps ms
