@@ -160,7 +160,9 @@ def run_here(
         settings, store, executor_id, progress=progress, stopping=stopping, on_retry=on_retry
     )
     registry = WorkerRegistry(store.engine)
-    engine = dbos.Engine(dbos.system_url(settings.store_url), executor_id, listen=[])
+    engine = dbos.Engine(
+        dbos.system_url(settings.store_url), executor_id, listen=[], notify_poll_s=0.1
+    )
     engine.launch(serve=False)
     registry.register(executor_id, [], None)
     beating = _Heartbeat(registry, executor_id)

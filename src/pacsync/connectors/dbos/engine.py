@@ -155,8 +155,18 @@ class JobClient:
 class Engine:
     """This process as a DBOS executor (a worker, or an in-process run)."""
 
-    def __init__(self, url: str, executor_id: str, *, listen: Sequence[str] | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        executor_id: str,
+        *,
+        listen: Sequence[str] | None,
+        notify_poll_s: float = 1.0,
+    ) -> None:
+        """``notify_poll_s``: how often the engine's listener thread polls; shutting down
+        waits for its next wake-up, so a short-lived run wants it short."""
         self.url, self.executor_id, self.listen = url, executor_id, listen
+        self.notify_poll_s = notify_poll_s
 
     def launch(self, concurrency: int | None = None, *, serve: bool = True) -> None:
         """Start the engine; ``serve`` also (re)registers the queues a worker serves."""
@@ -167,7 +177,7 @@ class Engine:
             "application_version": APP_VERSION,
             "executor_id": self.executor_id,
             "use_listen_notify": False,
-            "notification_listener_polling_interval_sec": 1.0,  # nothing here waits on it
+            "notification_listener_polling_interval_sec": self.notify_poll_s,
             "scheduler_polling_interval_sec": 5.0,
             "log_level": "WARNING",
             "run_migrations": True,
