@@ -29,6 +29,10 @@ _PATTERNS: list[tuple[re.Pattern[str], type[PacsyncError]]] = [
             r"authentication failed|\(1045|\b18456\b|role .* does not exist",
             AuthenticationFailed,
         ),
+        (  # before the connection patterns: "connection ... failed: database ... does not exist"
+            r"database \"?[^\" ]+\"? does not exist|unknown database|\(1049|cannot open database",
+            SchemaMismatch,
+        ),
         (
             r"timeout|timed out|connection refused|could not connect|can't connect|"
             r"unable to connect|adaptive server is unavailable|\(2003|\(2013|\(2006|"
