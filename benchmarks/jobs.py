@@ -4,7 +4,7 @@ Jobs are the DBOS workflow every pacsync job runs ("pacsync.job"), served by
 ``run_worker`` in separate worker processes (this script in its hidden ``--serve``
 mode, which adds two benchmark job kinds to the worker) and enqueued by a
 ``JobClient`` in this process, on the ``data-transformation`` queue (global
-concurrency 10, no partitions, 0.25 s polling):
+concurrency 10, no partitions, 0.4 s polling):
 
   (a) no-op jobs (``bench-noop``: the handler returns at once with its start time):
       a burst of N jobs enqueued back to back, throughput = N / (last completion -
@@ -517,7 +517,7 @@ def main() -> None:
         "ratios": ratios,
         "runs": runs,
         "notes": (
-            "no-op and io jobs on queue data-transformation (global concurrency 10, 0.25 s "
+            "no-op and io jobs on queue data-transformation (global concurrency 10, 0.4 s "
             "polling), workers are separate processes on this host serving that queue, the "
             "enqueuing JobClient runs in the benchmark process; no-op throughput = burst "
             "jobs / (last handler end - first enqueue) with workers at their default "

@@ -44,8 +44,8 @@ QUEUES: dict[str, QueueSpec] = {
         QueueSpec(SYNC, 5, partition_by="pipeline", partition_concurrency=1, polling_s=0.2),
         QueueSpec(WEBHOOKS, 10, partition_by="connection", rate_limit=RateLimit(20, 1.0)),
         QueueSpec(CONFLICTS, 3, polling_s=1.0),
-        QueueSpec(TRANSFORMS, 10, polling_s=0.25),
+        QueueSpec(TRANSFORMS, 10, polling_s=0.4),
         QueueSpec(ARCHIVES, 2, partition_by="archive", partition_concurrency=1, polling_s=1.0),
-        QueueSpec(MESSAGES, 4, partition_by="connection", partition_concurrency=1, polling_s=0.25),
+        QueueSpec(MESSAGES, 4, partition_by="connection", partition_concurrency=1, polling_s=0.4),
     )
 }
