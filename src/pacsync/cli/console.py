@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -56,6 +55,4 @@ def tune_collector() -> None:
     often (measured ~10% of a full sync's CPU otherwise)."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    # the sync thread is CPU-bound beside the engine's polling threads: hand the
-    # interpreter over less often (polls wait up to 20 ms longer, batches do not)
-    sys.setswitchinterval(0.02)
+
