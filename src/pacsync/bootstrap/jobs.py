@@ -130,12 +130,25 @@ def pipeline_schedules(settings: Settings) -> list[Schedule]:
     return found
 
 
-def catch_up(settings: Settings, engine: dbos.Engine, schedules: list[Schedule]) -> list[str]:
+def last_fired(client: dbos.JobClient) -> dict[str, dt.datetime]:
+    """When each stored schedule last fired (read before this worker's scheduler starts:
+    it may fire a new tick at once and hide the ones missed during the downtime)."""
+    fired = {}
+    for name, stored in client.schedules().items():
+        stamp = stored.get("last_fired_at")
+        if stamp:
+            fired[name] = dt.datetime.fromisoformat(str(stamp))
+    return fired
+
+
+def catch_up(
+    settings: Settings, schedules: list[Schedule], fired: dict[str, dt.datetime]
+) -> list[str]:
     """Submit the latest missed tick of schedules whose policy is ``latest``."""
     now = dt.datetime.now(dt.UTC)
     submitted = []
     for schedule in schedules:
-        tick = schedule.missed(engine.last_fired(schedule.name), now)
+        tick = schedule.missed(fired.get(schedule.name), now)
         if tick is not None:
             job_id, created = submit(settings, schedule.request(tick))
             if created:
@@ -225,12 +238,13 @@ def run_worker(
     url = dbos.system_url(settings.store_url)
     served = list(queues) if queues else list(QUEUES)
     engine = dbos.Engine(url, executor_id, listen=served)
-    engine.launch(concurrency)
     client = dbos.JobClient(url)
+    fired = last_fired(client)
+    engine.launch(concurrency)
     registry.register(executor_id, served, concurrency)
     schedules = pipeline_schedules(settings)
     engine.apply_schedules(schedules)
-    catch_up(settings, engine, schedules)
+    catch_up(settings, schedules, fired)
     on_ready()
     beating = _Heartbeat(registry, executor_id, heartbeat_s)
     beating.start()

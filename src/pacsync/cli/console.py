@@ -55,4 +55,3 @@ def tune_collector() -> None:
     often (measured ~10% of a full sync's CPU otherwise)."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-

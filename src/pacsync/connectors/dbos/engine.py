@@ -8,7 +8,6 @@ upgraded worker still recovers and dequeues the work already stored.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -218,12 +217,6 @@ class Engine:
                         for s in schedules
                     ]
                 )
-
-    def last_fired(self, name: str) -> dt.datetime | None:
-        with translated("job engine"):
-            found = DBOS.get_schedule(name)
-        stamp = found and found.get("last_fired_at")
-        return dt.datetime.fromisoformat(stamp) if stamp else None
 
     def shutdown(self, grace_s: float = 10.0) -> None:
         DBOS.destroy(workflow_completion_timeout_sec=int(grace_s))
