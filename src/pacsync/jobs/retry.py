@@ -9,11 +9,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from pacsync.errors import PacsyncError
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +49,3 @@ def decide(
     if attempt >= policy.attempts:
         return Decision(False, reason=f"gave up after {attempt} attempts")
     return Decision(True, policy.delay(attempt, rand), f"{error.code} is transient")
-
-
-def with_retries(
-    run: Callable[[int], T],
-    error_of: Callable[[T], PacsyncError | None],
-    policy: RetryPolicy,
-    *,
-    sleep: Callable[[float], None],
-    on_retry: Callable[[T, Decision, int], None] = lambda result, decision, attempt: None,
-    rand: Callable[[], float] = random.random,
-) -> T:
-    """Call ``run(attempt)`` until it succeeds, fails terminally or attempts run out."""
-    attempt = 1
-    while True:
-        result = run(attempt)
-        decision = decide(error_of(result), attempt, policy, rand)
-        if not decision.retry:
-            return result
-        on_retry(result, decision, attempt)
-        sleep(decision.delay)
-        attempt += 1

@@ -60,9 +60,16 @@ def system_url(store_url: str) -> str:
     return "postgresql://" + rest if scheme.startswith("postgresql") else store_url
 
 
+_MIGRATED: set[str] = set()
+
+
 def migrate(url: str) -> None:
+    """Create or bring up to date the engine's tables, once per process and database."""
+    if url in _MIGRATED:
+        return
     with translated("job engine"):
         DBOS.migrate(url)
+    _MIGRATED.add(url)
 
 
 @dataclass(frozen=True, slots=True)
