@@ -15,6 +15,7 @@ from pacsync.config import Settings, find_pipeline, load_pipeline
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.source import SqlSource
+from pacsync.db.api_keys import ApiKeyStore
 from pacsync.db.audit import AuditLog
 from pacsync.db.circuits import CircuitStore
 from pacsync.db.dead_letters import DeadLetterStore
@@ -35,6 +36,7 @@ class Store:
     jobs: JobStore
     dead_letters: DeadLetterStore
     audit: AuditLog
+    api_keys: ApiKeyStore
 
 
 def breaker(settings: Settings, engine: Engine) -> CircuitBreaker:
@@ -51,6 +53,7 @@ def store(settings: Settings) -> Store:
         jobs=JobStore(engine),
         dead_letters=DeadLetterStore(engine),
         audit=AuditLog(engine),
+        api_keys=ApiKeyStore(engine),
     )
 
 

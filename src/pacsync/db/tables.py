@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 metadata = MetaData()
@@ -156,4 +158,98 @@ circuit_breakers = Table(
     Column("probe_started_at", DateTime),
     Column("last_error", Text),
     Column("updated_at", DateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Column("revoked_at", DateTime),
+    Column("rate_limit_per_min", Integer),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("url", Text, nullable=False),  # without its password
+    Column("options", JSON, nullable=False),
+    Column("secret", Text),  # sealed by the secret box
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline", String(100), nullable=False),
+    Column("entity", String(100), nullable=False),
+    Column("record_key", String(400), nullable=False),
+    Column("fields", JSON, nullable=False),  # [{field, local, remote, base}]
+    Column("status", String(20), nullable=False, server_default="open"),
+    Column("strategy", String(20)),
+    Column("resolved_value", JSON),
+    Column("reason", Text),
+    Column("resolved_by", String(200)),
+    Column("detected_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+    Index("ix_conflicts_status", "status"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text),
+    Column("events", JSON, nullable=False),
+    Column("pipelines", JSON, nullable=False),
+    Column("secret", Text, nullable=False),  # sealed
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("created_at", DateTime, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(24), nullable=False, index=True),
+    Column("message_id", String(64), nullable=False),
+    Column("event", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("response_status", Integer),
+    Column("response_body", Text),  # the first 2 KB
+    Column("error", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("next_attempt_at", DateTime),
+)
+
+webhook_sources = Table(
+    "webhook_sources",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("scheme", String(40), nullable=False),
+    Column("secret", Text, nullable=False),  # sealed
+    Column("pipeline", String(100)),
+    Column("mode", String(20)),
+    Column("entities", JSON),
+    Column("created_at", DateTime, nullable=False),
+)
+
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("message_id", String(200), primary_key=True),
+    Column("received_at", DateTime, nullable=False),
 )
