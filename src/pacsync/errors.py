@@ -9,6 +9,7 @@ hint.  Retry logic looks only at the marker class, never at the message::
     │   ├── JobTimeout                PACS-005
     │   ├── WorkerLost                PACS-008
     │   ├── CircuitOpen               PACS-009
+    │   ├── RateLimited               PACS-106
     │   └── StoreUnavailable          PACS-201
     └── TerminalError                 park it, do not retry
         ├── AuthenticationFailed      PACS-002
@@ -19,6 +20,9 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── ConfigError               PACS-101
         ├── UnknownPipeline           PACS-102
         ├── UnsupportedFeature        PACS-103
+        ├── NotFound                  PACS-104
+        ├── InvalidState              PACS-104
+        ├── InvalidRequest            PACS-105
         └── SourceError               PACS-301
 """
 
@@ -84,6 +88,11 @@ class CircuitOpen(TransientError):
     default_hint = "Retry after the cool-down; `pacsync status` shows circuit states."
 
 
+class RateLimited(TransientError):
+    code = "PACS-106"
+    default_hint = "Slow down: wait for the number of seconds in Retry-After, then try again."
+
+
 class StoreUnavailable(TransientError):
     code = "PACS-201"
     default_hint = "Check that the pacsync store database is reachable (PACSYNC_DATABASE_URL)."
@@ -127,6 +136,21 @@ class UnknownPipeline(TerminalError):
 class UnsupportedFeature(TerminalError):
     code = "PACS-103"
     default_hint = "Choose a strategy or option that this database supports."
+
+
+class NotFound(TerminalError):
+    code = "PACS-104"
+    default_hint = "List what exists: `pacsync jobs`, `pacsync dead-letters list`."
+
+
+class InvalidState(TerminalError):
+    code = "PACS-104"
+    default_hint = "Check its current status; the command does not apply in that state."
+
+
+class InvalidRequest(TerminalError):
+    code = "PACS-105"
+    default_hint = "Fix the request as the detail says; the API's schema is at /api/v1/openapi.json."
 
 
 class SourceError(TerminalError):
