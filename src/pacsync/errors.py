@@ -150,7 +150,7 @@ class InvalidState(TerminalError):
 
 class InvalidRequest(TerminalError):
     code = "PACS-105"
-    default_hint = "Fix the request as the detail says; the API's schema is at /api/v1/openapi.json."
+    default_hint = "Fix the request as the detail says; the schema is at /api/v1/openapi.json."
 
 
 class SourceError(TerminalError):
