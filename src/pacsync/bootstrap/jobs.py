@@ -57,16 +57,32 @@ def create_job(store: bootstrap.Store, request: JobRequest) -> tuple[str, bool]:
     return job_id, True
 
 
-def submit(settings: Settings, request: JobRequest) -> tuple[str, bool]:
-    """Store and enqueue a job for the workers; enqueueing a known key again is a no-op."""
-    store = bootstrap.store(settings)
+def job_client(settings: Settings) -> dbos.JobClient:
+    """A client of the job engine on the store's database (close it when done)."""
+    return dbos.JobClient(dbos.system_url(settings.store_url))
+
+
+def submit(
+    settings: Settings,
+    request: JobRequest,
+    *,
+    store: bootstrap.Store | None = None,
+    client: dbos.JobClient | None = None,
+) -> tuple[str, bool]:
+    """Store and enqueue a job for the workers; enqueueing a known key again is a no-op.
+
+    A long-lived caller (the API) passes its own ``store`` and ``client``."""
+    store = store or bootstrap.store(settings)
     job_id, created = create_job(store, request)
     try:
-        client = dbos.JobClient(dbos.system_url(settings.store_url))
-        try:
+        if client is not None:
             client.enqueue(job_id, request)
-        finally:
-            client.close()
+        else:
+            own = job_client(settings)
+            try:
+                own.enqueue(job_id, request)
+            finally:
+                own.close()
     except PacsyncError as error:
         if created:  # never left queued with nobody to run it
             store.jobs.finish(job_id, "failed", {}, error)
@@ -74,14 +90,15 @@ def submit(settings: Settings, request: JobRequest) -> tuple[str, bool]:
     return job_id, created
 
 
-def abandon(settings: Settings, job_id: str) -> None:
+def abandon(settings: Settings, job_id: str, *, client: dbos.JobClient | None = None) -> None:
     """Stop the engine from ever resuming a job (its process died; a new run replaces it)."""
-    client = dbos.JobClient(dbos.system_url(settings.store_url))
+    own = client or job_client(settings)
     try:
-        if client.status(job_id) in ("PENDING", "ENQUEUED"):
-            client.cancel(job_id)
+        if own.status(job_id) in ("PENDING", "ENQUEUED"):
+            own.cancel(job_id)
     finally:
-        client.close()
+        if client is None:
+            own.close()
 
 
 def install_handlers(

@@ -9,11 +9,10 @@ import typer
 from rich.table import Table
 
 from pacsync import bootstrap
-from pacsync.bootstrap import jobs as job_layer
-from pacsync.cli.console import EXIT_CONFIG, console, err, reports_errors
-from pacsync.config import Settings, find_pipeline
-from pacsync.db.audit import local_actor
-from pacsync.jobs.request import JobRequest
+from pacsync.bootstrap import operations
+from pacsync.cli.auditing import audited
+from pacsync.cli.console import console, reports_errors
+from pacsync.config import Settings
 
 app = typer.Typer(help="List, show, retry and discard dead letters.", no_args_is_help=True)
 
@@ -55,10 +54,7 @@ def list_letters(
 @reports_errors
 def show(letter_id: int) -> None:
     """One dead letter: the whole record, the error and its history."""
-    letter = bootstrap.store(Settings()).dead_letters.get(letter_id)
-    if letter is None:
-        err.print(f"PACS-104 no dead letter {letter_id}; see `pacsync dead-letters list`")
-        raise typer.Exit(EXIT_CONFIG)
+    letter = operations.find_letter(bootstrap.store(Settings()), letter_id)
     console.print_json(json.dumps(letter, default=str))
 
 
@@ -67,16 +63,8 @@ def show(letter_id: int) -> None:
 def discard(letter_id: int) -> None:
     """Mark a dead letter as discarded (it stays in the store for the audit)."""
     store = bootstrap.store(Settings())
-    found = store.dead_letters.set_status(letter_id, "discarded", "discarded")
-    store.audit.record(
-        actor=local_actor(),
-        action="dead_letter.discard",
-        target=str(letter_id),
-        outcome="ok" if found else "not_found",
-    )
-    if not found:
-        err.print(f"PACS-104 no dead letter {letter_id}")
-        raise typer.Exit(EXIT_CONFIG)
+    with audited(store, "dead_letter.discard", str(letter_id)):
+        operations.discard_dead_letter(store, letter_id)
     console.print(f"dead letter {letter_id} discarded")
 
 
@@ -87,30 +75,6 @@ def retry(letter_id: int) -> None:
     record is read again from the source by the next run of its pipeline (queued now)."""
     settings = Settings()
     store = bootstrap.store(settings)
-    letter = store.dead_letters.get(letter_id)
-    if letter is None or letter["status"] not in ("open", "retry"):
-        state = "no such dead letter" if letter is None else f"it is {letter['status']}"
-        err.print(f"PACS-104 cannot retry dead letter {letter_id}: {state}")
-        raise typer.Exit(EXIT_CONFIG)
-    if letter["kind"] == "job":
-        request = JobRequest.from_dict({**letter["payload"], "trigger": "retry", "key": ""})
-        store.dead_letters.set_status(letter_id, "retried", "retried")
-    else:
-        store.dead_letters.set_status(letter_id, "retry", "retry requested")
-        path = find_pipeline(letter["pipeline"], settings)
-        request = JobRequest(
-            kind="sync",
-            pipeline=letter["pipeline"],
-            path=str(path.resolve()),
-            entities=[letter["entity"]],
-            trigger="retry",
-        )
-    job_id, _ = job_layer.submit(settings, request)
-    store.audit.record(
-        actor=local_actor(),
-        action="dead_letter.retry",
-        target=str(letter_id),
-        outcome="queued",
-        detail={"job_id": job_id},
-    )
+    with audited(store, "dead_letter.retry", str(letter_id), "queued") as detail:
+        detail["job_id"] = job_id = operations.retry_dead_letter(settings, store, letter_id)
     console.print(f"dead letter {letter_id}: retry queued as job {job_id}", highlight=False)

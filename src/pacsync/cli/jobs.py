@@ -10,9 +10,10 @@ from rich.table import Table
 
 from pacsync import bootstrap
 from pacsync.bootstrap import jobs as job_layer
-from pacsync.cli.console import EXIT_CONFIG, console, err, reports_errors
+from pacsync.bootstrap import operations
+from pacsync.cli.auditing import audited
+from pacsync.cli.console import console, reports_errors
 from pacsync.config import Settings
-from pacsync.db.audit import local_actor
 from pacsync.db.jobs import JobView
 from pacsync.jobs.queues import SYNC
 from pacsync.jobs.request import JobRequest
@@ -61,10 +62,7 @@ def list_jobs(
 def show(job_id: JobArg) -> None:
     """One job: status, per-entity counts and errors."""
     store = bootstrap.store(Settings())
-    job = store.jobs.get(job_id)
-    if job is None:
-        err.print(f"PACS-104 no job with id {job_id!r}; list them with `pacsync jobs`")
-        raise typer.Exit(EXIT_CONFIG)
+    job = operations.find_job(store, job_id)
     console.print(
         f"[bold]{job.id}[/] {job.pipeline} {job.mode} [bold]{job.status}[/]", highlight=False
     )
@@ -100,14 +98,6 @@ def progress_lines(job: JobView) -> list[str]:
     return lines
 
 
-def _find(store: bootstrap.Store, job_id: str) -> JobView:
-    job = store.jobs.get(job_id)
-    if job is None:
-        err.print(f"PACS-104 no job with id {job_id!r}; list them with `pacsync jobs`")
-        raise typer.Exit(EXIT_CONFIG)
-    return job
-
-
 @app.command("submit")
 @reports_errors
 def submit(
@@ -141,18 +131,8 @@ def cancel(job_id: JobArg) -> None:
     """Cancel a queued or running job; a running one stops after the batch in flight."""
     settings = Settings()
     store = bootstrap.store(settings)
-    job = _find(store, job_id)
-    cancelled = store.jobs.cancel(job.id)
-    job_layer.abandon(settings, job.id)
-    store.audit.record(
-        actor=local_actor(),
-        action="job.cancel",
-        target=job.id,
-        outcome="ok" if cancelled else "already_finished",
-    )
-    if not cancelled:
-        err.print(f"PACS-104 job {job.id[:8]} already ended ({job.status}); nothing to cancel")
-        raise typer.Exit(EXIT_CONFIG)
+    with audited(store, "job.cancel", job_id):
+        job = operations.cancel_job(settings, store, job_id)
     console.print(f"job {job.id[:8]} cancelled", highlight=False)
 
 
@@ -162,17 +142,6 @@ def retry(job_id: JobArg) -> None:
     """Queue a failed, interrupted or cancelled job again, as a new job with its request."""
     settings = Settings()
     store = bootstrap.store(settings)
-    job = _find(store, job_id)
-    if job.status in ("queued", "running") or job.request is None:
-        err.print(f"PACS-104 job {job.id[:8]} is {job.status}; only ended jobs can be retried")
-        raise typer.Exit(EXIT_CONFIG)
-    request = JobRequest.from_dict({**job.request, "trigger": "retry", "key": ""})
-    new_id, _ = job_layer.submit(settings, request)
-    store.audit.record(
-        actor=local_actor(),
-        action="job.retry",
-        target=job.id,
-        outcome="queued",
-        detail={"new_job_id": new_id},
-    )
-    console.print(f"job {job.id[:8]} queued again as {new_id}", highlight=False)
+    with audited(store, "job.retry", job_id, "queued") as detail:
+        detail["new_job_id"] = new_id = operations.retry_job(settings, store, job_id)
+    console.print(f"job {job_id[:8]} queued again as {new_id}", highlight=False)

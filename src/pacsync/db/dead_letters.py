@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pacsync.connectors.sql.errors import translated
@@ -201,6 +201,37 @@ class DeadLetterStore:
             stmt = stmt.where(dead_letters.c.status == status)
         with translated("store"), self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def count(self, *, pipeline: str | None = None, status: str | None = "open") -> int:
+        """How many letters ``find`` would list without a limit."""
+        stmt = select(func.count()).select_from(dead_letters)
+        if pipeline:
+            stmt = stmt.where(dead_letters.c.pipeline == pipeline)
+        if status:
+            stmt = stmt.where(dead_letters.c.status == status)
+        with translated("store"), self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def open_by_pipeline(self) -> dict[str, int]:
+        """Letters waiting for an operator (open or asked to retry), per pipeline."""
+        stmt = (
+            select(dead_letters.c.pipeline, func.count())
+            .where(dead_letters.c.status.in_(PARKED))
+            .group_by(dead_letters.c.pipeline)
+        )
+        with translated("store"), self.engine.connect() as conn:
+            return {str(p): int(n) for p, n in conn.execute(stmt)}
+
+    def parked_job(self, job_id: str) -> dict[str, Any] | None:
+        """The dead letter a job that failed for good was parked as, while still parked."""
+        stmt = select(dead_letters).where(
+            dead_letters.c.kind == "job",
+            dead_letters.c.record_key == job_id,
+            dead_letters.c.status.in_(PARKED),
+        )
+        with translated("store"), self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else dict(row._mapping)
 
     def get(self, letter_id: int) -> dict[str, Any] | None:
         with translated("store"), self.engine.connect() as conn:

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, case, insert, select, update
+from sqlalchemy import Engine, case, func, insert, select, update
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import daily_statistics, job_errors, jobs
@@ -200,6 +200,61 @@ class JobStore:
             stmt = stmt.where(jobs.c.pipeline == pipeline)
         with translated("store"), self.engine.connect() as conn:
             return [_view(r) for r in conn.execute(stmt)]
+
+    def page(
+        self,
+        *,
+        status: str | None = None,
+        pipeline: str | None = None,
+        since: dt.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[JobView], int]:
+        """Jobs newest first, ``limit`` from ``offset``, and how many match in all."""
+        where = []
+        if status:
+            where.append(jobs.c.status == status)
+        if pipeline:
+            where.append(jobs.c.pipeline == pipeline)
+        if since:
+            where.append(jobs.c.created_at >= since)
+        stmt = select(jobs).where(*where).order_by(jobs.c.created_at.desc(), jobs.c.id)
+        counted = select(func.count()).select_from(jobs).where(*where)
+        with translated("store"), self.engine.connect() as conn:
+            items = [_view(r) for r in conn.execute(stmt.limit(limit).offset(offset))]
+            return items, int(conn.execute(counted).scalar_one())
+
+    def latest_ended(self) -> list[JobView]:
+        """The newest ended job of each pipeline."""
+        newest = (
+            select(jobs.c.pipeline, func.max(jobs.c.created_at).label("created_at"))
+            .where(jobs.c.status.not_in(ACTIVE))
+            .group_by(jobs.c.pipeline)
+            .subquery()
+        )
+        stmt = (
+            select(jobs)
+            .join(
+                newest,
+                (jobs.c.pipeline == newest.c.pipeline) & (jobs.c.created_at == newest.c.created_at),
+            )
+            .where(jobs.c.status.not_in(ACTIVE))
+            .order_by(jobs.c.pipeline)
+        )
+        with translated("store"), self.engine.connect() as conn:
+            found = {r.pipeline: _view(r) for r in conn.execute(stmt)}
+        return list(found.values())
+
+    def count_by_status(self) -> dict[str, int]:
+        stmt = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+        with translated("store"), self.engine.connect() as conn:
+            return {str(status): int(n) for status, n in conn.execute(stmt)}
+
+    def error_counts(self) -> dict[str, int]:
+        """Recorded job errors by PACS code."""
+        stmt = select(job_errors.c.code, func.count()).group_by(job_errors.c.code)
+        with translated("store"), self.engine.connect() as conn:
+            return {str(code): int(n) for code, n in conn.execute(stmt)}
 
     def errors(self, job_id: str) -> list[dict[str, Any]]:
         with translated("store"), self.engine.connect() as conn:
