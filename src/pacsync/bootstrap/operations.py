@@ -13,10 +13,42 @@ from pacsync.bootstrap import jobs as job_layer
 from pacsync.config import Settings, find_pipeline
 from pacsync.connectors.dbos.engine import JobClient
 from pacsync.db.jobs import ACTIVE, JobView
-from pacsync.errors import InvalidState, NotFound
+from pacsync.errors import ConfigError, InvalidState, NotFound
+from pacsync.jobs.queues import SYNC
 from pacsync.jobs.request import JobRequest
 
 RETRYABLE_LETTERS = ("open", "retry")
+
+
+def sync_request(
+    settings: Settings,
+    pipeline: str,
+    *,
+    mode: str = "incremental",
+    entities: list[str] | None = None,
+    priority: int = 0,
+    key: str = "",
+    trigger: str = "manual",
+) -> JobRequest:
+    """A sync job's request for a pipeline by name or path; unknown entities are refused."""
+    path, spec = bootstrap.pipeline(pipeline, settings)
+    unknown = [e for e in entities or [] if e not in spec.entities]
+    if unknown:
+        raise ConfigError(
+            f"pipeline '{spec.name}' has no entity '{unknown[0]}'",
+            hint="Its entities are: " + ", ".join(spec.entities),
+        )
+    return JobRequest(
+        kind="sync",
+        pipeline=spec.name,
+        path=str(path.resolve()),
+        mode=mode,
+        entities=list(entities or []),
+        queue=SYNC,
+        priority=priority,
+        key=key,
+        trigger=trigger,
+    )
 
 
 def find_job(store: bootstrap.Store, job_id: str) -> JobView:

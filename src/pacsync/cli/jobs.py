@@ -16,7 +16,6 @@ from pacsync.cli.console import console, reports_errors
 from pacsync.config import Settings
 from pacsync.db.jobs import JobView
 from pacsync.jobs.queues import SYNC
-from pacsync.jobs.request import JobRequest
 
 app = typer.Typer(help="List, show, submit, cancel and retry jobs.", invoke_without_command=True)
 JobArg = Annotated[str, typer.Argument(help="Job id or its first characters")]
@@ -109,14 +108,11 @@ def submit(
 ) -> None:
     """Queue a sync job for the workers (`pacsync worker`)."""
     settings = Settings()
-    path, spec = bootstrap.pipeline(pipeline, settings)
-    request = JobRequest(
-        kind="sync",
-        pipeline=spec.name,
-        path=str(path.resolve()),
+    request = operations.sync_request(
+        settings,
+        pipeline,
         mode="full" if full else "incremental",
         entities=list(entity or []),
-        queue=SYNC,
         priority=priority,
         key=key,
     )

@@ -1,0 +1,77 @@
+"""``pacsync serve``: the REST API under uvicorn.
+
+On a store with no API key at all, the first start creates an admin key and
+prints it once; a store that ever had a key never gets one this way again.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pacsync import bootstrap
+from pacsync.cli.console import reports_errors
+from pacsync.config import Settings
+from pacsync.db.audit import local_actor
+from pacsync.domain.access import Role
+
+APP = "pacsync.api.app:factory"  # by name: uvicorn imports it in each worker process
+FIRST_KEY_NAME = "admin (created by the first pacsync serve)"
+
+
+def first_admin_key(store: bootstrap.Store) -> str | None:
+    """A new admin key's token when the store has never had a key, else None."""
+    if store.api_keys.list():
+        return None
+    view, token = store.api_keys.create(FIRST_KEY_NAME, Role.ADMIN)
+    store.audit.record(
+        actor=local_actor(),
+        action="key.create",
+        target=view.id,
+        outcome="ok",
+        detail={"role": Role.ADMIN.value, "reason": "first serve"},
+    )
+    return token
+
+
+def _announce(token: str) -> None:
+    rule = "=" * 72
+    print(
+        f"{rule}\n"
+        "pacsync: this store had no API keys, so an admin key was created:\n\n"
+        f"    ADMIN API KEY: {token}\n\n"
+        "It is shown this once and cannot be shown again: keep it somewhere safe.\n"
+        "Send it as 'Authorization: Bearer <key>'; make more with `pacsync keys create`.\n"
+        f"{rule}",
+        flush=True,
+    )
+
+
+@reports_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes")] = 1,
+) -> None:
+    """Serve the REST API (/api/v1, Swagger UI at /docs)."""
+    settings = Settings()
+    store = bootstrap.store(settings)
+    try:
+        token = first_admin_key(store)
+    finally:
+        store.engine.dispose()
+    if token is not None:
+        _announce(token)
+    print(f"pacsync API on http://{host}:{port}/api/v1 (docs: /docs)", flush=True)
+    import uvicorn  # here: the other commands do not pay for importing the server
+
+    uvicorn.run(
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )
