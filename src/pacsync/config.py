@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     circuit_failures: int = 5  # consecutive transient failures that open a connection's circuit
     circuit_cool_down_s: float = 30.0  # open this long before one probe call is let through
+    secret_key: str | None = None  # base64 or hex of 32 bytes; else $PACSYNC_HOME/secret.key
+    jwt_secret: str | None = None  # HS256 shared secret for bearer JWTs
+    jwt_jwks_url: str | None = None  # JWKS of the RS256 issuer
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
 
     @property
     def store_url(self) -> str:

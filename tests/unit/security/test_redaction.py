@@ -1,0 +1,99 @@
+"""Secrets never reach a log line: remembered values and secret-looking patterns are masked."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from pacsync.security import redaction
+from pacsync.security.redaction import RedactingFilter, install, redact, remember
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "connect postgresql+psycopg://sync:p%40ss@db:5432/x failed",
+            "connect postgresql+psycopg://sync:***@db:5432/x failed",
+        ),
+        ("http://host:8080/path@v2", "http://host:8080/path@v2"),
+        ("Authorization: Bearer eyJhbGciOi.eyJzdWIi.sig-_", "Authorization: Bearer ***"),
+        ("key psk_0123456789abcdef_AbC-d_e rejected", "key psk_0123456789abcdef_*** rejected"),
+        ("secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw= set", "secret whsec_*** set"),
+        ("host=db password=hunter2 user=x", "host=db password=*** user=x"),
+        ("nothing to hide here", "nothing to hide here"),
+    ],
+)
+def test_secret_looking_patterns_are_masked(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_remembered_secrets_are_masked_anywhere() -> None:
+    remember("Tr0ub4dor&3")
+    remember("ab")  # too short to mask without garbling ordinary words
+    assert redact("login with Tr0ub4dor&3 as ab") == "login with *** as ab"
+
+
+@pytest.fixture
+def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    logger = logging.getLogger("pacsync.tests.redaction")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactingFilter())
+    logger.addHandler(handler)
+    logger.propagate = False
+    yield logger, out
+    logger.removeHandler(handler)
+    logger.propagate = True
+
+
+def test_the_filter_masks_message_arguments_and_tracebacks(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, out = captured
+    remember("s3cr3t-value")
+    logger.warning("token %s for %s", "Bearer abc.def", "mysql://u:pw@db/x")
+    logger.warning("dict args %(pw)s", {"pw": "s3cr3t-value"})
+    try:
+        raise RuntimeError("failed with s3cr3t-value")
+    except RuntimeError:
+        logger.exception("while connecting to %s", "postgresql://u:pw@db/x")
+    text = out.getvalue()
+    assert "s3cr3t-value" not in text
+    assert ":pw@" not in text
+    assert "abc.def" not in text
+    assert "token Bearer *** for mysql://u:***@db/x" in text
+    assert "RuntimeError: failed with ***" in text
+
+
+def test_a_broken_format_is_still_logged_and_masked(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, out = captured
+    logger.warning("%d items for %s", "not-a-number", "http://u:pw@x")
+    assert "u:***@x" in out.getvalue()
+
+
+def test_install_covers_child_loggers_through_the_handlers_and_is_idempotent() -> None:
+    root = logging.getLogger()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    root.addHandler(handler)
+    try:
+        first = install("pacsync")
+        second = install("pacsync")
+        assert first is second
+        assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
+        child = logging.getLogger("pacsync.db.connections")
+        child.warning("opened postgresql://sync:hunter22@db/x")
+        assert "sync:***@db" in out.getvalue()
+        assert "hunter22" not in out.getvalue()
+    finally:
+        root.removeHandler(handler)
+        for logger in (root, logging.getLogger("pacsync")):
+            for f in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
+                logger.removeFilter(f)
+    assert redaction.MASK == "***"
