@@ -27,6 +27,7 @@ from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import JobInterrupted, PacsyncError, WorkerLost
 from pacsync.jobs.breaker import CircuitBreaker
 from pacsync.ports import Partition
+from pacsync.security.tokens import JwtVerifier
 from pacsync.sync.partition import load_partition
 
 
@@ -55,6 +56,11 @@ def store(settings: Settings) -> Store:
         audit=AuditLog(engine),
         api_keys=ApiKeyStore(engine),
     )
+
+
+def token_verifier(settings: Settings) -> JwtVerifier | None:
+    """The verifier of bearer JWTs the settings configure (None: API keys only)."""
+    return JwtVerifier.from_settings(settings)
 
 
 def pipeline(name_or_path: str, settings: Settings) -> tuple[Path, PipelineSpec]:

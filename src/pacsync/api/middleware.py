@@ -1,0 +1,138 @@
+"""ASGI middleware: request ids, the request body limit and request latency.
+
+Written against raw ASGI (no ``BaseHTTPMiddleware``) so a body is never read
+whole before the limit is checked and streaming responses pass straight through.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from prometheus_client import Histogram
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pacsync.api import problems
+from pacsync.errors import InvalidRequest
+
+MAX_BODY_BYTES = 1024 * 1024
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestId:
+    """Every response carries ``X-Request-Id``: the caller's, when it is a sane token,
+    else a new one; the handlers find it at ``request.state.request_id``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("ascii")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class BodyTooLarge(problems.ProblemException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            InvalidRequest(
+                f"the request body is over the limit of {limit:,} bytes",
+                hint="Send a smaller body; split large uploads.",
+            ),
+        )
+
+
+class BodyLimit:
+    """413 for a body over ``max_bytes``: at once when Content-Length says so, else as
+    soon as the chunks read add up to more (nothing past the limit is read)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except BodyTooLarge:  # read outside the routes' error handling
+            if started:
+                raise
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = problems.from_error(
+            BodyTooLarge(self.max_bytes).error, 413, {"Connection": "close"}, request
+        )
+        await response(scope, receive, send)
+
+
+class RequestLatency:
+    """Observes each request's duration by method, route template (as its router declares
+    it, without the /api/v1 the app mounts it under) and status."""
+
+    def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.histogram.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - began
+            )

@@ -1,0 +1,44 @@
+"""What the app holds for its whole life: settings, the store, the token verifier, the
+rate limiter, the metrics registry and, once first needed, a job-engine client."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from pacsync import bootstrap
+from pacsync.api.rate_limit import RateLimiter
+from pacsync.bootstrap import jobs as job_layer
+from pacsync.config import Settings
+from pacsync.connectors.dbos.engine import JobClient
+from pacsync.security.tokens import JwtVerifier
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    store: bootstrap.Store
+    verifier: JwtVerifier | None
+    limiter: RateLimiter
+    registry: CollectorRegistry
+    owns_store: bool = True
+    _client: JobClient | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def job_client(self) -> JobClient:
+        """The client of the job engine, made on first use (it migrates the engine's
+        tables the first time a process talks to them)."""
+        with self._lock:
+            if self._client is None:
+                self._client = job_layer.job_client(self.settings)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+        if self.owns_store:
+            self.store.engine.dispose()
