@@ -18,15 +18,20 @@ from pacsync.connectors.sql.source import SqlSource
 from pacsync.db.api_keys import ApiKeyStore
 from pacsync.db.audit import AuditLog
 from pacsync.db.circuits import CircuitStore
+from pacsync.db.conflicts import ConflictStore
+from pacsync.db.connections import ConnectionStore
 from pacsync.db.dead_letters import DeadLetterStore
 from pacsync.db.jobs import JobStore
+from pacsync.db.statistics import StatisticsStore
 from pacsync.db.store import open_store
+from pacsync.db.webhooks import WebhookStore
 from pacsync.domain.circuit import BreakerPolicy
 from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import JobInterrupted, PacsyncError, WorkerLost
 from pacsync.jobs.breaker import CircuitBreaker
 from pacsync.ports import Partition
+from pacsync.security.secrets import SecretBox
 from pacsync.security.tokens import JwtVerifier
 from pacsync.sync.partition import load_partition
 
@@ -38,6 +43,10 @@ class Store:
     dead_letters: DeadLetterStore
     audit: AuditLog
     api_keys: ApiKeyStore
+    connections: ConnectionStore
+    conflicts: ConflictStore
+    webhooks: WebhookStore
+    statistics: StatisticsStore
 
 
 def breaker(settings: Settings, engine: Engine) -> CircuitBreaker:
@@ -49,13 +58,23 @@ def breaker(settings: Settings, engine: Engine) -> CircuitBreaker:
 
 def store(settings: Settings) -> Store:
     engine = open_store(settings.store_url)
+    box = secret_box(settings)
     return Store(
         engine=engine,
         jobs=JobStore(engine),
         dead_letters=DeadLetterStore(engine),
         audit=AuditLog(engine),
         api_keys=ApiKeyStore(engine),
+        connections=ConnectionStore(engine, box),
+        conflicts=ConflictStore(engine),
+        webhooks=WebhookStore(engine, box),
+        statistics=StatisticsStore(engine),
     )
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """The box that seals stored secrets (its key is read when it is first used)."""
+    return SecretBox.load(settings)
 
 
 def token_verifier(settings: Settings) -> JwtVerifier | None:

@@ -13,7 +13,7 @@ from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import api_keys
 from pacsync.domain.access import Principal, Role
 from pacsync.domain.clock import utc_now
-from pacsync.errors import ConfigError
+from pacsync.errors import InvalidRequest
 from pacsync.security import api_keys as keys
 
 _t = api_keys.c
@@ -61,7 +61,7 @@ def _role(role: Role | str) -> Role:
     parsed = Role.parse(str(role))
     if parsed is None:
         valid = ", ".join(r.value for r in Role)
-        raise ConfigError(f"unknown role '{role}'", hint=f"Use one of: {valid}.")
+        raise InvalidRequest(f"unknown role '{role}'", hint=f"Use one of: {valid}.")
     return parsed
 
 
@@ -74,9 +74,9 @@ class ApiKeyStore:
     ) -> tuple[ApiKeyView, str]:
         """A new key and its token; the token is not kept and cannot be shown again."""
         if not name.strip():
-            raise ConfigError("an API key needs a name", hint="Name it after who will use it.")
+            raise InvalidRequest("an API key needs a name", hint="Name it after who will use it.")
         if rate_limit_per_min is not None and rate_limit_per_min < 1:
-            raise ConfigError(
+            raise InvalidRequest(
                 f"rate limit {rate_limit_per_min} is not a positive number of requests a minute",
                 hint="Give a limit of 1 or more, or none for the server's default.",
             )

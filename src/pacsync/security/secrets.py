@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -45,24 +46,36 @@ def is_sealed(text: str | None) -> bool:
 class SecretBox:
     """Seals and opens short secrets (passwords, webhook secrets) with one 256-bit key."""
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != _KEY_BYTES:
-            raise ConfigError(f"the secret key has {len(key)} bytes, not 32", hint=_KEY_HINT)
-        self._aead = AESGCM(key)
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        self._key = key
+        self._cipher: AESGCM | None = None
+        if isinstance(key, bytes):
+            self._aead()
 
     def __repr__(self) -> str:
         return "SecretBox(***)"
 
     @classmethod
     def load(cls, settings: Settings) -> SecretBox:
-        """The box of ``PACSYNC_SECRET_KEY``, else of the home folder's key file."""
+        """The box of ``PACSYNC_SECRET_KEY``, else of the home folder's key file; the key
+        is read (or the file made) when the box is first used."""
         if settings.secret_key:
-            return cls(decode_key(settings.secret_key, "PACSYNC_SECRET_KEY"))
-        return cls(_key_file(settings.home / KEY_FILE))
+            configured = settings.secret_key
+            return cls(lambda: decode_key(configured, "PACSYNC_SECRET_KEY"))
+        home = settings.home
+        return cls(lambda: _key_file(home / KEY_FILE))
+
+    def _aead(self) -> AESGCM:
+        if self._cipher is None:
+            key = self._key if isinstance(self._key, bytes) else self._key()
+            if len(key) != _KEY_BYTES:
+                raise ConfigError(f"the secret key has {len(key)} bytes, not 32", hint=_KEY_HINT)
+            self._cipher = AESGCM(key)
+        return self._cipher
 
     def seal(self, plain: str, context: str) -> str:
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plain.encode("utf-8"), context.encode("utf-8"))
+        sealed = self._aead().encrypt(nonce, plain.encode("utf-8"), context.encode("utf-8"))
         return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
 
     def open(self, sealed: str, context: str) -> str:
@@ -75,7 +88,7 @@ class SecretBox:
         body = sealed[len(PREFIX) :]
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
+            plain = self._aead().decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
         except (InvalidTag, ValueError, binascii.Error):
             raise ConfigError(
                 f"cannot open the secret of {context}: wrong secret key or changed text",
@@ -113,9 +126,14 @@ def _key_file(path: Path) -> bytes:
         return _read_key(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the secret key file {path}: {exc.strerror}", hint=_KEY_HINT
+        ) from exc
     try:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(new_key() + "\n")

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select, update
 from pacsync.db.api_keys import ApiKeyStore
 from pacsync.db.tables import api_keys
 from pacsync.domain.access import Principal, Role
-from pacsync.errors import ConfigError
+from pacsync.errors import InvalidRequest
 
 
 def test_a_created_key_verifies_and_only_its_hash_is_stored(engine: Engine) -> None:
@@ -82,6 +82,6 @@ def test_last_used_is_written_at_most_once_a_minute(engine: Engine) -> None:
     ("name", "role", "limit"), [("", "viewer", None), ("x", "root", None), ("x", "admin", 0)]
 )
 def test_bad_keys_are_refused(engine: Engine, name: str, role: str, limit: int | None) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidRequest):
         ApiKeyStore(engine).create(name, role, rate_limit_per_min=limit)
     assert ApiKeyStore(engine).count_active() == 0

@@ -85,10 +85,29 @@ def test_the_key_may_come_from_settings_as_hex_or_base64(tmp_path: Path, encoded
 
 
 @pytest.mark.parametrize("encoded", ["short", base64.b64encode(bytes(16)).decode(), "z" * 64])
-def test_a_key_that_is_not_32_bytes_is_refused(tmp_path: Path, encoded: str) -> None:
+def test_a_key_that_is_not_32_bytes_is_refused_when_the_box_is_used(
+    tmp_path: Path, encoded: str
+) -> None:
+    box = SecretBox.load(settings(tmp_path, encoded))  # commands that need no secret still run
     with pytest.raises(ConfigError, match="PACSYNC_SECRET_KEY") as caught:
-        SecretBox.load(settings(tmp_path, encoded))
+        box.seal("pw", "c")
     assert "32" in caught.value.hint
+    with pytest.raises(ConfigError, match="16 bytes"):
+        SecretBox(bytes(16))
+
+
+def test_the_key_file_is_made_on_first_use_not_on_load(tmp_path: Path) -> None:
+    box = SecretBox.load(settings(tmp_path / "home"))
+    assert not (tmp_path / "home").exists()
+    box.seal("pw", "c")
+    assert (tmp_path / "home" / "secret.key").is_file()
+
+
+def test_a_home_where_no_key_file_can_be_made_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "home").write_text("a file, not a folder")
+    with pytest.raises(ConfigError, match="the secret key file") as caught:
+        SecretBox.load(settings(tmp_path / "home")).seal("pw", "c")
+    assert "PACSYNC_SECRET_KEY" in caught.value.hint
 
 
 def test_without_a_configured_key_a_private_key_file_is_made_once(tmp_path: Path) -> None:
@@ -114,7 +133,7 @@ def test_the_key_file_is_private_from_its_first_byte(
     monkeypatch.setattr(secret_box.os, "link", link)
     old = os.umask(0)  # even a permissive umask gives no one else access
     try:
-        SecretBox.load(settings(tmp_path))
+        SecretBox.load(settings(tmp_path)).seal("pw", "c")
     finally:
         os.umask(old)
     assert modes == [0o600]
