@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from pacsync import bootstrap
-from pacsync.cli import dead_letters, jobs, schedule, serve, status, sync, worker
+from pacsync.cli import audit, dead_letters, jobs, keys, schedule, serve, status, sync, worker
 from pacsync.cli.console import console, reports_errors
 from pacsync.config import Settings, list_pipelines, load_pipeline
 from pacsync.errors import PacsyncError
@@ -23,9 +23,11 @@ app.command("reconcile")(sync.reconcile_command)
 app.command("worker")(worker.worker)
 app.command("status")(status.status)
 app.command("serve")(serve.serve)
+app.command("audit")(audit.audit)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(dead_letters.app, name="dead-letters")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(keys.app, name="keys")
 
 
 @app.command()
