@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from pacsync import bootstrap
@@ -35,6 +36,20 @@ viewers read, operators run, cancel and retry, admins manage configuration.  Err
 are RFC 9457 `application/problem+json` documents with the PACS error `code`.
 """
 COMMON = problems.responses(401, 403, 429, 500)
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the API's routes accept at ``path``."""
+    relative = path.removeprefix(PREFIX)
+    return sorted(
+        {
+            method
+            for router in ROUTERS
+            for route in router.routes
+            if isinstance(route, APIRoute) and route.path_regex.match(relative)
+            for method in route.methods or ()
+        }
+    )
 
 
 def _version() -> str:
@@ -80,7 +95,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api = state
-    problems.install(app)
+    problems.install(app, allowed_methods)
     app.add_middleware(RequestLatency, histogram=http_latency(registry))
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestId)  # the outermost: every response has the id

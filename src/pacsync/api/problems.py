@@ -9,6 +9,7 @@ nothing of the internals (the details go to the log with the request id).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -30,6 +31,7 @@ from pacsync.errors import (
 log = logging.getLogger("pacsync.api")
 
 MEDIA_TYPE = "application/problem+json"
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 TYPE_PREFIX = "urn:pacsync:problem:"
 
 _BY_CLASS: tuple[tuple[type[PacsyncError], int], ...] = (
@@ -128,9 +130,21 @@ def _request_id(request: Request | None) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    headers = dict(exc.headers or {})
+def _http_error(allowed: Callable[[str], list[str]]) -> Handler:
+    """HTTP errors raised by routing and by routes; a 405 lists in ``Allow`` every
+    method of the path (the router would name only those of the first route)."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed(request.url.path)) or headers.get("Allow", "")
+        return _http_problem(request, exc, headers)
+
+    return handle
+
+
+def _http_problem(request: Request, exc: HTTPException, headers: dict[str, str]) -> JSONResponse:
     if isinstance(exc, ProblemException):
         return from_error(exc.error, exc.status_code, headers, request)
     status = exc.status_code
@@ -202,8 +216,10 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(HTTPException, _http_error)
+def install(app: FastAPI, allowed: Callable[[str], list[str]]) -> None:
+    """Answer every error with a problem document; ``allowed(path)``: the methods a
+    path accepts, for the Allow header of a 405."""
+    app.add_exception_handler(HTTPException, _http_error(allowed))
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(PacsyncError, _pacsync_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -12,6 +12,7 @@ from pacsync.db.jobs import JobView
 PIPELINE_NAME = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 JOB_ID = r"^[0-9a-f-]{4,36}$"
 JOB_EXAMPLE = "0b6f0e0c-3f4e-4a9e-9a7e-2f1c9b2d5e41"
+MAX_OFFSET = 1_000_000_000  # pages past this are refused (a database integer holds it)
 
 
 class Model(BaseModel):

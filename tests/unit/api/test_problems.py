@@ -52,8 +52,11 @@ def test_an_unknown_route_is_a_404_problem(api: Api) -> None:
     assert "/api/v1/nothing-here" in body["detail"]
 
 
-def test_a_wrong_method_is_a_405_problem(api: Api) -> None:
-    problem(api.put("/jobs", json={}), 405, "PACS-105")
+def test_a_wrong_method_is_a_405_problem_naming_every_allowed_method(api: Api) -> None:
+    response = api.put("/jobs", json={})
+    problem(response, 405, "PACS-105")
+    assert response.headers["allow"] == "GET, POST"
+    assert api.post("/pipelines/county").headers["allow"] == "GET, PUT"
 
 
 def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(api: Api) -> None:

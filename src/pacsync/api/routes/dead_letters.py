@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from pacsync.api import problems
 from pacsync.api.deps import AUTHENTICATED, Audit, AuditEntry, StateDep
 from pacsync.api.schemas import (
+    MAX_OFFSET,
     DeadLetter,
     DeadLetterDetail,
     DeadLetterDiscarded,
@@ -22,6 +23,7 @@ from pacsync.bootstrap import operations
 from pacsync.domain.access import Role
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"], responses=AUTHENTICATED)
+LetterId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the dead letter's id")]
 Status = Literal["open", "retry", "retried", "resolved", "discarded", "superseded", "all"]
 
 
@@ -33,7 +35,7 @@ def list_letters(
     pipeline: Annotated[str | None, Query(max_length=100)] = None,
     status: Status = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DeadLetterPage:
     wanted = None if status == "all" else status
     letters = state.store.dead_letters
@@ -53,7 +55,7 @@ def list_letters(
     responses=problems.responses(404),
 )
 def get_letter(
-    letter_id: int,
+    letter_id: LetterId,
     state: StateDep,
     _entry: Annotated[AuditEntry, Audit("dead_letter.read", Role.VIEWER, "letter_id")],
 ) -> DeadLetterDetail:
@@ -67,7 +69,7 @@ def get_letter(
     responses=problems.responses(404, 409, 503),
 )
 def retry(
-    letter_id: int,
+    letter_id: LetterId,
     state: StateDep,
     entry: Annotated[AuditEntry, Audit("dead_letter.retry", Role.OPERATOR, "letter_id")],
 ) -> RetryQueued:
@@ -85,7 +87,7 @@ def retry(
     responses=problems.responses(404, 409),
 )
 def discard(
-    letter_id: int,
+    letter_id: LetterId,
     state: StateDep,
     _entry: Annotated[AuditEntry, Audit("dead_letter.discard", Role.OPERATOR, "letter_id")],
 ) -> DeadLetterDiscarded:

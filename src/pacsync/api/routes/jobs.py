@@ -12,6 +12,7 @@ from pacsync.api import problems
 from pacsync.api.deps import AUTHENTICATED, Audit, AuditEntry, StateDep, Viewer
 from pacsync.api.schemas import (
     JOB_ID,
+    MAX_OFFSET,
     JobAccepted,
     JobCancelled,
     JobCreate,
@@ -73,7 +74,7 @@ def list_jobs(
     pipeline: Annotated[str | None, Query(max_length=100)] = None,
     since: Annotated[dt.datetime | None, Query(description="created at or after (UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobPage:
     items, total = state.store.jobs.page(
         status=status, pipeline=pipeline, since=_utc(since), limit=limit, offset=offset

@@ -115,6 +115,8 @@ async def _text(request: Request) -> str:
     """The pipeline file in the body: YAML as is, or the 'yaml' member of a JSON object."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
+    if not raw.strip():
+        raise _bad(400, "the body is empty; send the pipeline file")
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -167,7 +169,7 @@ def _validation(spec: PipelineSpec) -> Validation:
     "/validate",
     summary="Validate a pipeline file without saving it",
     openapi_extra=PIPELINE_BODY,
-    responses=problems.responses(400, 413, 415),
+    responses=problems.responses(400, 413, 415, 422),
 )
 async def validate_text(request: Request, settings: SettingsDep, _who: Viewer) -> Validation:
     text = await _text(request)

@@ -1,0 +1,54 @@
+"""Requests generated from the OpenAPI document (schemathesis): no route answers with a
+server error, and every answer matches the status, media type and schema declared."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from pacsync import bootstrap
+from pacsync.api.app import create_app
+from pacsync.domain.access import Role
+
+from .conftest import settings_for
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+# schemathesis reads the document when the module is collected: one app for the module
+_FOLDER = Path(tempfile.mkdtemp(prefix="pacsync-fuzz-"))
+_STORE = bootstrap.store(settings_for(_FOLDER))
+_TOKEN = _STORE.api_keys.create("fuzz", Role.ADMIN)[1]
+_APP = create_app(settings_for(_FOLDER), store=_STORE)
+schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _APP)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup() -> Iterator[None]:
+    yield
+    _APP.state.api.close()
+    _STORE.engine.dispose()
+    shutil.rmtree(_FOLDER, ignore_errors=True)
+
+
+@schema.parametrize()
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+def test_generated_requests_get_declared_answers(case: Any) -> None:
+    case.call_and_validate(headers={"Authorization": f"Bearer {_TOKEN}"}, checks=CHECKS)
