@@ -77,7 +77,27 @@ def test_a_broken_format_is_still_logged_and_masked(
     assert "u:***@x" in out.getvalue()
 
 
-def test_install_covers_child_loggers_through_the_handlers_and_is_idempotent() -> None:
+@pytest.fixture
+def installed() -> Iterator[None]:
+    """``install()`` for one test; the logging set-up is put back afterwards."""
+    factory = logging.getLogRecordFactory()
+    yield
+    logging.setLogRecordFactory(factory)
+    handlers = [h for t in (logging.getLogger(), logging.getLogger("pacsync")) for h in t.handlers]
+    for filterer in [
+        logging.getLogger(),
+        *(logging.getLogger(n) for n in redaction._DEFAULT_LOGGERS),
+        *handlers,
+        logging.lastResort,
+    ]:
+        if filterer is None:
+            continue
+        for f in [f for f in filterer.filters if isinstance(f, RedactingFilter)]:
+            filterer.removeFilter(f)
+
+
+@pytest.mark.usefixtures("installed")
+def test_install_covers_child_loggers_and_is_idempotent() -> None:
     root = logging.getLogger()
     out = io.StringIO()
     handler = logging.StreamHandler(out)
@@ -87,13 +107,31 @@ def test_install_covers_child_loggers_through_the_handlers_and_is_idempotent() -
         second = install("pacsync")
         assert first is second
         assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
+        assert logging.lastResort is not None
+        assert first in logging.lastResort.filters
         child = logging.getLogger("pacsync.db.connections")
         child.warning("opened postgresql://sync:hunter22@db/x")
         assert "sync:***@db" in out.getvalue()
         assert "hunter22" not in out.getvalue()
     finally:
         root.removeHandler(handler)
-        for logger in (root, logging.getLogger("pacsync")):
-            for f in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
-                logger.removeFilter(f)
-    assert redaction.MASK == "***"
+
+
+@pytest.mark.usefixtures("installed")
+def test_handlers_configured_after_install_get_masked_records() -> None:
+    install()
+    out = io.StringIO()
+    late = logging.StreamHandler(out)  # as uvicorn's logging config adds its own
+    logger = logging.getLogger("thirdparty.client")
+    logger.addHandler(late)
+    logger.propagate = False
+    try:
+        logger.warning("calling %s", "https://u:pa55word@api.example/")
+        logger.error("key %s", "psk_0123456789abcdef_secretpart")
+    finally:
+        logger.removeHandler(late)
+        logger.propagate = True
+    assert out.getvalue().splitlines() == [
+        "calling https://u:***@api.example/",
+        "key psk_0123456789abcdef_***",
+    ]
