@@ -3,13 +3,12 @@ server error, and every answer matches the status, media type and schema declare
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -40,9 +39,8 @@ _APP = create_app(settings_for(_FOLDER), store=_STORE)
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _APP)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cleanup() -> Iterator[None]:
-    yield
+@atexit.register  # also when the module is collected and its test deselected
+def _cleanup() -> None:
     _APP.state.api.close()
     _STORE.engine.dispose()
     shutil.rmtree(_FOLDER, ignore_errors=True)
