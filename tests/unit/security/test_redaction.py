@@ -135,3 +135,31 @@ def test_handlers_configured_after_install_get_masked_records() -> None:
         "calling https://u:***@api.example/",
         "key psk_0123456789abcdef_***",
     ]
+
+
+def test_arguments_stay_a_tuple_for_formatters_that_read_them() -> None:
+    """uvicorn's access formatter unpacks ``record.args``: masking must keep its shape."""
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/api/v1/jobs?token=psk_0123456789abcdef_S3cretPart", "1.1", 200),
+        None,
+    )
+    RedactingFilter().filter(record)
+    assert isinstance(record.args, tuple)
+    assert len(record.args) == 5
+    client, method, _path, version, status = record.args
+    assert (client, method, version, status) == ("127.0.0.1:5000", "GET", "1.1", 200)
+    assert "S3cretPart" not in record.getMessage()
+
+
+def test_a_secret_split_across_format_and_argument_is_masked_in_the_message() -> None:
+    remember("split-secret-value-123")
+    record = logging.LogRecord(
+        "pacsync", logging.INFO, __file__, 1, "value split-secret-%s", ("value-123",), None
+    )
+    RedactingFilter().filter(record)
+    assert "split-secret-value-123" not in record.getMessage()
