@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 MASK = "***"
@@ -50,28 +51,27 @@ def redact(text: str) -> str:
 class RedactingFilter(logging.Filter):
     """Masks secrets in a record's message, its arguments and its traceback text.
 
-    Arguments are masked one by one and stay arguments, so formatters that read
-    them (uvicorn's access log does) keep working. Only when a secret shows in
-    the formatted message alone (split between the format string and an
-    argument) is the message replaced by its masked, formatted text.
+    The format string and each string argument are masked where they are, so
+    formatters that read ``args`` (uvicorn's access log unpacks them) keep working.
+    Only when a secret survives that (split between the format and an argument,
+    or inside a non-string argument) is the message formatted, masked, and its
+    arguments dropped.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(_masked(a) for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {k: _masked(v) for k, v in record.args.items()}
         try:
             message = record.getMessage()
-        except (TypeError, ValueError):  # a broken format: mask the parts as they are
-            message = f"{record.msg} {record.args}"
-            record.msg, record.args = redact(message), ()
-        else:
-            masked = redact(message)
-            if masked != message:
-                record.msg, record.args = masked, ()
+        except (TypeError, ValueError):  # a broken format: log the parts as they are, masked
+            record.msg, record.args = redact(f"{record.msg} {record.args}"), None
+            message = record.msg
+        if redact(message) != message:
+            _mask_parts(record)
+            try:
+                masked = record.getMessage()
+            except (TypeError, ValueError):
+                masked = message
+            if redact(masked) != masked:
+                record.msg, record.args = redact(masked), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -81,13 +81,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _masked(value: Any) -> Any:
-    """An argument as it may be logged: itself, or its masked text if that hid a secret."""
-    if isinstance(value, int | float | bool) or value is None:
-        return value
-    text = str(value)
-    masked = redact(text)
-    return value if masked == text else masked
+def _mask_parts(record: logging.LogRecord) -> None:
+    """Mask the format string and the string arguments, keeping the arguments' shape."""
+    if isinstance(record.msg, str):
+        record.msg = redact(record.msg)
+    args = record.args
+    if isinstance(args, Mapping):
+        record.args = {k: redact(v) if isinstance(v, str) else v for k, v in args.items()}
+    elif isinstance(args, tuple):
+        record.args = tuple(redact(a) if isinstance(a, str) else a for a in args)
 
 
 def install(*names: str) -> RedactingFilter:

@@ -163,3 +163,17 @@ def test_a_secret_split_across_format_and_argument_is_masked_in_the_message() ->
     )
     RedactingFilter().filter(record)
     assert "split-secret-value-123" not in record.getMessage()
+
+
+def test_a_record_without_secrets_is_left_as_it_was() -> None:
+    args = ("GET", "/api/v1/health", 200)
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "%s %s %d", args, None)
+    RedactingFilter().filter(record)
+    assert (record.msg, record.args) == ("%s %s %d", args)
+
+
+def test_a_secret_inside_an_argument_that_is_not_text_is_masked() -> None:
+    error = ValueError("cannot connect to postgresql://sync:hunter22@db/x")
+    record = logging.LogRecord("pacsync", logging.ERROR, __file__, 1, "failed: %s", (error,), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "failed: cannot connect to postgresql://sync:***@db/x"
