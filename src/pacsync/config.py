@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None  # JWKS of the RS256 issuer
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    webhook_backoff_s: float = 5.0  # first wait before a webhook delivery is tried again
 
     @property
     def store_url(self) -> str:

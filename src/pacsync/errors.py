@@ -10,7 +10,8 @@ hint.  Retry logic looks only at the marker class, never at the message::
     │   ├── WorkerLost                PACS-008
     │   ├── CircuitOpen               PACS-009
     │   ├── RateLimited               PACS-106
-    │   └── StoreUnavailable          PACS-201
+    │   ├── StoreUnavailable          PACS-201
+    │   └── ReceiverUnavailable       PACS-302
     └── TerminalError                 park it, do not retry
         ├── AuthenticationFailed      PACS-002
         ├── SchemaMismatch            PACS-003
@@ -23,7 +24,8 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── NotFound                  PACS-104
         ├── InvalidState              PACS-104
         ├── InvalidRequest            PACS-105
-        └── SourceError               PACS-301
+        ├── SourceError               PACS-301
+        └── DeliveryRefused           PACS-303
 """
 
 from __future__ import annotations
@@ -98,6 +100,11 @@ class StoreUnavailable(TransientError):
     default_hint = "Check that the pacsync store database is reachable (PACSYNC_DATABASE_URL)."
 
 
+class ReceiverUnavailable(TransientError):
+    code = "PACS-302"
+    default_hint = "The webhook receiver answered with a server error; it is tried again later."
+
+
 class AuthenticationFailed(TerminalError):
     code = "PACS-002"
     default_hint = "Verify the user name and password of the connection."
@@ -156,3 +163,8 @@ class InvalidRequest(TerminalError):
 class SourceError(TerminalError):
     code = "PACS-301"
     default_hint = "Check the source database's logs; the query was rejected."
+
+
+class DeliveryRefused(TerminalError):
+    code = "PACS-303"
+    default_hint = "Check the webhook's URL and the receiver's logs: it refused the message."

@@ -21,6 +21,7 @@ class JobRequest:
     partition: str = ""  # defaults to the pipeline
     key: str = ""  # idempotency key: the same key twice is one job
     path: str = ""  # the pipeline's file when not found by name
+    args: dict[str, Any] = field(default_factory=dict)  # what other kinds need (delivery_id)
 
     def __post_init__(self) -> None:
         if self.queue not in QUEUES:

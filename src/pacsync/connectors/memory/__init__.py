@@ -18,15 +18,18 @@ from pacsync.connectors.memory.destination import MemoryDestination, WriteReject
 from pacsync.connectors.memory.jobs import MemoryJobContext, MemoryJobLog
 from pacsync.connectors.memory.progress import ProgressEvent, RecordingProgress
 from pacsync.connectors.memory.source import MemorySource, fingerprint
+from pacsync.connectors.memory.webhooks import MemoryDeliveryLog, MemoryWebhookSender
 
 __all__ = [
     "DeadLetter",
     "MemoryCircuitStore",
     "MemoryDeadLetters",
+    "MemoryDeliveryLog",
     "MemoryDestination",
     "MemoryJobContext",
     "MemoryJobLog",
     "MemorySource",
+    "MemoryWebhookSender",
     "ProgressEvent",
     "RecordingProgress",
     "WriteRejected",
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
         JobLog,
         ProgressSink,
         Source,
+        WebhookDeliveryLog,
+        WebhookSender,
     )
 
 if TYPE_CHECKING:
@@ -50,7 +55,17 @@ if TYPE_CHECKING:
 
     def _conforms(
         spec: PipelineSpec,
-    ) -> tuple[Source, Destination, DeadLetters, ProgressSink, CircuitStore, JobContext, JobLog]:
+    ) -> tuple[
+        Source,
+        Destination,
+        DeadLetters,
+        ProgressSink,
+        CircuitStore,
+        JobContext,
+        JobLog,
+        WebhookSender,
+        WebhookDeliveryLog,
+    ]:
         return (
             MemorySource(spec),
             MemoryDestination(spec),
@@ -59,4 +74,6 @@ if TYPE_CHECKING:
             MemoryCircuitStore(),
             MemoryJobContext(),
             MemoryJobLog(),
+            MemoryWebhookSender(),
+            MemoryDeliveryLog(),
         )

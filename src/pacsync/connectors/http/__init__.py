@@ -1,0 +1,1 @@
+"""HTTP endpoints pacsync calls: webhook receivers (``webhooks.HttpWebhookSender``)."""
