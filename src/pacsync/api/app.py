@@ -22,7 +22,8 @@ from pacsync.api import problems
 from pacsync.api.metrics import StoreCollector, http_latency
 from pacsync.api.middleware import MAX_BODY_BYTES, BodyLimit, RequestId, RequestLatency
 from pacsync.api.rate_limit import RateLimiter
-from pacsync.api.routes import ROUTERS
+from pacsync.api.routes import ROUTERS, health
+from pacsync.api.routes import metrics as metrics_routes
 from pacsync.api.state import ApiState
 from pacsync.config import Settings
 from pacsync.security import redaction
@@ -101,6 +102,9 @@ def create_app(
     app.add_middleware(RequestId)  # the outermost: every response has the id
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX)
+    # Where load balancers and Prometheus look by default: /health, /ready, /metrics.
+    for router in (health.router, metrics_routes.router):
+        app.include_router(router, include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -21,12 +21,13 @@ address's bucket, so guessing keys is slow too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from pacsync import bootstrap
@@ -48,7 +49,7 @@ AUTHENTICATED = problems.responses(401, 403, 429, 500)  # what any authenticated
 _KEY_HINT = "Send 'Authorization: Bearer <API key>'; create a key with `pacsync keys create`."
 
 
-def api_state(request: Request) -> ApiState:
+async def api_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
 
@@ -56,11 +57,11 @@ def api_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(api_state)]
 
 
-def _store(state: StateDep) -> bootstrap.Store:
+async def _store(state: StateDep) -> bootstrap.Store:
     return state.store
 
 
-def _settings(state: StateDep) -> Settings:
+async def _settings(state: StateDep) -> Settings:
     return state.settings
 
 
@@ -90,23 +91,29 @@ def _too_many(wait_s: float) -> ProblemException:
     )
 
 
-def principal(
+async def principal(
     request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller (401 without a valid token, 429 over its rate)."""
+    """The authenticated caller (401 without a valid token, 429 over its rate).
+
+    Runs on the event loop; store lookups and JWKS fetches go to the thread pool,
+    and a key verified in the last seconds needs neither (see key_cache)."""
     if credentials is None or not credentials.credentials:
         raise _unauthenticated(state, request, "no bearer token", _KEY_HINT)
     token = credentials.credentials
     if token.startswith(KEY_PREFIX):
-        key = state.store.api_keys.verify(token)
+        key = state.keys.get(token)
         if key is None:
-            raise _unauthenticated(state, request, "unknown or revoked API key", _KEY_HINT)
+            key = await run_in_threadpool(state.store.api_keys.verify, token)
+            if key is None:
+                raise _unauthenticated(state, request, "unknown or revoked API key", _KEY_HINT)
+            state.keys.keep(token, key)
         who = key.principal()
     elif state.verifier is not None:
         try:
-            who = state.verifier.verify(token)
+            who = await run_in_threadpool(state.verifier.verify, token)
         except AuthenticationFailed as error:
             raise _unauthenticated(state, request, error.message, error.hint) from None
     else:
@@ -133,10 +140,10 @@ def _forbidden(who: Principal, needed: Role) -> ProblemException:
     )
 
 
-def require(needed: Role) -> Callable[[Principal], Principal]:
+def require(needed: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: the caller, when its role includes ``needed`` (else 403)."""
 
-    def allowed(who: PrincipalDep) -> Principal:
+    async def allowed(who: PrincipalDep) -> Principal:
         if not who.role.allows(needed):
             raise _forbidden(who, needed)
         return who
@@ -168,6 +175,9 @@ def audited(action: str, needed: Role, target: str | None = None) -> Callable[..
         entry = AuditEntry(action, None if found is None else str(found), who.subject)
 
         def record(outcome: str) -> None:
+            if request.method != "GET":  # a write: polled pages and keys are read afresh
+                state.snapshots.clear()
+                state.keys.clear()
             state.store.audit.record(
                 actor=entry.actor,
                 action=entry.action,

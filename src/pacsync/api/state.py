@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from pacsync import bootstrap
+from pacsync.api.key_cache import KeyCache
 from pacsync.api.rate_limit import RateLimiter
+from pacsync.api.snapshots import Snapshots
 from pacsync.bootstrap import jobs as job_layer
 from pacsync.config import Settings
 from pacsync.connectors.dbos.engine import JobClient
@@ -24,6 +26,8 @@ class ApiState:
     limiter: RateLimiter
     registry: CollectorRegistry
     owns_store: bool = True
+    snapshots: Snapshots = field(default_factory=Snapshots)
+    keys: KeyCache = field(default_factory=KeyCache)
     _client: JobClient | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, case, func, insert, select, update
+from sqlalchemy import Engine, bindparam, case, func, insert, select, update
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import daily_statistics, job_errors, jobs
@@ -225,25 +225,21 @@ class JobStore:
             return items, int(conn.execute(counted).scalar_one())
 
     def latest_ended(self) -> list[JobView]:
-        """The newest ended job of each pipeline."""
+        """The newest ended job of each pipeline (one index probe per pipeline)."""
+        pipelines = select(jobs.c.pipeline).distinct().order_by(jobs.c.pipeline)
         newest = (
-            select(jobs.c.pipeline, func.max(jobs.c.created_at).label("created_at"))
-            .where(jobs.c.status.not_in(ACTIVE))
-            .group_by(jobs.c.pipeline)
-            .subquery()
-        )
-        stmt = (
             select(jobs)
-            .join(
-                newest,
-                (jobs.c.pipeline == newest.c.pipeline) & (jobs.c.created_at == newest.c.created_at),
-            )
-            .where(jobs.c.status.not_in(ACTIVE))
-            .order_by(jobs.c.pipeline)
+            .where(jobs.c.pipeline == bindparam("pipeline"), jobs.c.status.not_in(ACTIVE))
+            .order_by(jobs.c.created_at.desc())
+            .limit(1)
         )
+        found: list[JobView] = []
         with translated("store"), self.engine.connect() as conn:
-            found = {r.pipeline: _view(r) for r in conn.execute(stmt)}
-        return list(found.values())
+            for name in conn.execute(pipelines).scalars().all():
+                row = conn.execute(newest, {"pipeline": name}).first()
+                if row is not None:
+                    found.append(_view(row))
+        return found
 
     def count_by_status(self) -> dict[str, int]:
         stmt = select(jobs.c.status, func.count()).group_by(jobs.c.status)

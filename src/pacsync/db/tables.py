@@ -48,6 +48,8 @@ jobs = Table(
     Column("executor_id", String(100)),
     Index("ix_jobs_pipeline_status", "pipeline", "status"),
     Index("ix_jobs_created_at", "created_at"),
+    Index("ix_jobs_status_created_at", "status", "created_at"),
+    Index("ix_jobs_pipeline_created_at", "pipeline", "created_at"),
 )
 
 job_errors = Table(

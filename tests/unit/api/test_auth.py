@@ -11,6 +11,7 @@ import pytest
 
 from pacsync import bootstrap
 from pacsync.api.app import create_app
+from pacsync.api.key_cache import KeyCache
 from pacsync.domain.access import Role
 
 from .conftest import Api, TestClient, problem, settings_for
@@ -47,10 +48,24 @@ def test_a_bad_token_is_a_401(api: Api, header: str) -> None:
     assert "psk_" not in body["detail"]
 
 
-def test_a_revoked_key_no_longer_works(api: Api) -> None:
+def test_a_key_revoked_elsewhere_stops_working_within_the_cache_time(api: Api) -> None:
+    """Revoked by another process (`pacsync keys revoke`): refused once the server's
+    memory of the key is older than the key cache's time to live."""
+    now = [1000.0]
+    state = api.client.app.state.api  # type: ignore[attr-defined]
+    state.keys = KeyCache(ttl_s=5.0, clock=lambda: now[0])
     assert api.get("/jobs", as_=Role.VIEWER).status_code == 200
     (viewer,) = [k for k in api.store.api_keys.list() if k.role is Role.VIEWER]
     assert api.store.api_keys.revoke(viewer.id)
+    now[0] += 5.0
+    problem(api.get("/jobs", as_=Role.VIEWER), 401, "PACS-002")
+
+
+def test_a_write_through_the_api_forgets_the_remembered_keys(api: Api) -> None:
+    assert api.get("/jobs", as_=Role.VIEWER).status_code == 200
+    (viewer,) = [k for k in api.store.api_keys.list() if k.role is Role.VIEWER]
+    assert api.store.api_keys.revoke(viewer.id)
+    api.put("/pipelines/x", content=b"not: [valid")  # any write, refused or not
     problem(api.get("/jobs", as_=Role.VIEWER), 401, "PACS-002")
 
 

@@ -65,8 +65,12 @@ def create(
     return JobAccepted(job_id=job_id, status=status, created=created, queue=request.queue)
 
 
-@router.get("", summary="Jobs, newest first, with filters and pagination")
-def list_jobs(
+@router.get(
+    "",
+    summary="Jobs, newest first, with filters and pagination (at most 0.5 s old)",
+    response_model=JobPage,
+)
+async def list_jobs(
     state: StateDep,
     _who: Viewer,
     *,
@@ -75,11 +79,16 @@ def list_jobs(
     since: Annotated[dt.datetime | None, Query(description="created at or after (UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> JobPage:
-    items, total = state.store.jobs.page(
-        status=status, pipeline=pipeline, since=_utc(since), limit=limit, offset=offset
-    )
-    return JobPage(items=[JobModel.of(j) for j in items], total=total, limit=limit, offset=offset)
+) -> Response:
+    def page() -> JobPage:
+        items, total = state.store.jobs.page(
+            status=status, pipeline=pipeline, since=_utc(since), limit=limit, offset=offset
+        )
+        return JobPage(
+            items=[JobModel.of(j) for j in items], total=total, limit=limit, offset=offset
+        )
+
+    return await state.snapshots.respond(("jobs", status, pipeline, since, limit, offset), page)
 
 
 def _utc(at: dt.datetime | None) -> dt.datetime | None:

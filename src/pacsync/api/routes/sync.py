@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from pacsync.api import problems
 from pacsync.api.deps import AUTHENTICATED, Audit, AuditEntry, StateDep, Viewer
@@ -39,11 +39,21 @@ def start(
     return JobAccepted(job_id=job_id, status="queued", created=created, queue=request.queue)
 
 
-@router.get("/status", summary="Running and queued jobs, and each pipeline's last result")
-def status(state: StateDep, _who: Viewer) -> SyncStatus:
-    jobs = state.store.jobs
-    active = [*jobs.recent(status="running", limit=200), *jobs.recent(status="queued", limit=200)]
-    return SyncStatus(
-        active=[Job.of(j) for j in active],
-        last_runs=[LastRun(pipeline=j.pipeline, job=Job.of(j)) for j in jobs.latest_ended()],
-    )
+@router.get(
+    "/status",
+    summary="Running and queued jobs, and each pipeline's last result (at most 0.5 s old)",
+    response_model=SyncStatus,
+)
+async def status(state: StateDep, _who: Viewer) -> Response:
+    def page() -> SyncStatus:
+        jobs = state.store.jobs
+        active = [
+            *jobs.recent(status="running", limit=200),
+            *jobs.recent(status="queued", limit=200),
+        ]
+        return SyncStatus(
+            active=[Job.of(j) for j in active],
+            last_runs=[LastRun(pipeline=j.pipeline, job=Job.of(j)) for j in jobs.latest_ended()],
+        )
+
+    return await state.snapshots.respond(("sync.status",), page)

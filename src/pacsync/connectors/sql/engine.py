@@ -38,6 +38,12 @@ def make_engine(url: str, *, connect_timeout: int = 10, **options: Any) -> Engin
         connect_args.setdefault(timeout_arg, connect_timeout)
     if backend == "mssql" and parsed.get_driver_name() == "pymssql":
         connect_args.setdefault("timeout", max(connect_timeout * 30, 300))
+    if backend == "sqlite":
+        # A file, not a server: nothing to ping, and connections are kept rather than
+        # reopened (a new connection costs its pragmas and may wait on the file's lock).
+        options.setdefault("pool_pre_ping", False)
+        options.setdefault("pool_size", 8)
+        options.setdefault("max_overflow", 32)
     try:
         options.setdefault("pool_pre_ping", True)  # a restarted server costs no failed batch
         engine = create_engine(parsed, connect_args=connect_args, **options)
@@ -53,7 +59,9 @@ def make_engine(url: str, *, connect_timeout: int = 10, **options: Any) -> Engin
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL is a property of the file: switching needs a lock, so only when not yet set.
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
