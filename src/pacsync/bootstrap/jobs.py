@@ -12,17 +12,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pacsync import bootstrap
+from pacsync.bootstrap.events import EventSink, StoreDeliveryLog
 from pacsync.bootstrap.sync_steps import SqlSyncSteps
 from pacsync.config import Settings, list_pipelines, load_pipeline
 from pacsync.connectors.dbos import engine as dbos
 from pacsync.connectors.dbos.workflow import register_handler
+from pacsync.connectors.http.webhooks import HttpWebhookSender
 from pacsync.db.workers import WorkerRegistry
 from pacsync.errors import PacsyncError
+from pacsync.jobs import webhooks as webhook_jobs
+from pacsync.jobs.outcome import error_from_dict
 from pacsync.jobs.queues import QUEUES
 from pacsync.jobs.request import JobRequest
 from pacsync.jobs.schedules import Schedule, schedules_of
 from pacsync.jobs.sync_job import run_sync_job
 from pacsync.ports import JobContext, ProgressSink
+from pacsync.security import signatures
 from pacsync.sync.pipeline import NullProgress
 
 log = logging.getLogger("pacsync.worker")
@@ -117,6 +122,13 @@ def install_handlers(
         progress=progress,
         stopping=stopping,
         on_retry=on_retry,
+        events=EventSink(settings, store),
+    )
+    delivery = webhook_jobs.WebhookDelivery(
+        StoreDeliveryLog(store),
+        HttpWebhookSender(),
+        signatures.standard_headers,
+        retry=webhook_jobs.policy(settings.webhook_backoff_s),
     )
 
     def sync(ctx: JobContext, request: dict[str, Any]) -> dict[str, Any]:
@@ -131,9 +143,32 @@ def install_handlers(
         job_id, _ = ctx.step("submit", submit, settings, found.request(at))
         return {"job_id": job_id}
 
+    def webhook(ctx: JobContext, request: dict[str, Any]) -> dict[str, Any]:
+        # a job queued through the jobs table (a parked delivery retried) is kept up to date
+        listed = ctx.step("listed", _start_listed, store, ctx.job_id, executor_id)
+        outcome = webhook_jobs.run_webhook_job(ctx, delivery, JobRequest.from_dict(request))
+        if listed:
+            ctx.step("finish", _finish_listed, store, ctx.job_id, outcome)
+        return outcome
+
     register_handler("sync", sync)
     register_handler("schedule", scheduled)
+    register_handler(webhook_jobs.KIND, webhook)
     return steps
+
+
+def _start_listed(store: bootstrap.Store, job_id: str, executor_id: str) -> bool:
+    """Mark a job running if the jobs table lists it; whether it does."""
+    if store.jobs.get(job_id) is None:
+        return False
+    store.jobs.start(job_id, executor_id)
+    return True
+
+
+def _finish_listed(store: bootstrap.Store, job_id: str, outcome: dict[str, Any]) -> None:
+    status = "succeeded" if outcome["outcome"] == "delivered" else "failed"
+    error = error_from_dict(outcome["error"])
+    store.jobs.finish(job_id, status, {}, error, attempts=outcome["attempts"])
 
 
 def pipeline_schedules(settings: Settings) -> list[Schedule]:
@@ -186,7 +221,7 @@ def run_here(
 ) -> dict[str, Any]:
     """Run one job in this process, durably, serving no queue (``pacsync run``)."""
     executor_id = f"cli-{socket.gethostname()}-{os.getpid()}"
-    install_handlers(
+    steps = install_handlers(
         settings, store, executor_id, progress=progress, stopping=stopping, on_retry=on_retry
     )
     registry = WorkerRegistry(store.engine)
@@ -203,6 +238,7 @@ def run_here(
         beating.stop()
         registry.stopped(executor_id)
         engine.shutdown(grace_s=0)
+        steps.events.close()
 
 
 class _Heartbeat(threading.Thread):
@@ -250,7 +286,7 @@ def run_worker(
     """Serve ``queues`` (default: all) until ``stop`` is set, then finish what it can within
     ``grace_s``; jobs still running resume from their checkpoints on the next start."""
     store = bootstrap.store(settings)
-    install_handlers(settings, store, executor_id)
+    steps = install_handlers(settings, store, executor_id)
     registry = WorkerRegistry(store.engine)
     url = dbos.system_url(settings.store_url)
     served = list(queues) if queues else list(QUEUES)
@@ -276,3 +312,4 @@ def run_worker(
         registry.stopped(executor_id)
         client.close()
         engine.shutdown(grace_s)
+        steps.events.close()

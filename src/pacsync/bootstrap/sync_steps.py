@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pacsync import bootstrap
+from pacsync.bootstrap.events import AnnouncedDeadLetters, EventSink
 from pacsync.config import Settings
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.source import SqlSource
 from pacsync.db.audit import local_actor
+from pacsync.db.jobs import JobView
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import CircuitOpen, PacsyncError
 from pacsync.jobs.outcome import error_from_dict, error_to_dict
@@ -30,6 +32,7 @@ from pacsync.sync.pipeline import (
 
 log = logging.getLogger("pacsync.worker")
 BUSY_AFTER_S = 120.0  # a running job of the same pipeline without news for longer is stale
+ENDED_EVENTS = {"succeeded": "job.completed", "failed": "job.failed", "interrupted": "job.failed"}
 
 
 @dataclass
@@ -52,8 +55,11 @@ class SqlSyncSteps:
         progress: Callable[[], ProgressSink] = NullProgress,
         stopping: threading.Event | None = None,
         on_retry: Callable[[dict[str, Any], int, float], None] = lambda error, n, delay: None,
+        events: EventSink | None = None,
     ) -> None:
         self.settings, self.store, self.executor_id = settings, store, executor_id
+        self.events = events or EventSink(settings, store)
+        self.dead_letters = AnnouncedDeadLetters(store.dead_letters, self.events)
         self.on_retry = on_retry
         self.breaker = bootstrap.breaker(settings, store.engine)
         self.progress = progress
@@ -70,6 +76,8 @@ class SqlSyncSteps:
         if busy:
             return {"busy": busy}
         self.store.jobs.start(job_id, self.executor_id)
+        started = {"job_id": job_id, "mode": asked.mode, "entities": list(asked.entities)}
+        self.events.emit("job.started", {**started, "trigger": asked.trigger}, spec.name)
         return {
             "entities": selected_entities(spec, asked.entities or None),
             "retry": {"attempts": spec.retry.attempts, "backoff_s": spec.retry.backoff_s},
@@ -93,7 +101,7 @@ class SqlSyncSteps:
             job_id,
             opened.source,
             opened.destination,
-            self.store.dead_letters,
+            self.dead_letters,
             self.store.jobs,
             self.progress(),
             should_stop=self._stop_check(job_id),
@@ -143,6 +151,23 @@ class SqlSyncSteps:
             outcome=outcome["status"],
             detail={"job_id": job_id, "error_code": error["code"] if error else None},
         )
+        self._announce_end(job_id, outcome, job)
+
+    def _announce_end(self, job_id: str, outcome: dict[str, Any], job: JobView | None) -> None:
+        """job.completed for a job that succeeded, job.failed for one that failed or was
+        interrupted; a cancelled job is not announced."""
+        status = job.status if job else outcome["status"]
+        event = ENDED_EVENTS.get(status)
+        if event is None:
+            return
+        data = {
+            "job_id": job_id,
+            "status": status,
+            "attempts": outcome["attempts"],
+            "entities": outcome["progress"].get("entities", {}),
+            "error": outcome["error"],
+        }
+        self.events.emit(event, data, job.pipeline if job else None)
 
     def park(
         self,
@@ -152,6 +177,8 @@ class SqlSyncSteps:
         history: list[dict[str, Any]],
     ) -> None:
         self.store.dead_letters.park_job(job_id, request, error, history)
+        data = {"kind": "job", "job_id": job_id, "error": error}
+        self.events.emit("dead_letter.created", data, request.get("pipeline") or None)
 
     # -- internals ------------------------------------------------------------------------------
 

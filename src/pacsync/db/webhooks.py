@@ -273,16 +273,39 @@ class WebhookStore:
             row = conn.execute(select(webhook_deliveries).where(_d.id == delivery_id)).first()
         return None if row is None else _delivery(row)
 
-    def deliveries(self, webhook_id: str, limit: int = 50) -> builtins.list[DeliveryView]:
-        """A webhook's deliveries, newest first."""
+    def deliveries(
+        self, webhook_id: str, limit: int = 50, *, status: str | None = None
+    ) -> builtins.list[DeliveryView]:
+        """A webhook's deliveries (of one ``status`` if given), newest first."""
         stmt = (
             select(webhook_deliveries)
             .where(_d.webhook_id == webhook_id)
             .order_by(_d.id.desc())
             .limit(limit)
         )
+        if status is not None:
+            stmt = stmt.where(_d.status == status)
         with translated("store"), self.engine.connect() as conn:
             return [_delivery(r) for r in conn.execute(stmt)]
+
+    def requeue(self, delivery_id: int) -> bool:
+        """A failed delivery pending again (its attempts and message id kept); False when
+        it is not failed (another caller requeued it first)."""
+        with translated("store"), self.engine.begin() as conn:
+            changed = conn.execute(
+                update(webhook_deliveries)
+                .where(_d.id == delivery_id, _d.status == "failed")
+                .values(status="pending", next_attempt_at=None, updated_at=utc_now())
+            )
+        return changed.rowcount == 1
+
+    def secret(self, webhook_id: str) -> str:
+        """The signing secret of a webhook, opened."""
+        with translated("store"), self.engine.connect() as conn:
+            sealed = conn.execute(select(_w.secret).where(_w.id == webhook_id)).scalar()
+        if sealed is None:
+            raise NotFound(f"no webhook '{webhook_id}'")
+        return self.box.open(sealed, _webhook_context(webhook_id))
 
     # -- inbound sources -------------------------------------------------------------------
 
@@ -368,6 +391,20 @@ class WebhookStore:
             except IntegrityError:
                 return False
         return True
+
+    def forget_receipt(self, source: str, message_id: str) -> bool:
+        """Forget one accepted message (its processing could not even be queued), so the
+        sender's retry is not refused as a replay."""
+        with translated("store"), self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    delete(webhook_receipts).where(
+                        webhook_receipts.c.source == source,
+                        webhook_receipts.c.message_id == message_id[:200],
+                    )
+                ).rowcount
+                == 1
+            )
 
     def forget_receipts(self, before: dt.datetime) -> int:
         """Drop receipts older than ``before`` (messages that old fail the timestamp check)."""

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pacsync.api.routes import dead_letters, health, jobs, metrics, pipelines, statistics, sync
+from pacsync.api.routes import (
+    audit,
+    conflicts,
+    connections,
+    dead_letters,
+    health,
+    jobs,
+    keys,
+    metrics,
+    pipelines,
+    statistics,
+    sync,
+    webhooks,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -14,4 +27,9 @@ ROUTERS: list[APIRouter] = [
     dead_letters.router,
     statistics.router,
     metrics.router,
+    connections.router,
+    conflicts.router,
+    webhooks.router,
+    keys.router,
+    audit.router,
 ]
