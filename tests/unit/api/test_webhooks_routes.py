@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from pacsync.api.rate_limit import RateLimiter
 from pacsync.db.tables import webhook_receipts
 from pacsync.domain.access import Role
 from pacsync.jobs.webhooks import EVENTS
@@ -254,3 +255,16 @@ def test_source_routes_are_for_admins(api: Api) -> None:
     body = {"scheme": "github", "pipeline": "county"}
     problem(api.put("/webhooks/sources/x", json=body, as_=Role.OPERATOR), 403, "PACS-002")
     problem(api.get("/webhooks/sources", as_=Role.VIEWER), 403, "PACS-002")
+
+
+def test_refused_messages_cost_the_sender_address_tokens(api: Api) -> None:
+    _source(api, "github")
+    state = api.client.app.state.api  # type: ignore[attr-defined]
+    state.limiter = RateLimiter(default_per_min=2)
+    forged = sign_headers("github", "not-the-secret", "m-9", time.time(), BODY)
+    problem(_send(api, "github", forged), 401, "PACS-002")
+    problem(_send(api, "github", forged), 401, "PACS-002")
+    limited = problem(_send(api, "github", forged), 429, "PACS-106")
+    assert "refused" in limited["detail"]
+    signed = sign_headers("github", SECRETS["github"], "m-9", time.time(), BODY)
+    assert _send(api, "github", signed).status_code == 202  # a good message is not held back

@@ -141,13 +141,6 @@ def _receive(
     found = webhooks.get_source(source)
     if found is None:
         raise _refused(state, address, _no_source(source), 404)
-    wait = state.limiter.take(f"webhook:{source}")
-    if wait is not None:
-        raise ProblemException(
-            429,
-            RateLimited(f"too many messages from '{source}'"),
-            {"Retry-After": retry_after(wait)},
-        )
     request = _request(state, found.pipeline, found.mode, found.entities)
     try:
         _, message_id = webhooks.accept(source, headers, body)
