@@ -8,6 +8,7 @@ timeout, refused or broken connection       ConnectionTimeout (PACS-001, transie
 408, 5xx                                    ReceiverUnavailable (PACS-302, transient)
 any other status that is not 2xx            DeliveryRefused (PACS-303, terminal)
 a URL httpx cannot use                      DeliveryRefused (PACS-303, terminal)
+an answer that cannot be read               ReceiverUnavailable (PACS-302, transient)
 ==========================================  ==========================================
 
 Messages name the receiver by scheme, host and port only: a webhook URL's path
@@ -92,6 +93,8 @@ class HttpWebhookSender:
         except httpx.TransportError as exc:
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             raise ConnectionTimeout(f"{where}: {reason}") from exc
+        except httpx.HTTPError as exc:  # an answer that could not be read
+            raise ReceiverUnavailable(f"{where}: {type(exc).__name__}") from exc
         text = response.content[: BODY_LIMIT * 4].decode("utf-8", "replace")[:BODY_LIMIT]
         return WebhookResponse(response.status_code, text, error_of(response.status_code, where))
 
