@@ -75,17 +75,25 @@ class WebhookDelivery:
     def attempt(self, job_id: str, delivery_id: int, attempt: int) -> dict[str, Any]:
         """One attempt: ``{"outcome": delivered | retry | failed | gone, ...}`` with the
         wait before the next attempt (``delay``), the error and the receiver's status."""
-        message = self.log.message(delivery_id)
-        if message is None:
-            return {"outcome": "gone", "delay": 0.0, "error": None, "status": None}
-        if message.status == "delivered":  # this job was queued twice; the first one did it
-            return {"outcome": "delivered", "delay": 0.0, "error": None, "status": None}
-        body = encode(message.payload)
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            **self.sign(message.secret, message.message_id, int(self.clock()), body),
-        }
+        try:
+            message = self.log.message(delivery_id)
+            if message is None:
+                return {"outcome": "gone", "delay": 0.0, "error": None, "status": None}
+            if message.status == "delivered":  # queued twice; the first job delivered it
+                return {"outcome": "delivered", "delay": 0.0, "error": None, "status": None}
+            body = encode(message.payload)
+            signed = self.sign(message.secret, message.message_id, int(self.clock()), body)
+        except PacsyncError as unusable:  # a secret that will not open, say
+            if unusable.transient:
+                raise  # the step is tried again
+            self.log.failed(delivery_id, str(unusable), None, None, None)
+            return {
+                "outcome": "failed",
+                "delay": 0.0,
+                "error": error_to_dict(unusable),
+                "status": None,
+            }
+        headers = {"content-type": "application/json", "user-agent": USER_AGENT, **signed}
         status: int | None = None
         answer: str | None = None
         try:

@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook
 
 from pacsync.connectors.memory import MemoryDeliveryLog, MemoryJobContext, MemoryWebhookSender
 from pacsync.connectors.memory.webhooks import unreachable
-from pacsync.errors import DeliveryRefused, PacsyncError
+from pacsync.errors import ConfigError, DeliveryRefused, PacsyncError, StoreUnavailable
 from pacsync.jobs.queues import WEBHOOKS
 from pacsync.jobs.request import JobRequest
 from pacsync.jobs.webhooks import (
@@ -190,3 +190,32 @@ def test_the_delivery_job_request_round_trips() -> None:
 )
 def test_subscriptions_name_known_events(name: str, valid: bool) -> None:
     assert valid_subscription(name) is valid
+
+
+class SealedShut(MemoryDeliveryLog):
+    """A delivery log whose secrets cannot be opened (another machine's key)."""
+
+    def message(self, delivery_id: int) -> OutboundMessage | None:
+        raise ConfigError("the secret key cannot open this secret")
+
+
+def test_a_secret_that_will_not_open_fails_the_delivery_without_sending() -> None:
+    log = SealedShut()
+    log.add(OutboundMessage(7, "msg_stable", "https://x.example.org/", PAYLOAD, "pending", SECRET))
+    sender = MemoryWebhookSender()
+    delivery = WebhookDelivery(log, sender, signatures.standard_headers)
+    outcome = _run(delivery)
+    assert (outcome["outcome"], outcome["attempts"]) == ("failed", 1)
+    assert sender.sent == []
+    assert log.messages[7].status == "failed"
+    assert log.parked[0]["error"]["code"] == "PACS-101"
+
+
+def test_a_store_that_is_down_lets_the_engine_try_the_step_again() -> None:
+    class Down(MemoryDeliveryLog):
+        def message(self, delivery_id: int) -> OutboundMessage | None:
+            raise StoreUnavailable("store: connection refused")
+
+    delivery = WebhookDelivery(Down(), MemoryWebhookSender(), signatures.standard_headers)
+    with pytest.raises(StoreUnavailable):
+        delivery.attempt("job-1", 7, 1)
