@@ -22,7 +22,7 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── UnknownPipeline           PACS-102
         ├── UnsupportedFeature        PACS-103
         ├── NotFound                  PACS-104
-        ├── InvalidState              PACS-104
+        ├── InvalidState              PACS-107
         ├── InvalidRequest            PACS-105
         ├── SourceError               PACS-301
         └── DeliveryRefused           PACS-303
@@ -151,7 +151,7 @@ class NotFound(TerminalError):
 
 
 class InvalidState(TerminalError):
-    code = "PACS-104"
+    code = "PACS-107"
     default_hint = "Check its current status; the command does not apply in that state."
 
 

@@ -296,7 +296,7 @@ def test_inbound_messages_are_verified_by_their_scheme(
         assert before == (1, 1, 1)
 
         replay = send(signed)
-        assert (replay.status_code, replay.json()["code"]) == (409, "PACS-104")
+        assert (replay.status_code, replay.json()["code"]) == (409, "PACS-107")
         forged = sign_headers(scheme, new_webhook_secret(), f"{scheme}-msg-2", time.time(), BODY)
         bad = send(forged)
         assert (bad.status_code, bad.json()["code"]) == (401, "PACS-002")

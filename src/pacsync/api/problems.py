@@ -52,7 +52,7 @@ _BY_CODE = {
     "PACS-301": 502,
 }
 # plain HTTP errors (routing, methods, media types) and the PACS code they report
-_CODE_OF_STATUS = {401: "PACS-002", 403: "PACS-002", 404: "PACS-104", 409: "PACS-104"}
+_CODE_OF_STATUS = {401: "PACS-002", 403: "PACS-002", 404: "PACS-104", 409: "PACS-107"}
 _HINT_OF_STATUS = {
     404: "Check the path; the API's routes are listed at /docs.",
     405: "Check the method; the API's routes are listed at /docs.",

@@ -73,10 +73,10 @@ def test_each_strategy_decides_once(
     assert decided["resolved_value"] == expected
     assert decided["reason"] == "checked with the clinic"
     assert decided["resolved_by"] == f"key:{api.tokens[Role.OPERATOR].split('_')[1]}"
-    again = problem(api.post(f"/conflicts/{conflicts[0]}/resolve", json=body), 409, "PACS-104")
+    again = problem(api.post(f"/conflicts/{conflicts[0]}/resolve", json=body), 409, "PACS-107")
     assert "already" in again["detail"]
     entries = api.audit("conflict.resolve")
-    assert [e["outcome"] for e in entries] == ["PACS-104", "ok"]
+    assert [e["outcome"] for e in entries] == ["PACS-107", "ok"]
     assert entries[1]["detail"] == {"strategy": strategy}
 
 

@@ -64,7 +64,7 @@ def test_pipeline_connections_are_listed_read_only(api: Api) -> None:
     one = api.get("/connections/county.legacy").json()
     assert one["url"].endswith("/legacy.db")
     assert one["password_set"] is False
-    blocked = problem(api.delete("/connections/county.legacy"), 409, "PACS-104")
+    blocked = problem(api.delete("/connections/county.legacy"), 409, "PACS-107")
     assert "pipeline 'county'" in blocked["detail"]
     problem(
         api.put("/connections/county.legacy", json={"kind": "sql", "url": "sqlite:///x"}),

@@ -75,11 +75,11 @@ def test_retry_a_record_queues_a_run_of_its_entity(api: Api, letters: list[int])
 def test_discard_then_neither_discard_nor_retry_again(api: Api, letters: list[int]) -> None:
     response = api.post(f"/dead-letters/{letters[1]}/discard", as_=Role.OPERATOR)
     assert response.json() == {"id": letters[1], "status": "discarded"}
-    problem(api.post(f"/dead-letters/{letters[1]}/discard"), 409, "PACS-104")
-    problem(api.post(f"/dead-letters/{letters[1]}/retry"), 409, "PACS-104")
+    problem(api.post(f"/dead-letters/{letters[1]}/discard"), 409, "PACS-107")
+    problem(api.post(f"/dead-letters/{letters[1]}/retry"), 409, "PACS-107")
     problem(api.post("/dead-letters/999999/discard"), 404, "PACS-104")
     outcomes = [e["outcome"] for e in api.audit("dead_letter.discard")]
-    assert outcomes == ["PACS-104", "PACS-104", "ok"]
+    assert outcomes == ["PACS-104", "PACS-107", "ok"]
 
 
 def test_viewers_may_not_retry_or_discard(api: Api, letters: list[int]) -> None:

@@ -146,9 +146,9 @@ def test_cancel_a_queued_job_then_once_more(county: Api) -> None:
     assert response.status_code == 200
     assert response.json() == {"id": job_id, "status": "cancelled"}
     assert engine_status(county, job_id) == "CANCELLED"
-    body = problem(county.delete(f"/jobs/{job_id}", as_=Role.OPERATOR), 409, "PACS-104")
+    body = problem(county.delete(f"/jobs/{job_id}", as_=Role.OPERATOR), 409, "PACS-107")
     assert "already ended (cancelled)" in body["detail"]
-    assert [e["outcome"] for e in county.audit("job.cancel")] == ["PACS-104", "ok"]
+    assert [e["outcome"] for e in county.audit("job.cancel")] == ["PACS-107", "ok"]
 
 
 def test_retry_an_ended_job_and_its_parked_dead_letter(county: Api) -> None:
@@ -170,4 +170,4 @@ def test_retry_an_ended_job_and_its_parked_dead_letter(county: Api) -> None:
 
 def test_a_job_still_queued_cannot_be_retried(county: Api) -> None:
     job_id = county.post("/sync/start", json={"pipeline": "county"}).json()["job_id"]
-    problem(county.post(f"/jobs/{job_id}/retry"), 409, "PACS-104")
+    problem(county.post(f"/jobs/{job_id}/retry"), 409, "PACS-107")

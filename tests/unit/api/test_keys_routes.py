@@ -37,7 +37,7 @@ def test_a_revoked_key_stops_working_and_is_listed_as_revoked(api: Api) -> None:
     response = api.delete(f"/keys/{made['id']}")
     assert response.json() == {"id": made["id"], "revoked": True}
     problem(api.get("/jobs", as_=None, headers=auth), 401, "PACS-002")
-    problem(api.delete(f"/keys/{made['id']}"), 409, "PACS-104")
+    problem(api.delete(f"/keys/{made['id']}"), 409, "PACS-107")
     problem(api.delete("/keys/0123456789abcdef"), 404, "PACS-104")
     problem(api.delete("/keys/not-a-key"), 422, "PACS-105")
     revoked = next(k for k in api.get("/keys").json() if k["id"] == made["id"])
@@ -47,7 +47,7 @@ def test_a_revoked_key_stops_working_and_is_listed_as_revoked(api: Api) -> None:
     assert made["id"] not in active
     assert len(active) == 3
     outcomes = [e["outcome"] for e in api.audit("key.revoke")]
-    assert outcomes[1:] == ["PACS-104", "PACS-104", "ok"]  # newest first, after the 422
+    assert outcomes[1:] == ["PACS-104", "PACS-107", "ok"]  # newest first, after the 422
 
 
 def test_bad_keys_are_refused(api: Api) -> None:

@@ -214,7 +214,7 @@ def test_a_signed_message_queues_the_pipeline_and_a_replay_is_refused(
     )
     assert entry["detail"] == {"message_id": f"{scheme}-1", "job_id": job.id}
     before = _written(api)
-    problem(_send(api, scheme, headers), 409, "PACS-104")
+    problem(_send(api, scheme, headers), 409, "PACS-107")
     assert _written(api) == before
 
 

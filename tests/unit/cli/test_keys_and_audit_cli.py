@@ -77,14 +77,14 @@ def test_revoke_stops_a_key_and_says_why_it_cannot_twice(store: bootstrap.Store)
     assert store.api_keys.verify(token) is None
     code, out = run("keys", "revoke", view.id)
     assert code == 2
-    assert "PACS-104" in out
+    assert "PACS-107" in out
     assert "already revoked" in out
     code, out = run("keys", "revoke", "0000000000000000")
     assert (code, "no API key" in out) == (2, True)
     outcomes = [(e["target"], e["outcome"]) for e in store.audit.recent(action="key.revoke")]
     assert outcomes == [
         ("0000000000000000", "PACS-104"),
-        (view.id, "PACS-104"),
+        (view.id, "PACS-107"),
         (view.id, "ok"),
     ]
 

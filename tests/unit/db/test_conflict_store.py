@@ -86,7 +86,7 @@ def test_resolving_twice_is_refused_and_the_first_decision_stands(engine: Engine
     store.resolve(conflict_id, "use_local", actor="alice")
     with pytest.raises(InvalidState, match="already resolved by alice") as caught:
         store.resolve(conflict_id, "use_remote", actor="bob")
-    assert caught.value.code == "PACS-104"
+    assert caught.value.code == "PACS-107"
     kept = store.get(conflict_id)
     assert kept is not None
     assert (kept.strategy, kept.resolved_by) == ("use_local", "alice")
