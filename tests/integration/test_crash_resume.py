@@ -187,8 +187,13 @@ def test_sigterm_stops_after_the_batch_in_flight_then_the_rerun_completes_it(
     legacy: dict[str, set[tuple[Any, ...]]],
 ) -> None:
     process = _started(pacsync, deployment, target)
-    # a second run of the same pipeline is refused while the first one lives
-    second = pacsync("run", deployment.pipeline, "--quiet")
+    # a second run of the same pipeline is refused while the first one lives; the first
+    # is paused meanwhile so that it is still on the same entity when the signal comes
+    process.send_signal(signal.SIGSTOP)
+    try:
+        second = pacsync("run", deployment.pipeline, "--quiet")
+    finally:
+        process.send_signal(signal.SIGCONT)
     assert second.returncode == 2, second.stdout + second.stderr
     assert second.stderr.startswith("PACS-007 "), second.stderr
     assert "is already running as job" in second.stderr
