@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pacsync.db.jobs import JobView
 
@@ -13,6 +13,14 @@ PIPELINE_NAME = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 JOB_ID = r"^[0-9a-f-]{4,36}$"
 JOB_EXAMPLE = "0b6f0e0c-3f4e-4a9e-9a7e-2f1c9b2d5e41"
 MAX_OFFSET = 1_000_000_000  # pages past this are refused (a database integer holds it)
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """The store's naive UTC times, marked UTC (RFC 3339 wants the offset)."""
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at
+
+
+UtcTime = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 class Model(BaseModel):
@@ -167,9 +175,9 @@ class Job(Model):
     status: str = Field(examples=["running"])
     trigger: str = Field(examples=["manual"])
     queue: str = Field(examples=["sync-jobs"])
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
+    created_at: UtcTime
+    started_at: UtcTime | None
+    finished_at: UtcTime | None
     duration_s: float | None
     attempts: int
     executor_id: str | None
@@ -209,7 +217,7 @@ class Job(Model):
 
 
 class JobErrorInfo(Model):
-    at: dt.datetime
+    at: UtcTime
     entity: str | None
     code: str
     message: str
@@ -282,8 +290,8 @@ class DeadLetter(Model):
     message: str
     status: str = Field(examples=["open"])
     attempts: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
     @classmethod
     def of(cls, letter: dict[str, Any]) -> Self:

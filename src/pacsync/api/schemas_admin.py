@@ -6,25 +6,17 @@ except a generated secret or token, shown once in the answer that made it.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pacsync.api.schemas import PIPELINE_NAME, Model
+from pacsync.api.schemas import PIPELINE_NAME, Model, UtcTime
 from pacsync.db.api_keys import ApiKeyView
 from pacsync.db.conflicts import ConflictView
 from pacsync.db.webhooks import DeliveryView, SourceView, WebhookView
 from pacsync.domain.access import Role
 from pacsync.jobs.webhooks import EVENTS, valid_subscription
 
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    """The store's naive UTC times, marked UTC (RFC 3339 wants the offset)."""
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at
-
-
-UtcTime = Annotated[dt.datetime, AfterValidator(_utc)]
 CONNECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
 CONNECTION_REF = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$"  # also <pipeline>.<connection>
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,99}$"
