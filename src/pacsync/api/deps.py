@@ -141,13 +141,15 @@ def _forbidden(who: Principal, needed: Role) -> ProblemException:
 
 
 def require(needed: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency: the caller, when its role includes ``needed`` (else 403)."""
+    """A dependency: the caller, when its role includes ``needed`` (else 403); like
+    :func:`audited`'s, it names that role in ``required_role``."""
 
     async def allowed(who: PrincipalDep) -> Principal:
         if not who.role.allows(needed):
             raise _forbidden(who, needed)
         return who
 
+    allowed.required_role = needed  # type: ignore[attr-defined]  # read by tests
     return allowed
 
 
@@ -204,6 +206,7 @@ def audited(action: str, needed: Role, target: str | None = None) -> Callable[..
         record(entry.outcome)
 
     dependency.audit_action = action  # type: ignore[attr-defined]  # found by tests
+    dependency.required_role = needed  # type: ignore[attr-defined]
     return dependency
 
 
