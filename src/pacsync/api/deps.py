@@ -169,6 +169,21 @@ class AuditEntry:
     outcome: str = "ok"
 
 
+def record_audit(state: ApiState, request: Request, entry: AuditEntry, outcome: str) -> None:
+    """Append ``entry`` with ``outcome`` to the audit trail; a write also refreshes the
+    polled pages (see snapshots)."""
+    if request.method != "GET":
+        state.snapshots.clear()
+    state.store.audit.record(
+        actor=entry.actor,
+        action=entry.action,
+        target=entry.target,
+        outcome=outcome,
+        detail=entry.detail,
+        source_ip=client_address(request),
+    )
+
+
 def audited(action: str, needed: Role, target: str | None = None) -> Callable[..., Any]:
     """The dependency behind :func:`Audit`."""
 
@@ -178,16 +193,8 @@ def audited(action: str, needed: Role, target: str | None = None) -> Callable[..
 
         def record(outcome: str) -> None:
             if request.method != "GET":  # a write: polled pages and keys are read afresh
-                state.snapshots.clear()
                 state.keys.clear()
-            state.store.audit.record(
-                actor=entry.actor,
-                action=entry.action,
-                target=entry.target,
-                outcome=outcome,
-                detail=entry.detail,
-                source_ip=client_address(request),
-            )
+            record_audit(state, request, entry, outcome)
 
         if not who.role.allows(needed):
             record("denied")

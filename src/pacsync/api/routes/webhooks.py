@@ -25,6 +25,7 @@ from pacsync.api.deps import (
     AuditEntry,
     StateDep,
     client_address,
+    record_audit,
 )
 from pacsync.api.problems import ProblemException
 from pacsync.api.rate_limit import retry_after
@@ -86,15 +87,7 @@ def _inbound_audit(request: Request, state: StateDep) -> Iterator[AuditEntry]:
     entry = AuditEntry("webhook.receive", source, f"webhook:{source}", outcome=UNVERIFIED)
 
     def record(outcome: str) -> None:
-        state.snapshots.clear()  # a job was queued: polled pages are read afresh
-        state.store.audit.record(
-            actor=entry.actor,
-            action=entry.action,
-            target=entry.target,
-            outcome=outcome,
-            detail=entry.detail,
-            source_ip=client_address(request),
-        )
+        record_audit(state, request, entry, outcome)  # a POST: polled pages are read afresh
 
     try:
         yield entry
