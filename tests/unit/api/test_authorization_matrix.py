@@ -10,7 +10,6 @@ routes that matter most.  A bad credential is a 401 problem document with
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,12 +19,9 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import func, select
 
 from pacsync import bootstrap
-from pacsync.api import deps
 from pacsync.api.app import create_app
 from pacsync.api.rate_limit import RateLimiter
 from pacsync.db import tables
@@ -33,11 +29,9 @@ from pacsync.domain.access import Role
 from pacsync.security.signatures import sign_headers
 
 from .conftest import Api, TestClient, pipeline_text, settings_for
+from .endpoints import PUBLIC, SIGNED, Endpoint, Needs, endpoints
 
 JWT_SECRET = "matrix-jwt-secret-of-at-least-32-bytes"
-PUBLIC = "public"  # no credentials at all
-SIGNED = "signed"  # no bearer token: the message's signature
-Needs = Role | str
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 # The routes that matter most, spelled out: a change to any of them must be deliberate.
@@ -85,17 +79,6 @@ VIEWER_WRITES = {
     ("POST", "/api/v1/pipelines/{name}/validate"),
 }
 
-# plausible path parameters: ids that look right but name nothing stored
-SAMPLES = {
-    "name": "county",
-    "job_id": "0b6f0e0c",
-    "letter_id": "7",
-    "conflict_id": "7",
-    "source": "crm",
-    "webhook_id": "0123456789abcdef",
-    "key_id": "0123456789abcdef",
-}
-SAMPLE_PATHS = {"/api/v1/webhooks/receive/{source}": "/api/v1/webhooks/receive/ehr"}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/sync/start"): {"json": {"pipeline": "county"}},
     ("POST", "/api/v1/jobs"): {"json": {"pipeline": "county", "idempotency_key": "matrix"}},
@@ -114,67 +97,6 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/keys"): {"json": {"name": "ci", "role": "viewer"}},
     ("POST", "/api/v1/webhooks/receive/{source}"): {"content": b'{"event":"patient.updated"}'},
 }
-_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    template: str  # as the app routes it, /api/v1 included
-    path: str  # the template with sample values
-    needs: Needs
-    audit_action: str | None
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.template}"
-
-
-def _dependencies(route: APIRoute) -> Iterator[Any]:
-    pending = list(route.dependant.dependencies)
-    while pending:
-        dependency = pending.pop()
-        yield dependency.call
-        pending += dependency.dependencies
-
-
-def _needs(route: Any) -> tuple[Needs, str | None]:
-    """What a route asks of its caller, read from its dependencies, and its audit action."""
-    if not isinstance(route, APIRoute):  # the OpenAPI document and the Swagger UI
-        return PUBLIC, None
-    calls = list(_dependencies(route))
-    roles = [c.required_role for c in calls if hasattr(c, "required_role")]
-    action = next((c.audit_action for c in calls if hasattr(c, "audit_action")), None)
-    if deps.principal in calls:
-        assert roles, f"{route.path} authenticates but checks no role"
-        return max(roles, key=lambda r: r.rank), action
-    return (SIGNED if action else PUBLIC), action
-
-
-def _sample(template: str, route: Any) -> str:
-    if template in SAMPLE_PATHS:
-        return SAMPLE_PATHS[template]
-    kinds = {}
-    if isinstance(route, APIRoute):
-        kinds = {p.name: p.field_info.annotation for p in route.dependant.path_params}
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return SAMPLES.get(name) or ("7" if kinds.get(name) is int else "sample")
-
-    return _PARAM.sub(value, template)
-
-
-def endpoints(app: FastAPI) -> list[Endpoint]:
-    found = []
-    for context in iter_route_contexts(app.routes):
-        template = context.path
-        if template is None:
-            continue
-        needs, action = _needs(context.original_route)
-        for method in sorted((context.methods or set()) - {"HEAD"}):
-            sample = _sample(template, context.original_route)
-            found.append(Endpoint(method, template, sample, needs, action))
-    return found
 
 
 @dataclass
@@ -189,7 +111,8 @@ class Matrix(Api):
         headers = dict(extra.pop("headers", {}))
         if header is not None:
             headers["Authorization"] = header
-        return self.client.request(endpoint.method, endpoint.path, headers=headers, **extra)
+        path = endpoint.path({"source": "ehr"} if endpoint.needs == SIGNED else None)
+        return self.client.request(endpoint.method, path, headers=headers, **extra)
 
     def written(self) -> dict[str, int]:
         """Rows of every table a request could write."""
@@ -341,7 +264,7 @@ def test_each_role_gets_what_it_may_and_a_403_for_the_rest(matrix: Matrix, crede
         elif status == 422 and any(
             e["field"].startswith("path") for e in response.json().get("errors", [])
         ):
-            failures.append(f"{endpoint}: the sample path is not plausible: {response.text}")
+            failures.append(f"{endpoint}: a sample path parameter is refused: {response.text}")
     assert failures == []
 
 
