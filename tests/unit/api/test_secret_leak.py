@@ -1,0 +1,324 @@
+"""No secret leaves the server.
+
+Distinctive secrets are planted the way users plant them (a connection password,
+one inside a connection URL, one inside a pipeline file's URL, an inbound source's
+shared secret, an outbound webhook's secret, an API key, the secret box's key, the
+JWT secret); then every GET route is called, and the error paths: bad requests
+carrying secrets, failing connection tests, refused credentials and messages, a
+500.  The app runs as ``pacsync serve`` runs it (under uvicorn on loopback, the
+redacting log filter installed), with the root logger at DEBUG, uvicorn's access
+log and SQLAlchemy's statement log included.  No response body or header and no
+log line may hold a secret; a generated secret may appear only in the one
+response that creates it; the store holds secrets sealed and keys as hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from sqlalchemy import MetaData, select
+
+from pacsync import bootstrap
+from pacsync.api.app import create_app
+from pacsync.api.rate_limit import RateLimiter
+from pacsync.domain.access import Role
+from pacsync.security import redaction
+from pacsync.security.redaction import RedactingFilter
+from pacsync.security.signatures import sign_headers
+
+from .conftest import settings_for
+from .endpoints import endpoints
+
+BOX_KEY = base64.b64encode(b"leak-test-secret-box-key-32bytes").decode()
+JWT_SECRET = "Jwt-secret-leak-test-9c1e7f0b2d4a6c8e"
+CONNECTION_PASSWORD = "Cnx-pw-5a1f9e3b7c"
+URL_PASSWORD = "Url-pw-8d2c4e6f1a"
+PIPELINE_PASSWORD = "Pipe-pw-3b5d7f9a1c"
+SOURCE_SECRET = "Src-secret-6e8a0c2e4f6a"
+PLANTED = {
+    "PACSYNC_SECRET_KEY": BOX_KEY,
+    "JWT secret": JWT_SECRET,
+    "connection password": CONNECTION_PASSWORD,
+    "password in a connection URL": URL_PASSWORD,
+    "password in a pipeline URL": PIPELINE_PASSWORD,
+    "inbound source secret": SOURCE_SECRET,
+}
+UNREACHABLE = "127.0.0.1:1"  # nothing listens: connection tests fail at once
+
+PIPELINE = f"""\
+version: 1
+name: county
+connections:
+  legacy: {{url: "postgresql+psycopg://sync:{PIPELINE_PASSWORD}@{UNREACHABLE}/assess"}}
+  warehouse: {{url: "sqlite:///{{folder}}/warehouse.db"}}
+source: {{connection: legacy}}
+destination: {{connection: warehouse}}
+entities:
+  parcels:
+    source: {{table: Parcel, key: [ParcelID]}}
+    target: {{table: parcels}}
+    fields:
+      parcel_id: {{from: ParcelID, type: integer}}
+"""
+
+
+@dataclass
+class Exchange:
+    label: str
+    response: httpx.Response
+    may_show: set[str] = field(default_factory=set)  # secrets this response creates
+
+    @property
+    def text(self) -> str:
+        headers = "\n".join(f"{k}: {v}" for k, v in self.response.headers.multi_items())
+        return f"{self.response.status_code}\n{headers}\n\n{self.response.text}"
+
+
+@dataclass
+class Run:
+    """What the server answered, what it logged, and the store it wrote."""
+
+    exchanges: list[Exchange]
+    log: str
+    secrets: dict[str, str]  # planted ones and those the server generated
+    store: bootstrap.Store
+
+
+class _Server:
+    """The app under uvicorn in a thread on a free loopback port; uvicorn's own logging
+    set-up is skipped so its access log reaches the root logger's handlers."""
+
+    def __init__(self, app: Any) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def logged() -> Iterator[io.StringIO]:
+    """Everything logged, at DEBUG, through the redacting filter ``pacsync serve``
+    installs; the logging set-up is put back afterwards."""
+    root = logging.getLogger()
+    level, factory = root.level, logging.getLogRecordFactory()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    redaction.install()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    statements = logging.getLogger("sqlalchemy.engine")  # SQLAlchemy keeps itself at WARNING
+    statements_level = statements.level
+    statements.setLevel(logging.DEBUG)
+    try:
+        yield out
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        statements.setLevel(statements_level)
+        logging.setLogRecordFactory(factory)
+        filterers: list[logging.Filterer | None] = [
+            root,
+            *(logging.getLogger(n) for n in redaction._DEFAULT_LOGGERS),
+            *root.handlers,
+            logging.lastResort,
+        ]
+        for filterer in filterers:
+            if filterer is not None:
+                for found in [f for f in filterer.filters if isinstance(f, RedactingFilter)]:
+                    filterer.removeFilter(found)
+
+
+def _jwt(secret: str, expires_in: int) -> str:
+    claims = {"sub": "leak", "role": "admin", "exp": int(time.time()) + expires_in}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, logged: io.StringIO) -> Iterator[Run]:
+    home = tmp_path_factory.mktemp("leak")
+    settings = settings_for(home, secret_key=BOX_KEY, jwt_secret=JWT_SECRET)
+    store = bootstrap.store(settings)
+    _, admin = store.api_keys.create("leak admin", Role.ADMIN)
+    folder = settings.home / "pipelines"
+    folder.mkdir(parents=True)
+    (folder / "county.yaml").write_text(PIPELINE.replace("{folder}", str(home)), encoding="utf-8")
+    app = create_app(settings, store=store)
+    app.state.api.limiter = RateLimiter(default_per_min=100_000)
+    secrets = {**PLANTED, "admin API key": admin}
+    exchanges: list[Exchange] = []
+    with (
+        _Server(app) as url,
+        httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {admin}"}) as c,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+
+        def call(label: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+            response = c.request(method, path, **kwargs)
+            exchanges.append(Exchange(label, response))
+            return response
+
+        # planted through the API, as an administrator would
+        sql = f"postgresql+psycopg://sync@{UNREACHABLE}/warehouse"
+        put = {"kind": "sql", "url": sql, "password": CONNECTION_PASSWORD}
+        assert call("plant", "PUT", "/connections/warehouse", json=put).status_code == 201
+        inline = {"kind": "sql", "url": f"postgresql+psycopg://sync:{URL_PASSWORD}@{UNREACHABLE}/x"}
+        assert call("plant", "PUT", "/connections/inline", json=inline).status_code == 201
+        source = {"scheme": "hmac-sha512", "secret": SOURCE_SECRET, "pipeline": "county"}
+        assert call("plant", "PUT", "/webhooks/sources/ehr", json=source).status_code == 201
+        hook = {"url": "https://hooks.example.org/pacsync", "events": ["job.failed"]}
+        created = call("create", "POST", "/webhooks", json=hook)
+        assert created.status_code == 201, created.text
+        secrets["webhook secret"] = created.json()["secret"]
+        exchanges[-1].may_show = {"webhook secret"}
+        key = call("create", "POST", "/keys", json={"name": "ci", "role": "operator"})
+        assert key.status_code == 201, key.text
+        secrets["created API key"] = key.json()["token"]
+        exchanges[-1].may_show = {"created API key"}
+        ids = {
+            "name": ["warehouse", "inline", "county.legacy", "county"],
+            "source": ["ehr"],
+            "webhook_id": [created.json()["id"]],
+            "key_id": [key.json()["id"]],
+        }
+
+        for endpoint in endpoints(app):  # every GET, on every planted resource
+            if endpoint.method != "GET" or not endpoint.template.startswith("/api/v1"):
+                continue
+            names = [p for p in endpoint.params if p in ids] or [""]
+            for value in ids.get(names[0], [""]):
+                path = endpoint.path({names[0]: value}).removeprefix("/api/v1")
+                call(f"GET {endpoint.template}", "GET", path)
+
+        # error paths
+        for name in ids["name"][:3]:
+            tested = call("connection test", "POST", f"/connections/{name}/test")
+            assert tested.json()["status"] == "failed", tested.text
+        call("bad request", "PUT", "/connections/x", json={**put, "kind": "Not A Kind"})
+        call("bad request", "PUT", "/connections/x", json={**put, "url": CONNECTION_PASSWORD})
+        call("bad request", "PUT", "/connections/x", json={"password": [CONNECTION_PASSWORD]})
+        broken = f'{{"kind": "sql", "password": "{CONNECTION_PASSWORD}"'.encode()
+        json_header = {"Content-Type": "application/json"}
+        call("bad request", "PUT", "/connections/x", content=broken, headers=json_header)
+        bad_secret = {**source, "scheme": "standard-webhooks", "secret": f"nope {SOURCE_SECRET}"}
+        call("bad request", "PUT", "/webhooks/sources/bad", json=bad_secret)
+        yaml = {"Content-Type": "application/yaml"}
+        for text in (
+            PIPELINE.replace("county", "other").replace("{folder}", "/nowhere") + "  broken: [",
+            PIPELINE.replace("legacy: {url", "legacy: {connect_timeout: soon, url"),
+            PIPELINE.replace("legacy: {url", f"legacy: {{bogus: {PIPELINE_PASSWORD}, url"),
+        ):
+            call("bad pipeline", "PUT", "/pipelines/other", content=text, headers=yaml)
+            call("validate", "POST", "/pipelines/validate", content=text, headers=yaml)
+        body = b'{"event": "patient.updated"}'
+        forged = sign_headers("hmac-sha512", "not-the-secret-0123456789", "m-1", time.time(), body)
+        call("forged message", "POST", "/webhooks/receive/ehr", content=body, headers=forged)
+        token = secrets["created API key"]
+        for bearer in (
+            token[:-4] + "AAAA",
+            _jwt(JWT_SECRET, expires_in=-3600),
+            _jwt("another-secret-of-at-least-32-bytes!!", expires_in=300),
+        ):
+            call("bad credential", "GET", "/jobs", headers={"Authorization": f"Bearer {bearer}"})
+
+        def failing(**_: Any) -> Any:
+            raise RuntimeError(
+                f"could not connect to postgresql://sync:{CONNECTION_PASSWORD}@db/assess"
+            )
+
+        patch.setattr(store.statistics, "daily", failing)
+        assert call("server error", "GET", "/statistics").status_code == 500
+    yield Run(exchanges, logged.getvalue(), secrets, store)
+    app.state.api.close()
+    store.engine.dispose()
+
+
+def test_no_response_body_or_header_holds_a_secret(run: Run) -> None:
+    labels = {e.label for e in run.exchanges}
+    assert {"GET /api/v1/connections/{name}", "connection test", "server error"} <= labels
+    leaks = [
+        f"{e.label} {e.response.request.url.path} ({e.response.status_code}): {what}"
+        for e in run.exchanges
+        for what, secret in run.secrets.items()
+        if what not in e.may_show and secret in e.text
+    ]
+    assert leaks == []
+
+
+def test_bad_requests_get_problem_documents_and_a_500_says_nothing_inside(run: Run) -> None:
+    refused = [e for e in run.exchanges if e.label.startswith(("bad", "forged", "server"))]
+    assert refused
+    for exchange in refused:
+        response = exchange.response
+        assert response.headers["content-type"] == "application/problem+json", exchange.label
+        assert 400 <= response.status_code < 500 or exchange.label == "server error"
+    (error,) = [e.response for e in run.exchanges if e.label == "server error"]
+    assert error.json()["code"] == "PACS-000"
+    assert "postgresql" not in error.text
+    assert error.headers["x-request-id"] in error.json()["detail"]
+
+
+def test_no_log_line_holds_a_secret(run: Run) -> None:
+    log = run.log
+    assert '"GET /api/v1/connections/warehouse HTTP/1.1" 200' in log  # uvicorn's access log
+    assert "SELECT" in log  # SQLAlchemy's statements and their parameters
+    assert "unexpected error in GET /api/v1/statistics" in log
+    assert "webhook from 'ehr' refused" in log
+    leaks = [
+        f"{what}: {line[:300]}"
+        for line in log.splitlines()
+        for what, secret in run.secrets.items()
+        if secret in line
+    ]
+    assert leaks == []
+
+
+def test_the_store_holds_secrets_sealed_and_keys_as_hashes(run: Run) -> None:
+    metadata = MetaData()
+    metadata.reflect(run.store.engine)
+    assert {"connections", "webhooks", "webhook_sources", "api_keys"} <= set(metadata.tables)
+    with run.store.engine.connect() as conn:
+        rows = {
+            name: conn.execute(select(t)).mappings().all() for name, t in metadata.tables.items()
+        }
+    leaks = [
+        f"{table}: {what}"
+        for table, found in rows.items()
+        for row in found
+        for what, secret in run.secrets.items()
+        if secret in str(dict(row))
+    ]
+    assert leaks == []
+    sealed = [r["secret"] for t in ("connections", "webhooks", "webhook_sources") for r in rows[t]]
+    assert len(sealed) == 4  # two connections, a webhook and a source
+    assert all(s.startswith("enc:v1:") for s in sealed), sealed
+    for row in rows["api_keys"]:
+        assert len(row["token_hash"]) == 64
+        assert int(row["token_hash"], 16) >= 0
+        assert not any(str(v).startswith("psk_") for v in dict(row).values())
