@@ -2,15 +2,19 @@
 
 The stored URL never holds a password; :meth:`ConnectionStore.resolved_url`
 puts it back for the code that connects.  Listings only say ``password_set``.
+A secret elsewhere (a URL query parameter or an option named like one) could
+not be sealed, so it is refused; :func:`masked` hides such values for display.
 """
 
 from __future__ import annotations
 
 import builtins
 import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Engine, delete, insert, select, update
 
@@ -22,6 +26,9 @@ from pacsync.security import redaction
 from pacsync.security.secrets import SecretBox
 
 _t = connections.c
+MASK = "***"
+_SECRET_NAME = re.compile(r"pass(word|wd)?|pwd|secret|token|api_?key", re.IGNORECASE)
+_SECRET_PAIR = re.compile(r"\b(pass(word|wd)?|pwd)\s*=", re.IGNORECASE)  # ODBC strings
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,51 @@ def with_password(url: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _secret(name: str, value: Any) -> bool:
+    return bool(_SECRET_NAME.search(name)) or (
+        isinstance(value, str) and bool(_SECRET_PAIR.search(value))
+    )
+
+
+def _clear_options(options: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for name, value in options.items():
+        if _secret(str(name), value):
+            yield f"option '{prefix}{name}'"
+        elif isinstance(value, Mapping):
+            yield from _clear_options(value, f"{prefix}{name}.")
+
+
+def secrets_in_clear(url: str, options: Mapping[str, Any]) -> builtins.list[str]:
+    """Where ``url``'s query or ``options`` hold what looks like a secret (a name such as
+    password, pwd, secret, token or api_key, or ``PWD=`` inside a value), never the value."""
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    found = [f"URL parameter '{k}'" for k, v in query if _secret(k, v)]
+    return found + list(_clear_options(options))
+
+
+def _masked_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    for name, value in options.items():
+        if _secret(str(name), value):
+            shown[name] = MASK
+        elif isinstance(value, Mapping):
+            shown[name] = _masked_options(value)
+        else:
+            shown[name] = value
+    return shown
+
+
+def masked(url: str, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``url`` and ``options`` for display: secret-looking query values and options
+    replaced by ``***`` (the user info's password is :func:`split_password`'s)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(_secret(k, v) for k, v in query):
+        hidden = [(k, MASK if _secret(k, v) else v) for k, v in query]
+        url = urlunsplit(parts._replace(query=urlencode(hidden, safe="*")))
+    return url, _masked_options(options)
+
+
 class ConnectionStore:
     def __init__(self, engine: Engine, box: SecretBox) -> None:
         self.engine = engine
@@ -98,6 +150,14 @@ class ConnectionStore:
             raise InvalidRequest(
                 f"connection '{name}': not a URL",
                 hint="Give a URL such as postgresql+psycopg://user@host/db.",
+            )
+        clear = secrets_in_clear(url, options or {})
+        if clear:
+            raise InvalidRequest(
+                f"connection '{name}': the {clear[0]} looks like a secret, and only the "
+                "password is stored sealed",
+                hint="Give the password as 'password' or in the URL (user:password@host); "
+                "keep other secrets out of the URL's query and the options.",
             )
         bare, in_url = split_password(url)
         secret = password if password is not None else in_url

@@ -46,6 +46,8 @@ JWT_SECRET = "Jwt-secret-leak-test-9c1e7f0b2d4a6c8e"
 CONNECTION_PASSWORD = "Cnx-pw-5a1f9e3b7c"
 URL_PASSWORD = "Url-pw-8d2c4e6f1a"
 PIPELINE_PASSWORD = "Pipe-pw-3b5d7f9a1c"
+QUERY_PASSWORD = "Qry-pw-2e4a6c8e0b"
+OPTION_PASSWORD = "Opt-pw-7b9d1f3a5c"
 SOURCE_SECRET = "Src-secret-6e8a0c2e4f6a"
 PLANTED = {
     "PACSYNC_SECRET_KEY": BOX_KEY,
@@ -53,6 +55,8 @@ PLANTED = {
     "connection password": CONNECTION_PASSWORD,
     "password in a connection URL": URL_PASSWORD,
     "password in a pipeline URL": PIPELINE_PASSWORD,
+    "password in a URL's query": QUERY_PASSWORD,
+    "password in connection options": OPTION_PASSWORD,
     "inbound source secret": SOURCE_SECRET,
 }
 UNREACHABLE = "127.0.0.1:1"  # nothing listens: connection tests fail at once
@@ -63,6 +67,9 @@ name: county
 connections:
   legacy: {{url: "postgresql+psycopg://sync:{PIPELINE_PASSWORD}@{UNREACHABLE}/assess"}}
   warehouse: {{url: "sqlite:///{{folder}}/warehouse.db"}}
+  replica:
+    url: "postgresql+psycopg://sync@{UNREACHABLE}/assess?password={QUERY_PASSWORD}"
+    options: {{connect_args: {{password: {OPTION_PASSWORD}}}}}
 source: {{connection: legacy}}
 destination: {{connection: warehouse}}
 entities:
@@ -190,6 +197,12 @@ def run(tmp_path_factory: pytest.TempPathFactory, logged: io.StringIO) -> Iterat
         assert call("plant", "PUT", "/connections/warehouse", json=put).status_code == 201
         inline = {"kind": "sql", "url": f"postgresql+psycopg://sync:{URL_PASSWORD}@{UNREACHABLE}/x"}
         assert call("plant", "PUT", "/connections/inline", json=inline).status_code == 201
+        for name, clear in (
+            ("query", {"url": f"{sql}?sslmode=disable&password={QUERY_PASSWORD}"}),
+            ("odbc", {"url": f"mssql+pyodbc://?odbc_connect=UID%3Dsync%3BPWD%3D{QUERY_PASSWORD}"}),
+            ("options", {"url": sql, "options": {"connect_args": {"password": OPTION_PASSWORD}}}),
+        ):  # a secret that would be kept as it is: refused
+            call("bad request", "PUT", f"/connections/{name}", json={"kind": "sql", **clear})
         source = {"scheme": "hmac-sha512", "secret": SOURCE_SECRET, "pipeline": "county"}
         assert call("plant", "PUT", "/webhooks/sources/ehr", json=source).status_code == 201
         hook = {"url": "https://hooks.example.org/pacsync", "events": ["job.failed"]}
@@ -202,7 +215,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, logged: io.StringIO) -> Iterat
         secrets["created API key"] = key.json()["token"]
         exchanges[-1].may_show = {"created API key"}
         ids = {
-            "name": ["warehouse", "inline", "county.legacy", "county"],
+            "name": ["warehouse", "inline", "county.legacy", "county.replica", "county"],
             "source": ["ehr"],
             "webhook_id": [created.json()["id"]],
             "key_id": [key.json()["id"]],

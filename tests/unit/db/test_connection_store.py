@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
-from pacsync.db.connections import ConnectionStore, split_password, with_password
+from pacsync.db.connections import ConnectionStore, masked, split_password, with_password
 from pacsync.db.tables import connections
 from pacsync.errors import ConfigError, InvalidRequest, NotFound
 from pacsync.security.secrets import SecretBox, is_sealed
@@ -104,3 +104,33 @@ def test_passwords_split_out_of_urls_and_back(url: str, bare: str, password: str
     assert split_password(url) == (bare, password)
     if password is not None:
         assert split_password(with_password(bare, password)) == (bare, password)
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "where"),
+    [
+        ("postgresql://u@h/d?sslmode=require&password=s3cret", {}, "URL parameter 'password'"),
+        ("mssql+pyodbc://?odbc_connect=UID%3Du%3BPWD%3Ds3cret", {}, "URL parameter 'odbc_connect'"),
+        ("postgresql://u@h/d", {"connect_args": {"sslpassword": "s3cret"}}, "connect_args"),
+        ("https://h/fhir", {"api_key": "s3cret", "timeout": 5}, "option 'api_key'"),
+    ],
+)
+def test_a_secret_that_cannot_be_sealed_is_refused_without_its_value(
+    engine: Engine, box: SecretBox, url: str, options: dict[str, object], where: str
+) -> None:
+    store = ConnectionStore(engine, box)
+    with pytest.raises(InvalidRequest) as refused:
+        store.put("c", "sql", url, options)
+    assert where in refused.value.message
+    assert "s3cret" not in refused.value.message + refused.value.hint
+    assert store.list() == []
+
+
+def test_masked_hides_secret_looking_query_values_and_options_for_display() -> None:
+    url, options = masked(
+        "postgresql://u@h/d?sslmode=require&password=s3cret&token=t0k",
+        {"pool_size": 5, "connect_args": {"password": "s3cret", "sslmode": "require"}},
+    )
+    assert url == "postgresql://u@h/d?sslmode=require&password=***&token=***"
+    assert options == {"pool_size": 5, "connect_args": {"password": "***", "sslmode": "require"}}
+    assert masked("postgresql://u@h/d?x=%2F", {}) == ("postgresql://u@h/d?x=%2F", {})

@@ -22,7 +22,7 @@ from pacsync.api.schemas_admin import (
 )
 from pacsync.bootstrap import health
 from pacsync.config import Settings, list_pipelines, load_pipeline
-from pacsync.db.connections import ConnectionView, split_password
+from pacsync.db.connections import ConnectionView, masked, split_password
 from pacsync.domain.access import Role
 from pacsync.errors import InvalidState, NotFound, PacsyncError, UnsupportedFeature
 
@@ -37,11 +37,12 @@ _LIST_HINT = "List the connections: GET /api/v1/connections."
 
 
 def _stored(view: ConnectionView) -> Connection:
+    url, options = masked(view.url, view.options)  # a row stored before such were refused
     return Connection(
         name=view.name,
         kind=view.kind,
-        url=view.url,
-        options=view.options,
+        url=url,
+        options=options,
         password_set=view.password_set,
         origin="store",
         created_at=view.created_at,
@@ -60,12 +61,13 @@ def _declared(settings: Settings) -> dict[str, tuple[Connection, str]]:
             continue  # GET /pipelines reports files that do not load
         for name, declared in spec.connections.items():
             bare, password = split_password(declared.url)
+            url, options = masked(bare, declared.options)
             ref = f"{spec.name}.{name}"
             connection = Connection(
                 name=ref,
                 kind="sql",
-                url=bare,
-                options=declared.options,
+                url=url,
+                options=options,
                 password_set=password is not None,
                 origin="pipeline",
                 pipeline=spec.name,

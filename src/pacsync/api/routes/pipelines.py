@@ -33,6 +33,7 @@ from pacsync.api.schemas import (
 from pacsync.bootstrap import pipeline_files
 from pacsync.config import find_pipeline, list_pipelines, load_pipeline
 from pacsync.connectors.sql.engine import redact
+from pacsync.db.connections import masked
 from pacsync.domain.access import Role
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import InvalidRequest, PacsyncError
@@ -93,7 +94,9 @@ def get_one(name: Name, settings: SettingsDep, _who: Viewer) -> PipelineDetail:
         source=spec.source.connection,
         destination=spec.destination.connection,
         connections={
-            n: ConnectionInfo(url=redact(c.url), description=c.description, fallback=c.fallback)
+            n: ConnectionInfo(
+                url=masked(redact(c.url), {})[0], description=c.description, fallback=c.fallback
+            )
             for n, c in spec.connections.items()
         },
         entities=[
