@@ -59,6 +59,7 @@ PLANTED = {
     "password in connection options": OPTION_PASSWORD,
     "inbound source secret": SOURCE_SECRET,
 }
+UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
 UNREACHABLE = "127.0.0.1:1"  # nothing listens: connection tests fail at once
 
 PIPELINE = f"""\
@@ -140,15 +141,21 @@ def logged() -> Iterator[io.StringIO]:
     redaction.install()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    statements = logging.getLogger("sqlalchemy.engine")  # SQLAlchemy keeps itself at WARNING
-    statements_level = statements.level
-    statements.setLevel(logging.DEBUG)
+    # SQLAlchemy keeps itself at WARNING; uvicorn's logging set-up (another test's server,
+    # say) stops its loggers' records at their own handlers
+    loud = [logging.getLogger(n) for n in ("sqlalchemy.engine", *UVICORN)]
+    kept = [(logger.level, logger.propagate) for logger in loud]
+    for logger in loud:
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = True
     try:
         yield out
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
-        statements.setLevel(statements_level)
+        for logger, (was, propagated) in zip(loud, kept, strict=True):
+            logger.setLevel(was)
+            logger.propagate = propagated
         logging.setLogRecordFactory(factory)
         filterers: list[logging.Filterer | None] = [
             root,
