@@ -5,8 +5,9 @@
 - ``Audit(action, role, target=path_param)``: for every write and every read of
   patient data; checks the role like the aliases, then records who did it, from
   where, on what, and how it ended (``ok``, ``denied``, or the PACS code / HTTP
-  status it failed with).  The route may set ``entry.target``, ``entry.detail``
-  and ``entry.outcome``::
+  status it failed with); a request whose parameters or body do not validate
+  never reached the route and is not recorded.  The route may set
+  ``entry.target``, ``entry.detail`` and ``entry.outcome``::
 
       def cancel(job_id: str, entry: Annotated[AuditEntry, Audit("job.cancel",
                  Role.OPERATOR, "job_id")]) -> ...
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -201,6 +203,8 @@ def audited(action: str, needed: Role, target: str | None = None) -> Callable[..
             raise _forbidden(who, needed)
         try:
             yield entry
+        except RequestValidationError:
+            raise  # the request was refused before the route ran: nothing to record
         except PacsyncError as error:
             record(error.code)
             raise

@@ -38,6 +38,7 @@ class Endpoint:
     needs: Needs
     audit_action: str | None
     integers: frozenset[str]  # the path parameters that are numbers
+    validated_body: bool = False  # a JSON body the framework validates before the route runs
 
     def path(self, values: Mapping[str, str] | None = None) -> str:
         """The template filled with ``values``, else samples that name nothing stored."""
@@ -92,6 +93,7 @@ def endpoints(app: FastAPI) -> list[Endpoint]:
             for p in (route.dependant.path_params if isinstance(route, APIRoute) else [])
             if p.field_info.annotation is int
         )
+        body = isinstance(route, APIRoute) and bool(route.dependant.body_params)
         for method in sorted((context.methods or set()) - {"HEAD"}):
-            found.append(Endpoint(method, template, needs, action, integers))
+            found.append(Endpoint(method, template, needs, action, integers, body))
     return found

@@ -47,7 +47,7 @@ def test_a_revoked_key_stops_working_and_is_listed_as_revoked(api: Api) -> None:
     assert made["id"] not in active
     assert len(active) == 3
     outcomes = [e["outcome"] for e in api.audit("key.revoke")]
-    assert outcomes[1:] == ["PACS-104", "PACS-107", "ok"]  # newest first, after the 422
+    assert outcomes == ["PACS-104", "PACS-107", "ok"]  # newest first; the 422 ran no route
 
 
 def test_bad_keys_are_refused(api: Api) -> None:
