@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from pacsync import bootstrap
 from pacsync.api import problems
 from pacsync.api.metrics import StoreCollector, http_latency
-from pacsync.api.middleware import MAX_BODY_BYTES, BodyLimit, RequestId, RequestLatency
+from pacsync.api.middleware import MAX_BODY_BYTES, BodyLimit, NoNul, RequestId, RequestLatency
 from pacsync.api.rate_limit import RateLimiter
 from pacsync.api.routes import ROUTERS, health
 from pacsync.api.routes import metrics as metrics_routes
@@ -98,6 +98,7 @@ def create_app(
     app.state.api = state
     problems.install(app, allowed_methods)
     app.add_middleware(RequestLatency, histogram=http_latency(registry))
+    app.add_middleware(NoNul)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestId)  # the outermost: every response has the id
     for router in ROUTERS:

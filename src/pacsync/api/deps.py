@@ -47,7 +47,8 @@ _bearer = HTTPBearer(
     description="An API key (psk_…, from `pacsync keys create`) or a JWT from the "
     "configured identity provider.",
 )
-AUTHENTICATED = problems.responses(401, 403, 429, 500)  # what any authenticated route may answer
+# what any authenticated route may answer (400: a NUL character in the query or body)
+AUTHENTICATED = problems.responses(400, 401, 403, 429, 500)
 _KEY_HINT = "Send 'Authorization: Bearer <API key>'; create a key with `pacsync keys create`."
 
 

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, the request body limit and request latency.
+"""ASGI middleware: request ids, the request body limit, NUL characters refused, and
+request latency.
 
 Written against raw ASGI (no ``BaseHTTPMiddleware``) so a body is never read
 whole before the limit is checked and streaming responses pass straight through.
@@ -105,6 +106,85 @@ class BodyLimit:
             BodyTooLarge(self.max_bytes).error, 413, {"Connection": "close"}, request
         )
         await response(scope, receive, send)
+
+
+class NulRefused(problems.ProblemException):
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            400,
+            InvalidRequest(
+                f"the request's {where} holds a NUL character",
+                hint="Remove NUL characters (\\u0000, %00): no pacsync value holds one, "
+                "and a PostgreSQL store cannot keep one.",
+            ),
+        )
+
+
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # \u0000, not an escaped \ before u0000
+_JSON_TAIL = 64  # bytes of the previous chunk kept, for an escape split between chunks
+
+
+class NoNul:
+    """400 for a NUL character in the path, the query or a JSON body: the store would
+    refuse it (PostgreSQL) or keep it (SQLite), and no pacsync value holds one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where = _nul_in_url(scope)
+        if where is not None:
+            await _reject(NulRefused(where), scope, receive, send)
+            return
+        media = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        if not (media == "application/json" or media.endswith("+json")):
+            await self.app(scope, receive, send)
+            return
+        tail = b""
+        started = False
+
+        async def checked_receive() -> Message:
+            nonlocal tail
+            message = await receive()
+            if message["type"] == "http.request":
+                window = tail + message.get("body", b"")
+                if _JSON_NUL.search(window):
+                    raise NulRefused("body")
+                tail = window[-_JSON_TAIL:]
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, checked_receive, watched_send)
+        except NulRefused as refused:  # read outside the routes' error handling
+            if started:
+                raise
+            await _reject(refused, scope, receive, send)
+
+
+def _nul_in_url(scope: Scope) -> str | None:
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    if b"%00" in scope.get("query_string", b"") or b"\x00" in scope.get("query_string", b""):
+        return "query"
+    return None
+
+
+async def _reject(
+    refused: problems.ProblemException, scope: Scope, receive: Receive, send: Send
+) -> None:
+    response = problems.from_error(
+        refused.error, refused.status_code, None, Request(scope, receive)
+    )
+    await response(scope, receive, send)
 
 
 class RequestLatency:

@@ -21,7 +21,7 @@ from pacsync.api.rate_limit import RateLimiter
 from pacsync.db import tables
 from pacsync.domain.access import Role
 
-from .conftest import Api
+from .conftest import Api, problem
 from .endpoints import Endpoint, endpoints
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -175,3 +175,50 @@ def test_a_refused_request_is_not_audited_but_a_route_that_ran_is(limitless: Api
     assert api.delete("/jobs/0b6f0e0c").status_code == 404
     (entry,) = api.audit("job.cancel")
     assert (entry["target"], entry["outcome"]) == ("0b6f0e0c", "PACS-104")
+
+
+RAW_BODIES = {  # routes that read their body themselves
+    ("PUT", "/api/v1/pipelines/{name}"),
+    ("POST", "/api/v1/pipelines/validate"),
+    ("POST", "/api/v1/webhooks/receive/{source}"),
+}
+
+
+def test_a_nul_character_is_a_400_and_changes_nothing(limitless: Api) -> None:
+    """In the query or path of any route, or in a JSON body a route reads: PostgreSQL
+    cannot store a NUL and SQLite would, so both refuse it alike (a route that reads
+    its body itself has begun, and records the refusal)."""
+    api = limitless
+    before, since = _snapshot(api), _last_audit_id(api)
+    failures = []
+    body = b'{"name": "a\\u0000b", "pipeline": "x\\u0000", "url": "https://h/\\u0000"}'
+    for endpoint in endpoints(api.client.app):  # type: ignore[arg-type]
+        headers = api.headers(Role.ADMIN)
+        sends = [{"params": {"pipeline": "a\x00b"}}]
+        if endpoint.validated_body or (endpoint.method, endpoint.template) in RAW_BODIES:
+            sends.append({"content": body, "headers": {**headers, **JSON}})
+        for extra in sends:
+            response = api.client.request(
+                endpoint.method, endpoint.path(), **{"headers": headers, **extra}
+            )
+            if response.status_code != 400 or _refused(response):
+                failures.append(f"{endpoint}: {response.status_code} {response.text[:150]}")
+    assert failures == [], "\n".join(failures)
+    assert api.get("/jobs/%00").status_code == 400
+    assert _snapshot(api) == before
+    audited = _audited_since(api, since)
+    assert [(e["action"], e["outcome"]) for e in audited] == [("pipeline.put", "HTTP 400")]
+
+
+def test_a_nul_escape_split_between_chunks_is_refused_and_an_escaped_backslash_is_not(
+    limitless: Api,
+) -> None:
+    api = limitless
+    split = iter([b'{"name": "a\\', b'u0000", "role": "viewer"}'])
+    response = api.post("/keys", content=split, headers=JSON)
+    body = problem(response, 400, "PACS-105")
+    assert "NUL" in body["detail"]
+    assert api.store.api_keys.count_active() == 3
+    literal = api.post("/keys", content=b'{"name": "a\\\\u0000b", "role": "viewer"}', headers=JSON)
+    assert literal.status_code == 201, literal.text
+    assert literal.json()["name"] == "a\\u0000b"
