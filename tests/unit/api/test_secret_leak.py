@@ -174,6 +174,98 @@ def _jwt(secret: str, expires_in: int) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+@dataclass
+class Caller:
+    """Sends requests as the administrator and keeps every exchange."""
+
+    client: httpx.Client
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def __call__(self, label: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.client.request(method, path, **kwargs)
+        self.exchanges.append(Exchange(label, response))
+        return response
+
+
+SQL = f"postgresql+psycopg://sync@{UNREACHABLE}/warehouse"
+CONNECTION = {"kind": "sql", "url": SQL, "password": CONNECTION_PASSWORD}
+SOURCE = {"scheme": "hmac-sha512", "secret": SOURCE_SECRET, "pipeline": "county"}
+
+
+def _plant(call: Caller, secrets: dict[str, str]) -> dict[str, list[str]]:
+    """Secrets planted as an administrator would; the ids of what holds them."""
+    assert call("plant", "PUT", "/connections/warehouse", json=CONNECTION).status_code == 201
+    inline = {"kind": "sql", "url": f"postgresql+psycopg://sync:{URL_PASSWORD}@{UNREACHABLE}/x"}
+    assert call("plant", "PUT", "/connections/inline", json=inline).status_code == 201
+    for name, clear in (
+        ("query", {"url": f"{SQL}?sslmode=disable&password={QUERY_PASSWORD}"}),
+        ("odbc", {"url": f"mssql+pyodbc://?odbc_connect=UID%3Dsync%3BPWD%3D{QUERY_PASSWORD}"}),
+        ("options", {"url": SQL, "options": {"connect_args": {"password": OPTION_PASSWORD}}}),
+    ):  # a secret that would be kept as it is: refused
+        call("bad request", "PUT", f"/connections/{name}", json={"kind": "sql", **clear})
+    assert call("plant", "PUT", "/webhooks/sources/ehr", json=SOURCE).status_code == 201
+    hook = {"url": "https://hooks.example.org/pacsync", "events": ["job.failed"]}
+    created = call("create", "POST", "/webhooks", json=hook)
+    assert created.status_code == 201, created.text
+    secrets["webhook secret"] = created.json()["secret"]
+    call.exchanges[-1].may_show = {"webhook secret"}
+    key = call("create", "POST", "/keys", json={"name": "ci", "role": "operator"})
+    assert key.status_code == 201, key.text
+    secrets["created API key"] = key.json()["token"]
+    call.exchanges[-1].may_show = {"created API key"}
+    return {
+        "name": ["warehouse", "inline", "county.legacy", "county.replica", "county"],
+        "source": ["ehr"],
+        "webhook_id": [created.json()["id"]],
+        "key_id": [key.json()["id"]],
+    }
+
+
+def _read_everything(call: Caller, app: Any, ids: dict[str, list[str]]) -> None:
+    """Every GET route of the API, on every planted resource."""
+    for endpoint in endpoints(app):
+        if endpoint.method != "GET" or not endpoint.template.startswith("/api/v1"):
+            continue
+        named = [p for p in endpoint.params if p in ids] or [""]
+        for value in ids.get(named[0], [""]):
+            path = endpoint.path({named[0]: value}).removeprefix("/api/v1")
+            call(f"GET {endpoint.template}", "GET", path)
+
+
+def _fail(call: Caller, secrets: dict[str, str]) -> None:
+    """The error paths: failing connection tests, bad requests carrying secrets, a forged
+    message, bad credentials."""
+    for name in ("warehouse", "inline", "county.legacy", "county.replica"):
+        tested = call("connection test", "POST", f"/connections/{name}/test")
+        assert tested.json()["status"] == "failed", tested.text
+    call("bad request", "PUT", "/connections/x", json={**CONNECTION, "kind": "Not A Kind"})
+    call("bad request", "PUT", "/connections/x", json={**CONNECTION, "url": CONNECTION_PASSWORD})
+    call("bad request", "PUT", "/connections/x", json={"password": [CONNECTION_PASSWORD]})
+    broken = f'{{"kind": "sql", "password": "{CONNECTION_PASSWORD}"'.encode()
+    json_header = {"Content-Type": "application/json"}
+    call("bad request", "PUT", "/connections/x", content=broken, headers=json_header)
+    bad_secret = {**SOURCE, "scheme": "standard-webhooks", "secret": f"nope {SOURCE_SECRET}"}
+    call("bad request", "PUT", "/webhooks/sources/bad", json=bad_secret)
+    yaml = {"Content-Type": "application/yaml"}
+    for text in (
+        PIPELINE.replace("county", "other").replace("{folder}", "/nowhere") + "  broken: [",
+        PIPELINE.replace("legacy: {url", "legacy: {connect_timeout: soon, url"),
+        PIPELINE.replace("legacy: {url", f"legacy: {{bogus: {PIPELINE_PASSWORD}, url"),
+    ):
+        call("bad pipeline", "PUT", "/pipelines/other", content=text, headers=yaml)
+        call("validate", "POST", "/pipelines/validate", content=text, headers=yaml)
+    body = b'{"event": "patient.updated"}'
+    forged = sign_headers("hmac-sha512", "not-the-secret-0123456789", "m-1", time.time(), body)
+    call("forged message", "POST", "/webhooks/receive/ehr", content=body, headers=forged)
+    token = secrets["created API key"]
+    for bearer in (
+        token[:-4] + "AAAA",
+        _jwt(JWT_SECRET, expires_in=-3600),
+        _jwt("another-secret-of-at-least-32-bytes!!", expires_in=300),
+    ):
+        call("bad credential", "GET", "/jobs", headers={"Authorization": f"Bearer {bearer}"})
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, logged: io.StringIO) -> Iterator[Run]:
     home = tmp_path_factory.mktemp("leak")
@@ -186,95 +278,24 @@ def run(tmp_path_factory: pytest.TempPathFactory, logged: io.StringIO) -> Iterat
     app = create_app(settings, store=store)
     app.state.api.limiter = RateLimiter(default_per_min=100_000)
     secrets = {**PLANTED, "admin API key": admin}
-    exchanges: list[Exchange] = []
     with (
         _Server(app) as url,
         httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {admin}"}) as c,
         pytest.MonkeyPatch.context() as patch,
     ):
+        call = Caller(c)
+        ids = _plant(call, secrets)
+        _read_everything(call, app, ids)
+        _fail(call, secrets)
 
-        def call(label: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-            response = c.request(method, path, **kwargs)
-            exchanges.append(Exchange(label, response))
-            return response
-
-        # planted through the API, as an administrator would
-        sql = f"postgresql+psycopg://sync@{UNREACHABLE}/warehouse"
-        put = {"kind": "sql", "url": sql, "password": CONNECTION_PASSWORD}
-        assert call("plant", "PUT", "/connections/warehouse", json=put).status_code == 201
-        inline = {"kind": "sql", "url": f"postgresql+psycopg://sync:{URL_PASSWORD}@{UNREACHABLE}/x"}
-        assert call("plant", "PUT", "/connections/inline", json=inline).status_code == 201
-        for name, clear in (
-            ("query", {"url": f"{sql}?sslmode=disable&password={QUERY_PASSWORD}"}),
-            ("odbc", {"url": f"mssql+pyodbc://?odbc_connect=UID%3Dsync%3BPWD%3D{QUERY_PASSWORD}"}),
-            ("options", {"url": sql, "options": {"connect_args": {"password": OPTION_PASSWORD}}}),
-        ):  # a secret that would be kept as it is: refused
-            call("bad request", "PUT", f"/connections/{name}", json={"kind": "sql", **clear})
-        source = {"scheme": "hmac-sha512", "secret": SOURCE_SECRET, "pipeline": "county"}
-        assert call("plant", "PUT", "/webhooks/sources/ehr", json=source).status_code == 201
-        hook = {"url": "https://hooks.example.org/pacsync", "events": ["job.failed"]}
-        created = call("create", "POST", "/webhooks", json=hook)
-        assert created.status_code == 201, created.text
-        secrets["webhook secret"] = created.json()["secret"]
-        exchanges[-1].may_show = {"webhook secret"}
-        key = call("create", "POST", "/keys", json={"name": "ci", "role": "operator"})
-        assert key.status_code == 201, key.text
-        secrets["created API key"] = key.json()["token"]
-        exchanges[-1].may_show = {"created API key"}
-        ids = {
-            "name": ["warehouse", "inline", "county.legacy", "county.replica", "county"],
-            "source": ["ehr"],
-            "webhook_id": [created.json()["id"]],
-            "key_id": [key.json()["id"]],
-        }
-
-        for endpoint in endpoints(app):  # every GET, on every planted resource
-            if endpoint.method != "GET" or not endpoint.template.startswith("/api/v1"):
-                continue
-            names = [p for p in endpoint.params if p in ids] or [""]
-            for value in ids.get(names[0], [""]):
-                path = endpoint.path({names[0]: value}).removeprefix("/api/v1")
-                call(f"GET {endpoint.template}", "GET", path)
-
-        # error paths
-        for name in ids["name"][:3]:
-            tested = call("connection test", "POST", f"/connections/{name}/test")
-            assert tested.json()["status"] == "failed", tested.text
-        call("bad request", "PUT", "/connections/x", json={**put, "kind": "Not A Kind"})
-        call("bad request", "PUT", "/connections/x", json={**put, "url": CONNECTION_PASSWORD})
-        call("bad request", "PUT", "/connections/x", json={"password": [CONNECTION_PASSWORD]})
-        broken = f'{{"kind": "sql", "password": "{CONNECTION_PASSWORD}"'.encode()
-        json_header = {"Content-Type": "application/json"}
-        call("bad request", "PUT", "/connections/x", content=broken, headers=json_header)
-        bad_secret = {**source, "scheme": "standard-webhooks", "secret": f"nope {SOURCE_SECRET}"}
-        call("bad request", "PUT", "/webhooks/sources/bad", json=bad_secret)
-        yaml = {"Content-Type": "application/yaml"}
-        for text in (
-            PIPELINE.replace("county", "other").replace("{folder}", "/nowhere") + "  broken: [",
-            PIPELINE.replace("legacy: {url", "legacy: {connect_timeout: soon, url"),
-            PIPELINE.replace("legacy: {url", f"legacy: {{bogus: {PIPELINE_PASSWORD}, url"),
-        ):
-            call("bad pipeline", "PUT", "/pipelines/other", content=text, headers=yaml)
-            call("validate", "POST", "/pipelines/validate", content=text, headers=yaml)
-        body = b'{"event": "patient.updated"}'
-        forged = sign_headers("hmac-sha512", "not-the-secret-0123456789", "m-1", time.time(), body)
-        call("forged message", "POST", "/webhooks/receive/ehr", content=body, headers=forged)
-        token = secrets["created API key"]
-        for bearer in (
-            token[:-4] + "AAAA",
-            _jwt(JWT_SECRET, expires_in=-3600),
-            _jwt("another-secret-of-at-least-32-bytes!!", expires_in=300),
-        ):
-            call("bad credential", "GET", "/jobs", headers={"Authorization": f"Bearer {bearer}"})
-
-        def failing(**_: Any) -> Any:
+        def failing(**_: Any) -> Any:  # a driver's error, DSN and all
             raise RuntimeError(
                 f"could not connect to postgresql://sync:{CONNECTION_PASSWORD}@db/assess"
             )
 
         patch.setattr(store.statistics, "daily", failing)
         assert call("server error", "GET", "/statistics").status_code == 500
-    yield Run(exchanges, logged.getvalue(), secrets, store)
+    yield Run(call.exchanges, logged.getvalue(), secrets, store)
     app.state.api.close()
     store.engine.dispose()
 
