@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from prometheus_client import Histogram
 from starlette.datastructures import Headers
@@ -48,7 +49,11 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
-class BodyTooLarge(problems.ProblemException):
+class BodyRefused(problems.ProblemException):
+    """A request refused for what its body holds, found while the body is read."""
+
+
+class BodyTooLarge(BodyRefused):
     def __init__(self, limit: int) -> None:
         super().__init__(
             413,
@@ -56,7 +61,47 @@ class BodyTooLarge(problems.ProblemException):
                 f"the request body is over the limit of {limit:,} bytes",
                 hint="Send a smaller body; split large uploads.",
             ),
+            {"Connection": "close"},
         )
+
+
+class NulRefused(BodyRefused):
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            400,
+            InvalidRequest(
+                f"the request's {where} holds a NUL character",
+                hint="Remove NUL characters (\\u0000, %00): no pacsync value holds one, "
+                "and a PostgreSQL store cannot keep one.",
+            ),
+        )
+
+
+async def _checking_body(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, check: Callable[[bytes], None]
+) -> None:
+    """Run ``app`` with every body chunk passed to ``check`` as it is read; what ``check``
+    refuses before the response has started is answered as its problem document."""
+    started = False
+
+    async def checked_receive() -> Message:
+        message = await receive()
+        if message["type"] == "http.request":
+            check(message.get("body", b""))
+        return message
+
+    async def watched_send(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, checked_receive, watched_send)
+    except BodyRefused as refused:  # raised outside the routes' error handling
+        if started:
+            raise
+        await _reject(refused, scope, receive, send)
 
 
 class BodyLimit:
@@ -73,51 +118,17 @@ class BodyLimit:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(scope, receive, send)
+            await _reject(BodyTooLarge(self.max_bytes), scope, receive, send)
             return
         seen = 0
-        started = False
 
-        async def limited_receive() -> Message:
+        def count(chunk: bytes) -> None:
             nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
-            return message
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                raise BodyTooLarge(self.max_bytes)
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, watched_send)
-        except BodyTooLarge:  # read outside the routes' error handling
-            if started:
-                raise
-            await self._reject(scope, receive, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = problems.from_error(
-            BodyTooLarge(self.max_bytes).error, 413, {"Connection": "close"}, request
-        )
-        await response(scope, receive, send)
-
-
-class NulRefused(problems.ProblemException):
-    def __init__(self, where: str) -> None:
-        super().__init__(
-            400,
-            InvalidRequest(
-                f"the request's {where} holds a NUL character",
-                hint="Remove NUL characters (\\u0000, %00): no pacsync value holds one, "
-                "and a PostgreSQL store cannot keep one.",
-            ),
-        )
+        await _checking_body(self.app, scope, receive, send, count)
 
 
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # \u0000, not an escaped \ before u0000
@@ -144,30 +155,15 @@ class NoNul:
             await self.app(scope, receive, send)
             return
         tail = b""
-        started = False
 
-        async def checked_receive() -> Message:
+        def scan(chunk: bytes) -> None:
             nonlocal tail
-            message = await receive()
-            if message["type"] == "http.request":
-                window = tail + message.get("body", b"")
-                if _JSON_NUL.search(window):
-                    raise NulRefused("body")
-                tail = window[-_JSON_TAIL:]
-            return message
+            window = tail + chunk
+            if _JSON_NUL.search(window):
+                raise NulRefused("body")
+            tail = window[-_JSON_TAIL:]
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, checked_receive, watched_send)
-        except NulRefused as refused:  # read outside the routes' error handling
-            if started:
-                raise
-            await _reject(refused, scope, receive, send)
+        await _checking_body(self.app, scope, receive, send, scan)
 
 
 def _nul_in_url(scope: Scope) -> str | None:
@@ -182,7 +178,7 @@ async def _reject(
     refused: problems.ProblemException, scope: Scope, receive: Receive, send: Send
 ) -> None:
     response = problems.from_error(
-        refused.error, refused.status_code, None, Request(scope, receive)
+        refused.error, refused.status_code, dict(refused.headers or {}), Request(scope, receive)
     )
     await response(scope, receive, send)
 
