@@ -25,6 +25,7 @@ from pacsync.db.connections import ConnectionStore
 from pacsync.db.statistics import StatisticsStore
 from pacsync.db.store import HEAD, current_revision, migrate, open_store
 from pacsync.db.tables import connections, daily_statistics, metadata, webhooks
+from pacsync.db.webhook_sources import WebhookSourceStore
 from pacsync.db.webhooks import WebhookStore
 from pacsync.domain.access import Role
 from pacsync.errors import InvalidState
@@ -156,7 +157,7 @@ def test_webhooks_on_postgresql(engine: Engine, box: SecretBox) -> None:
 def test_a_replayed_message_loses_even_when_both_copies_arrive_at_once(
     engine: Engine, box: SecretBox
 ) -> None:
-    store = WebhookStore(engine, box)
+    store = WebhookSourceStore(engine, box)
     _, secret = store.put_source("lab", "hmac-sha512", pipeline="ehr")
     assert secret is not None
     body = b'{"result": 1}'
@@ -164,7 +165,7 @@ def test_a_replayed_message_loses_even_when_both_copies_arrive_at_once(
 
     def deliver(racer: Engine) -> str:
         try:
-            WebhookStore(racer, box).accept("lab", headers, body)
+            WebhookSourceStore(racer, box).accept("lab", headers, body)
         except InvalidState:
             return "replay"
         return "accepted"

@@ -13,7 +13,8 @@ from pydantic import Field, field_validator, model_validator
 from pacsync.api.schemas import PIPELINE_NAME, Model, UtcTime
 from pacsync.db.api_keys import ApiKeyView
 from pacsync.db.conflicts import ConflictView
-from pacsync.db.webhooks import DeliveryView, SourceView, WebhookView
+from pacsync.db.webhook_sources import SourceView
+from pacsync.db.webhooks import DeliveryView, WebhookView
 from pacsync.domain.access import Role
 from pacsync.jobs.webhooks import EVENTS, valid_subscription
 

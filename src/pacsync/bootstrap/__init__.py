@@ -24,6 +24,7 @@ from pacsync.db.dead_letters import DeadLetterStore
 from pacsync.db.jobs import JobStore
 from pacsync.db.statistics import StatisticsStore
 from pacsync.db.store import open_store
+from pacsync.db.webhook_sources import WebhookSourceStore
 from pacsync.db.webhooks import WebhookStore
 from pacsync.domain.circuit import BreakerPolicy
 from pacsync.domain.records import EntityCounts
@@ -46,6 +47,7 @@ class Store:
     connections: ConnectionStore
     conflicts: ConflictStore
     webhooks: WebhookStore
+    webhook_sources: WebhookSourceStore
     statistics: StatisticsStore
 
 
@@ -68,6 +70,7 @@ def store(settings: Settings) -> Store:
         connections=ConnectionStore(engine, box),
         conflicts=ConflictStore(engine),
         webhooks=WebhookStore(engine, box),
+        webhook_sources=WebhookSourceStore(engine, box),
         statistics=StatisticsStore(engine),
     )
 

@@ -157,7 +157,9 @@ def matrix(tmp_path: Path) -> Iterator[Matrix]:
         ("PUT", "/api/v1/pipelines/{name}"): yaml,
         ("POST", "/api/v1/pipelines/validate"): yaml,
     }
-    store.webhooks.put_source("ehr", "github", "ehr-shared-secret-0123456789", pipeline="county")
+    store.webhook_sources.put_source(
+        "ehr", "github", "ehr-shared-secret-0123456789", pipeline="county"
+    )
     credentials: dict[str, str | None] = {
         "no token": None,
         "malformed token": "Bearer %%not-a-token%%",

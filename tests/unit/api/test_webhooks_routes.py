@@ -138,7 +138,7 @@ def test_a_source_gets_a_generated_secret_once_and_keeps_it(api: Api) -> None:
     again = api.put("/webhooks/sources/ehr", json={**body, "mode": "full"})
     assert again.status_code == 200
     assert again.json()["secret"] is None
-    assert api.store.webhooks.source_secret("ehr") == made["secret"]
+    assert api.store.webhook_sources.source_secret("ehr") == made["secret"]
     shown = api.get("/webhooks/sources/ehr").json()
     assert "secret" not in shown
     assert shown["mode"] == "full"
@@ -165,7 +165,7 @@ def test_a_source_must_run_a_known_pipeline_and_entities(api: Api) -> None:
         "secret": "not base64 at all!",
     }
     problem(put("/webhooks/sources/x", json=bad_secret), 422, "PACS-101")
-    assert api.store.webhooks.list_sources() == []
+    assert api.store.webhook_sources.list_sources() == []
 
 
 SECRETS = {

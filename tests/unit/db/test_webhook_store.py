@@ -1,4 +1,4 @@
-"""Webhooks: subscriptions with sealed secrets, the delivery log, inbound sources and replays."""
+"""Webhooks: subscriptions with sealed secrets, the delivery log; inbound sources and replays."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 from standardwebhooks import Webhook
 
 from pacsync.db.tables import webhook_sources, webhooks
+from pacsync.db.webhook_sources import WebhookSourceStore
 from pacsync.db.webhooks import RESPONSE_BODY_LIMIT, WebhookStore
 from pacsync.domain.clock import utc_now
 from pacsync.errors import AuthenticationFailed, ConfigError, InvalidRequest, InvalidState, NotFound
@@ -118,7 +119,7 @@ def test_bad_webhooks_are_refused(
 
 
 def test_receipts_refuse_a_replayed_message(engine: Engine, box: SecretBox) -> None:
-    store = WebhookStore(engine, box)
+    store = WebhookSourceStore(engine, box)
     assert store.remember_receipt("github", "d-1") is True
     assert store.remember_receipt("github", "d-1") is False
     assert store.remember_receipt("stripe", "d-1") is True  # ids are per source
@@ -127,7 +128,7 @@ def test_receipts_refuse_a_replayed_message(engine: Engine, box: SecretBox) -> N
 
 
 def test_a_source_verifies_signed_messages_once(engine: Engine, box: SecretBox) -> None:
-    store = WebhookStore(engine, box)
+    store = WebhookSourceStore(engine, box)
     view, secret = store.put_source(
         "lab", "standard-webhooks", pipeline="ehr", mode="incremental", entities=["results"]
     )
@@ -157,7 +158,7 @@ def test_a_source_verifies_signed_messages_once(engine: Engine, box: SecretBox) 
 def test_a_source_keeps_its_secret_unless_given_one_or_changing_scheme(
     engine: Engine, box: SecretBox
 ) -> None:
-    store = WebhookStore(engine, box)
+    store = WebhookSourceStore(engine, box)
     _, made = store.put_source("gh", "github", "shared-with-github")
     assert made is None
     assert store.source_secret("gh") == "shared-with-github"
@@ -176,7 +177,7 @@ def test_a_source_keeps_its_secret_unless_given_one_or_changing_scheme(
 
 
 def test_bad_sources_are_refused(engine: Engine, box: SecretBox) -> None:
-    store = WebhookStore(engine, box)
+    store = WebhookSourceStore(engine, box)
     with pytest.raises(InvalidRequest, match="sha1"):
         store.put_source("x", "sha1")
     with pytest.raises(ConfigError, match="whsec_"):

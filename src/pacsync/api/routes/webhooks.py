@@ -130,13 +130,13 @@ def _receive(
     entry: AuditEntry,
     address: str | None,
 ) -> JobAccepted:
-    webhooks = state.store.webhooks
-    found = webhooks.get_source(source)
+    sources = state.store.webhook_sources
+    found = sources.get_source(source)
     if found is None:
         raise _refused(state, address, _no_source(source), 404)
     request = _request(state, found.pipeline, found.mode, found.entities)
     try:
-        _, message_id = webhooks.accept(source, headers, body)
+        _, message_id = sources.accept(source, headers, body)
     except AuthenticationFailed as error:
         log.warning("webhook from '%s' refused: %s", source, error.message)
         raise _refused(state, address, error, 401) from None
@@ -150,7 +150,7 @@ def _receive(
             client=state.job_client(),
         )
     except PacsyncError:
-        webhooks.forget_receipt(source, message_id)  # the sender's retry is no replay
+        sources.forget_receipt(source, message_id)  # the sender's retry is no replay
         raise
     entry.detail["job_id"] = job_id
     return JobAccepted(job_id=job_id, status="queued", created=created, queue=request.queue)
@@ -184,7 +184,7 @@ def _refused(
 
 @router.get("/sources", summary="Inbound sources (never their secrets; admin)")
 def list_sources(state: StateDep, _who: Admin) -> list[Source]:
-    return [Source.of(s) for s in state.store.webhooks.list_sources()]
+    return [Source.of(s) for s in state.store.webhook_sources.list_sources()]
 
 
 @router.get(
@@ -193,7 +193,7 @@ def list_sources(state: StateDep, _who: Admin) -> list[Source]:
     responses=problems.responses(404),
 )
 def get_source(source: SourceName, state: StateDep, _who: Admin) -> Source:
-    found = state.store.webhooks.get_source(source)
+    found = state.store.webhook_sources.get_source(source)
     if found is None:
         raise _no_source(source)
     return Source.of(found)
@@ -215,9 +215,9 @@ def put_source(
     entry: Annotated[AuditEntry, Audit("webhook_source.put", Role.ADMIN, "source")],
 ) -> SourceSaved:
     _request(state, body.pipeline, body.mode, body.entities)  # the pipeline and entities exist
-    webhooks = state.store.webhooks
-    created = webhooks.get_source(source) is None
-    saved, generated = webhooks.put_source(
+    sources = state.store.webhook_sources
+    created = sources.get_source(source) is None
+    saved, generated = sources.put_source(
         source,
         body.scheme,
         body.secret,
@@ -242,7 +242,7 @@ def delete_source(
     state: StateDep,
     _entry: Annotated[AuditEntry, Audit("webhook_source.delete", Role.ADMIN, "source")],
 ) -> SourceDeleted:
-    if not state.store.webhooks.delete_source(source):
+    if not state.store.webhook_sources.delete_source(source):
         raise _no_source(source)
     return SourceDeleted(source=source)
 
