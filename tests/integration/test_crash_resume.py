@@ -193,11 +193,13 @@ def test_sigterm_stops_after_the_batch_in_flight_then_the_rerun_completes_it(
     try:
         second = pacsync("run", deployment.pipeline, "--quiet")
     finally:
+        # sent while the process is stopped, the signal goes to whichever of its threads
+        # wakes first, not necessarily the main one: the run must still stop promptly
+        process.send_signal(signal.SIGTERM)
         process.send_signal(signal.SIGCONT)
     assert second.returncode == 2, second.stdout + second.stderr
     assert second.stderr.startswith("PACS-007 "), second.stderr
     assert "is already running as job" in second.stderr
-    process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, out + err
     status, counts = run_summary(out)

@@ -8,6 +8,7 @@ upgraded worker still recovers and dequeues the work already stored.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -200,6 +201,7 @@ class Engine:
         """Run a job in this process now, durably (not through a queue)."""
         with SetWorkflowID(job_id), translated("job engine"):
             handle = DBOS.start_workflow(job_workflow, request.as_dict())
+        _wait_interruptibly(handle)
         result: dict[str, Any] = handle.get_result()
         return result
 
@@ -251,3 +253,22 @@ def register_queue(spec: QueueSpec, worker_concurrency: int | None) -> None:
         on_conflict="always_update",
         **partition,
     )
+
+
+def _wait_interruptibly(handle: Any, tick_s: float = 0.2) -> None:
+    """Wait for a workflow started here in short ticks.
+
+    A signal delivered while the process was stopped, or to one of the engine's
+    threads, does not wake a main thread blocked without a timeout: its Python
+    handler (Ctrl-C, SIGTERM) would only run once the whole job had ended."""
+    future = getattr(handle, "future", None)
+    if not isinstance(future, concurrent.futures.Future):
+        return
+    while True:
+        try:
+            future.exception(timeout=tick_s)
+            return
+        except concurrent.futures.TimeoutError:
+            continue
+        except concurrent.futures.CancelledError:
+            return
