@@ -11,7 +11,8 @@ hint.  Retry logic looks only at the marker class, never at the message::
     │   ├── CircuitOpen               PACS-009
     │   ├── RateLimited               PACS-106
     │   ├── StoreUnavailable          PACS-201
-    │   └── ReceiverUnavailable       PACS-302
+    │   ├── ReceiverUnavailable       PACS-302
+    │   └── ArchiveOffline            PACS-402
     └── TerminalError                 park it, do not retry
         ├── AuthenticationFailed      PACS-002
         ├── SchemaMismatch            PACS-003
@@ -25,7 +26,8 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── InvalidState              PACS-107
         ├── InvalidRequest            PACS-105
         ├── SourceError               PACS-301
-        └── DeliveryRefused           PACS-303
+        ├── DeliveryRefused           PACS-303
+        └── InvalidDicom              PACS-401
 """
 
 from __future__ import annotations
@@ -168,3 +170,19 @@ class SourceError(TerminalError):
 class DeliveryRefused(TerminalError):
     code = "PACS-303"
     default_hint = "Check the webhook's URL and the receiver's logs: it refused the message."
+
+
+class InvalidDicom(TerminalError):
+    code = "PACS-401"
+    default_hint = (
+        "The file is not DICOM, is truncated or is corrupt; it is recorded with this reason "
+        "and skipped until it changes (`pacsync archive status NAME --errors`)."
+    )
+
+
+class ArchiveOffline(TransientError):
+    code = "PACS-402"
+    default_hint = (
+        "Check that the share is mounted and readable; its index entries are kept and the "
+        "next scan picks it up again."
+    )

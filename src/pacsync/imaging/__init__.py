@@ -1,0 +1,1 @@
+"""Imaging use cases: the archive index (scans), search, and what DICOMweb serves."""
