@@ -255,3 +255,7 @@ webhook_receipts = Table(
     Column("message_id", String(200), primary_key=True),
     Column("received_at", DateTime, nullable=False),
 )
+
+
+# the archive index's tables join this metadata (kept in their own module)
+from pacsync.db import archive_tables as _archive_tables  # noqa: E402, F401

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pacsync.domain.imaging import InstanceHeader
 
@@ -49,3 +49,93 @@ class BlobStore(Protocol):
     def read_range(self, key: str, start: int, end: int) -> bytes | None: ...
 
     def remove(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """A file of an archive as a directory walk sees it (path relative to the root)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    def same_as(self, other: FileStat) -> bool:
+        return (self.size, self.mtime_ns, self.inode) == (other.size, other.mtime_ns, other.inode)
+
+
+@dataclass(frozen=True, slots=True)
+class WalkProblem:
+    """A folder the walk could not read: what is indexed under it is kept as it is."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class KnownFile:
+    """A file the index holds."""
+
+    id: int
+    stat: FileStat
+    state: str  # indexed, invalid, unreadable
+    content_hash: str | None
+    sop_instance_uid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A file read for the index: its header, or why it has none (``state`` invalid:
+    not DICOM, truncated, corrupt; unreadable: the file could not be read)."""
+
+    stat: FileStat
+    header: InstanceHeader | None
+    state: str = "indexed"
+    reason: str | None = None
+    content_hash: str | None = None
+
+
+class TreeWalker(Protocol):
+    """Lists the files under an archive root, never reading their content."""
+
+    def __call__(self, root: str) -> Iterator[FileStat | WalkProblem]:
+        """Every file, as it is found.  :class:`pacsync.errors.ArchiveOffline` when the
+        root itself is missing or unreadable, at the start or mid-walk."""
+        ...
+
+
+class ParsePool(Protocol):
+    """Reads the headers of many files in parallel (in no particular order)."""
+
+    def parse(self, root: str, files: Sequence[FileStat]) -> Iterator[Parsed]: ...
+
+
+class ContentHasher(Protocol):
+    def __call__(self, root: str, path: str) -> str: ...
+
+
+@dataclass(slots=True)
+class IndexChanges:
+    """What one batch of a scan changes in the index (applied in one transaction)."""
+
+    parsed: list[Parsed] = field(default_factory=list)
+    moved: list[tuple[KnownFile, FileStat]] = field(default_factory=list)
+    deleted: list[KnownFile] = field(default_factory=list)
+    touched: list[KnownFile] = field(default_factory=list)  # unchanged content, new stat
+
+    def __len__(self) -> int:
+        return len(self.parsed) + len(self.moved) + len(self.deleted) + len(self.touched)
+
+
+class ArchiveIndex(Protocol):
+    """The index of patients, studies, series and instances of every archive."""
+
+    def known_files(self, archive: str) -> dict[str, KnownFile]: ...
+
+    def apply(self, archive: str, changes: IndexChanges) -> int:
+        """Apply one batch; the number of identity conflicts it found."""
+        ...
+
+    def set_status(
+        self, archive: str, status: str, reason: str | None, scan: dict[str, Any] | None = None
+    ) -> None: ...
