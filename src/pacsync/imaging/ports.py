@@ -139,3 +139,23 @@ class ArchiveIndex(Protocol):
     def set_status(
         self, archive: str, status: str, reason: str | None, scan: dict[str, Any] | None = None
     ) -> None: ...
+
+
+class Renderer(Protocol):
+    """Renders one frame of a DICOM Part 10 file as an 8-bit PNG or JPEG.
+
+    ``frame`` counts from 1; ``size`` bounds the longer side in pixels (never upscaled,
+    ``None`` for full resolution); ``window`` is (center, width) in modality units.
+    NotFound for a frame out of range or no pixel data, UnsupportedFeature for pixel
+    data it cannot decode, InvalidRequest for bad parameters."""
+
+    def __call__(
+        self,
+        data: bytes | Path,
+        *,
+        frame: int = 1,
+        size: int | None = None,
+        media_type: str = "image/png",
+        window: tuple[float, float] | None = None,
+        quality: int = 90,
+    ) -> bytes: ...
