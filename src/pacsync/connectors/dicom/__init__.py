@@ -1,0 +1,1 @@
+"""DICOM files and nodes: headers read, frames rendered, associations with PACS nodes."""
