@@ -7,6 +7,7 @@ strings as the header holds them (dates ``YYYYMMDD``, names ``FAMILY^GIVEN``),
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from dataclasses import dataclass, fields
 
@@ -126,3 +127,10 @@ def identity_conflict(known: Demographics, found: Demographics) -> str | None:
     if known.birth_date != found.birth_date:
         reasons.append(f"birth date {known.birth_date!r} ≠ {found.birth_date!r}")
     return "; ".join(reasons) or None
+
+
+def fingerprint(header: InstanceHeader) -> str:
+    """A digest of every indexed attribute: a legacy row whose values changed is
+    re-indexed even when its image file did not."""
+    text = "\x1f".join("" if v is None else str(v) for v in header.as_dict().values())
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -1,0 +1,1 @@
+"""Files on disk and NAS shares: archive roots walked, blobs stored."""
