@@ -174,7 +174,7 @@ class ArchiveStore:
     def _counts(self, name: str) -> dict[str, int]:
         f = archive_files.c
         with translated("store"), self.engine.connect() as conn:
-            by_state = dict(
+            by_state: dict[str, int] = dict(
                 conn.execute(
                     select(f.state, func.count()).where(f.archive == name).group_by(f.state)
                 ).tuples()
