@@ -71,8 +71,10 @@ image_patients = Table(
     Column("patient_birth_date", String(8)),
     Column("patient_sex", String(16)),
     Column("study_count", Integer, nullable=False, server_default="0"),
-    Index("ix_image_patients_id", "patient_id"),
-    Index("ix_image_patients_name", "name_folded"),
+    Index("ix_image_patients_id", "patient_id", postgresql_ops={"patient_id": "text_pattern_ops"}),
+    Index(
+        "ix_image_patients_name", "name_folded", postgresql_ops={"name_folded": "text_pattern_ops"}
+    ),
 )
 
 image_studies = Table(
@@ -97,10 +99,18 @@ image_studies = Table(
     Column("instance_count", Integer, nullable=False, server_default="0"),
     Column("character_set", String(64)),
     Column("updated_at", DateTime, nullable=False),
-    Index("ix_image_studies_patient", "patient_id"),
-    Index("ix_image_studies_name", "name_folded"),
+    Index(
+        "ix_image_studies_patient", "patient_id", postgresql_ops={"patient_id": "text_pattern_ops"}
+    ),
+    Index(
+        "ix_image_studies_name", "name_folded", postgresql_ops={"name_folded": "text_pattern_ops"}
+    ),
     Index("ix_image_studies_date", "study_date"),
-    Index("ix_image_studies_accession", "accession_number"),
+    Index(
+        "ix_image_studies_accession",
+        "accession_number",
+        postgresql_ops={"accession_number": "text_pattern_ops"},
+    ),
     Index("ix_image_studies_uid", "study_uid"),
 )
 

@@ -107,8 +107,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("archive", "issuer", "patient_id"),
     )
     with op.batch_alter_table("image_patients", schema=None) as batch_op:
-        batch_op.create_index("ix_image_patients_id", ["patient_id"], unique=False)
-        batch_op.create_index("ix_image_patients_name", ["name_folded"], unique=False)
+        batch_op.create_index(
+            "ix_image_patients_id",
+            ["patient_id"],
+            unique=False,
+            postgresql_ops={"patient_id": "text_pattern_ops"},
+        )
+        batch_op.create_index(
+            "ix_image_patients_name",
+            ["name_folded"],
+            unique=False,
+            postgresql_ops={"name_folded": "text_pattern_ops"},
+        )
 
     op.create_table(
         "image_series",
@@ -150,10 +160,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("archive", "study_uid"),
     )
     with op.batch_alter_table("image_studies", schema=None) as batch_op:
-        batch_op.create_index("ix_image_studies_accession", ["accession_number"], unique=False)
+        batch_op.create_index(
+            "ix_image_studies_accession",
+            ["accession_number"],
+            unique=False,
+            postgresql_ops={"accession_number": "text_pattern_ops"},
+        )
         batch_op.create_index("ix_image_studies_date", ["study_date"], unique=False)
-        batch_op.create_index("ix_image_studies_name", ["name_folded"], unique=False)
-        batch_op.create_index("ix_image_studies_patient", ["patient_id"], unique=False)
+        batch_op.create_index(
+            "ix_image_studies_name",
+            ["name_folded"],
+            unique=False,
+            postgresql_ops={"name_folded": "text_pattern_ops"},
+        )
+        batch_op.create_index(
+            "ix_image_studies_patient",
+            ["patient_id"],
+            unique=False,
+            postgresql_ops={"patient_id": "text_pattern_ops"},
+        )
         batch_op.create_index("ix_image_studies_uid", ["study_uid"], unique=False)
 
 

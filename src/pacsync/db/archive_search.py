@@ -1,0 +1,180 @@
+"""Searching the archive index (an :class:`pacsync.imaging.search.IndexSearch`).
+
+Every query is answered from indexes: a patient ID or UID by equality, a name or
+text prefix by a range scan on the folded column (``LIKE`` with a
+``text_pattern_ops`` index on PostgreSQL), a date range by the date index.  Wild
+cards after the prefix are checked by ``LIKE`` on the rows the range found.
+Quarantined instances (an identity conflict) are never returned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Select, and_, or_, select
+
+from pacsync.connectors.sql.errors import translated
+from pacsync.db.archive_tables import (
+    archive_files,
+    image_instances,
+    image_series,
+    image_studies,
+)
+from pacsync.domain import matching
+from pacsync.errors import InvalidRequest
+from pacsync.imaging.search import Query, keys_of
+
+_st, _se, _i, _f = image_studies.c, image_series.c, image_instances.c, archive_files.c
+
+_COLUMNS: dict[str, Any] = {
+    "PatientName": _st.name_folded,
+    "PatientID": _st.patient_id,
+    "IssuerOfPatientID": _st.issuer,
+    "PatientBirthDate": _st.patient_birth_date,
+    "PatientSex": _st.patient_sex,
+    "StudyDate": _st.study_date,
+    "StudyTime": _st.study_time,
+    "AccessionNumber": _st.accession_number,
+    "ModalitiesInStudy": _st.modalities,
+    "ReferringPhysicianName": _st.referring_physician_name,
+    "StudyDescription": _st.study_description,
+    "StudyInstanceUID": _st.study_uid,
+    "StudyID": _st.study_id,
+    "Modality": _se.modality,
+    "SeriesDescription": _se.series_description,
+    "BodyPartExamined": _se.body_part_examined,
+    "SeriesInstanceUID": _se.series_uid,
+    "SeriesNumber": _se.series_number,
+    "SOPClassUID": _i.sop_class_uid,
+    "SOPInstanceUID": _i.sop_instance_uid,
+    "InstanceNumber": _i.instance_number,
+}
+_STUDY_OUT = {
+    "PatientName": _st.patient_name,
+    "PatientID": _st.patient_id,
+    "IssuerOfPatientID": _st.issuer,
+    "PatientBirthDate": _st.patient_birth_date,
+    "PatientSex": _st.patient_sex,
+    "StudyDate": _st.study_date,
+    "StudyTime": _st.study_time,
+    "AccessionNumber": _st.accession_number,
+    "ModalitiesInStudy": _st.modalities,
+    "ReferringPhysicianName": _st.referring_physician_name,
+    "StudyDescription": _st.study_description,
+    "StudyInstanceUID": _st.study_uid,
+    "StudyID": _st.study_id,
+    "SpecificCharacterSet": _st.character_set,
+    "NumberOfStudyRelatedSeries": _st.series_count,
+    "NumberOfStudyRelatedInstances": _st.instance_count,
+}
+_SERIES_OUT = {
+    "Modality": _se.modality,
+    "SeriesDescription": _se.series_description,
+    "BodyPartExamined": _se.body_part_examined,
+    "SeriesInstanceUID": _se.series_uid,
+    "SeriesNumber": _se.series_number,
+    "NumberOfSeriesRelatedInstances": _se.instance_count,
+}
+_INSTANCE_OUT = {
+    "SOPClassUID": _i.sop_class_uid,
+    "SOPInstanceUID": _i.sop_instance_uid,
+    "InstanceNumber": _i.instance_number,
+    "NumberOfFrames": _i.number_of_frames,
+    "Rows": _i.rows,
+    "Columns": _i.columns,
+    "TransferSyntaxUID": _i.transfer_syntax_uid,
+}
+
+
+# a prefix of these is searched by an index range (the others by LIKE alone, which is
+# case-insensitive on SQLite)
+_RANGED = frozenset({"PatientName", "PatientID", "AccessionNumber"})
+
+
+class ArchiveSearch:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    def search(self, query: Query) -> list[dict[str, Any]]:
+        statement = self._statement(query)
+        with translated("store"), self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(statement)]
+
+    def _statement(self, query: Query) -> Select[Any]:
+        out: dict[str, Any] = {"archive": _st.archive, **_STUDY_OUT}
+        if query.level in ("series", "instance"):
+            out |= _SERIES_OUT
+        if query.level == "instance":
+            out |= _INSTANCE_OUT
+            out["path"] = _f.path
+        statement = select(*(column.label(name) for name, column in out.items()))
+        if query.level == "study":
+            statement = statement.select_from(image_studies).where(_st.instance_count > 0)
+            order = [_st.study_date.desc(), _st.study_time.desc(), _st.study_uid]
+        elif query.level == "series":
+            statement = statement.select_from(
+                image_series.join(
+                    image_studies, and_(_st.archive == _se.archive, _st.study_uid == _se.study_uid)
+                )
+            ).where(_se.instance_count > 0)
+            order = [_st.study_date.desc(), _se.series_number, _se.series_uid]
+        else:
+            statement = statement.select_from(
+                image_instances.join(
+                    image_series, and_(_se.archive == _i.archive, _se.series_uid == _i.series_uid)
+                )
+                .join(image_studies, and_(_st.archive == _i.archive, _st.study_uid == _i.study_uid))
+                .join(archive_files, _f.id == _i.file_id)
+            ).where(_i.quarantined.is_(False))
+            order = [_se.series_number, _i.instance_number, _i.sop_instance_uid]
+        if query.archives:
+            statement = statement.where(_st.archive.in_(query.archives))
+        keys = keys_of(query.level)
+        for keyword, value in query.match.items():
+            statement = statement.where(self._condition(keyword, keys[keyword][2], value))
+        return statement.order_by(*order).limit(query.limit).offset(query.offset)
+
+    def _condition(self, keyword: str, kind: str, value: str) -> ColumnElement[bool]:
+        column = _COLUMNS[keyword]
+        if kind == "uid":
+            return column.in_(matching.uid_list(value))  # type: ignore[no-any-return]
+        if kind == "date":
+            low, high = matching.date_range(value, keyword)
+            parts = []
+            if low is not None:
+                parts.append(column >= low)
+            if high is not None:
+                parts.append(column <= high)
+            return and_(*parts)
+        if kind == "int":
+            try:
+                return column == int(value)  # type: ignore[no-any-return]
+            except ValueError:
+                raise InvalidRequest(
+                    f"{keyword} must be a number, not {value!r}", hint="Give an integer."
+                ) from None
+        if kind == "modality":
+            return or_(*(_modality(column, code) for code in matching.uid_list(value)))
+        folded = keyword == "PatientName"
+        ranged = keyword in _RANGED
+        return self._text(column, matching.pattern(value, folded=folded), ranged)
+
+    def _text(self, column: Any, found: matching.Pattern, ranged: bool) -> ColumnElement[bool]:
+        if found.like is None:
+            return column == found.exact  # type: ignore[no-any-return]
+        parts: list[ColumnElement[bool]] = []
+        if ranged and found.prefix and not self.postgres:  # SQLite: LIKE cannot use the index
+            parts += [column >= found.prefix, column < matching.prefix_upper(found.prefix)]
+        if not ranged or found.like != f"{found.prefix}%" or self.postgres:
+            parts.append(column.like(found.like, escape="\\"))
+        return and_(*parts) if parts else column.is_not(None)
+
+
+def _modality(column: Any, code: str) -> ColumnElement[bool]:
+    """``code`` is one of the backslash-separated modalities of the study."""
+    return or_(
+        column == code,
+        column.like(f"{code}\\%", escape="|"),
+        column.like(f"%\\{code}", escape="|"),
+        column.like(f"%\\{code}\\%", escape="|"),
+    )
