@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     webhook_backoff_s: float = 5.0  # first wait before a webhook delivery is tried again
+    archive_workers: int = 0  # processes parsing archive files; 0: one per core
+    render_cache_mb: int = 1024  # rendered frames and thumbnails kept under home/rendered
 
     @property
     def store_url(self) -> str:

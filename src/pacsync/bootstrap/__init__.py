@@ -16,6 +16,8 @@ from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.source import SqlSource
 from pacsync.db.api_keys import ApiKeyStore
+from pacsync.db.archive_search import ArchiveSearch
+from pacsync.db.archives import ArchiveStore
 from pacsync.db.audit import AuditLog
 from pacsync.db.circuits import CircuitStore
 from pacsync.db.conflicts import ConflictStore
@@ -49,6 +51,8 @@ class Store:
     webhooks: WebhookStore
     webhook_sources: WebhookSourceStore
     statistics: StatisticsStore
+    archives: ArchiveStore
+    archive_search: ArchiveSearch
 
 
 def breaker(settings: Settings, engine: Engine) -> CircuitBreaker:
@@ -72,6 +76,8 @@ def store(settings: Settings) -> Store:
         webhooks=WebhookStore(engine, box),
         webhook_sources=WebhookSourceStore(engine, box),
         statistics=StatisticsStore(engine),
+        archives=ArchiveStore(engine, box),
+        archive_search=ArchiveSearch(engine),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pacsync import bootstrap
+from pacsync.bootstrap import archives
 from pacsync.bootstrap.events import EventSink, StoreDeliveryLog
 from pacsync.bootstrap.sync_steps import SqlSyncSteps
 from pacsync.config import Settings, list_pipelines, load_pipeline
@@ -151,6 +152,9 @@ def install_handlers(
             ctx.step("finish", _finish_listed, store, ctx.job_id, outcome)
         return outcome
 
+    register_handler(
+        archives.KIND, archives.ScanJobs(settings, store, executor_id, stopping=stopping)
+    )
     register_handler("sync", sync)
     register_handler("schedule", scheduled)
     register_handler(webhook_jobs.KIND, webhook)

@@ -6,7 +6,19 @@ import typer
 from rich.table import Table
 
 from pacsync import bootstrap
-from pacsync.cli import audit, dead_letters, jobs, keys, schedule, serve, status, sync, worker
+from pacsync.cli import (
+    archive,
+    audit,
+    dead_letters,
+    jobs,
+    keys,
+    schedule,
+    search,
+    serve,
+    status,
+    sync,
+    worker,
+)
 from pacsync.cli.console import console, reports_errors
 from pacsync.config import Settings, list_pipelines, load_pipeline
 from pacsync.errors import PacsyncError
@@ -28,6 +40,8 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(dead_letters.app, name="dead-letters")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(keys.app, name="keys")
+app.add_typer(archive.app, name="archive")
+app.command("search")(search.search)
 
 
 @app.command()

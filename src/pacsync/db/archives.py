@@ -171,6 +171,29 @@ class ArchiveStore:
                 conn.execute(delete(table).where(table.c.archive == name))
             return conn.execute(delete(archives).where(_a.name == name)).rowcount == 1
 
+    def problem_files(self, name: str, limit: int = 100) -> builtins.list[dict[str, Any]]:
+        """Files that could not be indexed, with the reason (newest first)."""
+        f = archive_files.c
+        query = (
+            select(f.path, f.state, f.reason, f.size, f.indexed_at)
+            .where(f.archive == name, f.state != "indexed")
+            .order_by(f.indexed_at.desc(), f.path)
+            .limit(limit)
+        )
+        with translated("store"), self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def identity_conflicts(
+        self, name: str | None = None, status: str = "open", limit: int = 100
+    ) -> builtins.list[dict[str, Any]]:
+        c = identity_conflicts.c
+        query = select(identity_conflicts).where(c.status == status)
+        if name is not None:
+            query = query.where(c.archive == name)
+        query = query.order_by(c.id.desc()).limit(limit)
+        with translated("store"), self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
     def _counts(self, name: str) -> dict[str, int]:
         f = archive_files.c
         with translated("store"), self.engine.connect() as conn:
