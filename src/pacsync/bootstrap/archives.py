@@ -115,7 +115,8 @@ def root_trouble(root: str) -> str | None:
     try:
         if not base.is_dir():
             return f"archive root {root} is missing or not a folder"
-        next(iter(os.scandir(base)), None)
+        with os.scandir(base) as entries:
+            next(entries, None)
     except OSError as error:
         return f"archive root {root} cannot be read: {error.strerror or error}"
     return None

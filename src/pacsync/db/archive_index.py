@@ -193,6 +193,7 @@ def _add_instances(
     now = utc_now()
     conflicts: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    checked: dict[tuple[PatientKey, str], tuple[dict[str, Any], str] | None] = {}
     for file_id, parsed in headers:
         header = parsed.header
         assert header is not None
@@ -203,7 +204,7 @@ def _add_instances(
         quarantined = False
         if study is None:
             study = _new_study(archive, header, key, now)
-            conn.execute(insert(image_studies).values(**study))
+            conn.execute(insert(image_studies).values(**_stored(study)))
             studies[study_uid] = study
         if (study["issuer"], study["patient_id"]) != (key.issuer, key.patient_id) or (
             reason := identity_conflict(
@@ -228,16 +229,13 @@ def _add_instances(
                 )  # fmt: skip
         if not quarantined:
             study["instances_left"] = int(study["instances_left"]) + 1
-            known = patients.get(key)
-            if known is None:
-                patients[key] = {"patient_name": header.patient_name,
-                                 "patient_birth_date": header.patient_birth_date}  # fmt: skip
+            if key not in patients:
+                patients[key] = {}
                 conn.execute(insert(image_patients).values(**_new_patient(key, header)))
-            elif reason := identity_conflict(
-                Demographics(known["patient_name"] or "", known["patient_birth_date"] or ""), found
+            elif other := _other_study_of(
+                conn, archive, key=key, study_uid=study_uid, found=found, checked=checked
             ):
-                flagged = {"patient_name": known["patient_name"],
-                           "patient_birth_date": known["patient_birth_date"]}  # fmt: skip
+                flagged, reason = other
                 conflicts.append(
                     _conflict(
                         archive,
@@ -265,8 +263,43 @@ def _add_instances(
     return len(fresh)
 
 
+def _other_study_of(
+    conn: Connection,
+    archive: str,
+    *,
+    key: PatientKey,
+    study_uid: str,
+    found: Demographics,
+    checked: dict[tuple[PatientKey, str], tuple[dict[str, Any], str] | None],
+) -> tuple[dict[str, Any], str] | None:
+    """Another study of the same patient key whose demographics differ from ``found``
+    (and why), or None.  Checked once per (patient, study) in a batch."""
+    if (key, study_uid) in checked:
+        return checked[(key, study_uid)]
+    query = select(_st.study_uid, _st.patient_name, _st.patient_birth_date).where(
+        _st.archive == archive,
+        _st.issuer == key.issuer,
+        _st.patient_id == key.patient_id,
+        _st.study_uid != study_uid,
+    )
+    answer = None
+    for row in conn.execute(query):
+        known = Demographics(row.patient_name or "", row.patient_birth_date or "")
+        if reason := identity_conflict(known, found):
+            answer = ({"patient_name": row.patient_name,
+                       "patient_birth_date": row.patient_birth_date}, reason)  # fmt: skip
+            break
+    checked[(key, study_uid)] = answer
+    return answer
+
+
+def _stored(study: dict[str, Any]) -> dict[str, Any]:
+    """A study's columns (without what a batch keeps beside them)."""
+    return {k: v for k, v in study.items() if k in _st}
+
+
 def study_values(study: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in study.items() if k in _st and k not in ("archive", "study_uid")}
+    return {k: v for k, v in _stored(study).items() if k not in ("archive", "study_uid")}
 
 
 def _study_conflict(study: dict[str, Any], key: PatientKey, found: Demographics) -> str:
@@ -311,23 +344,34 @@ def _conflict(
 def _not_yet_recorded(
     conn: Connection, archive: str, conflicts: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """A rescan of the same file records its conflict once."""
+    """A conflict between the same two identities of a patient is recorded once, whichever
+    file shows it and however often it is scanned again."""
     if not conflicts:
         return []
     c = identity_conflicts.c
     seen: set[tuple[Any, ...]] = set()
-    for chunk in _chunks([x["sop_instance_uid"] for x in conflicts]):
-        query = select(c.sop_instance_uid, c.reason).where(
-            c.archive == archive, c.sop_instance_uid.in_(chunk), c.status == "open"
+    for chunk in _chunks(sorted({x["patient_id"] for x in conflicts})):
+        query = select(identity_conflicts).where(
+            c.archive == archive, c.patient_id.in_(chunk), c.status == "open"
         )
-        seen.update((row.sop_instance_uid, row.reason) for row in conn.execute(query))
+        seen.update(_identities(dict(row._mapping)) for row in conn.execute(query))
     fresh = []
     for conflict in conflicts:
-        mark = (conflict["sop_instance_uid"], conflict["reason"])
+        mark = _identities(conflict)
         if mark not in seen:
             seen.add(mark)
             fresh.append(conflict)
     return fresh
+
+
+def _identities(conflict: dict[str, Any]) -> tuple[Any, ...]:
+    pair = frozenset(
+        {
+            (fold(conflict["known_name"]), conflict["known_birth_date"] or ""),
+            (fold(conflict["found_name"]), conflict["found_birth_date"] or ""),
+        }
+    )
+    return conflict["issuer"], conflict["patient_id"], conflict["scope"], pair
 
 
 def _studies(conn: Connection, archive: str, uids: set[str]) -> dict[str, dict[str, Any]]:
@@ -342,7 +386,7 @@ def _studies(conn: Connection, archive: str, uids: set[str]) -> dict[str, dict[s
             .where(_i.archive == archive, _i.study_uid.in_(chunk), _i.quarantined.is_(False))
             .group_by(_i.study_uid)
         )
-        left: dict[str, int] = dict(conn.execute(query).tuples().all())
+        left: dict[str, int] = dict(conn.execute(query).all())
         for uid in chunk:
             found[uid]["instances_left"] = left.get(uid, 0)
     return found
@@ -367,7 +411,7 @@ def _series(conn: Connection, archive: str, uids: set[str]) -> dict[str, str]:
         query = select(_se.series_uid, _se.study_uid).where(
             _se.archive == archive, _se.series_uid.in_(chunk)
         )
-        found.update(conn.execute(query).tuples().all())
+        found.update(conn.execute(query).all())
     return found
 
 
@@ -445,7 +489,7 @@ def _recount(conn: Connection, archive: str, touched: _Touched) -> None:
                 select(_i.series_uid, func.count())
                 .where(_i.archive == archive, _i.series_uid.in_(chunk), live)
                 .group_by(_i.series_uid)
-            ).tuples().all()
+            ).all()
         )  # fmt: skip
         held = set(conn.execute(
             select(_i.series_uid).where(_i.archive == archive, _i.series_uid.in_(chunk))
@@ -486,6 +530,16 @@ def _recount(conn: Connection, archive: str, touched: _Touched) -> None:
                 _st.archive == archive, _st.issuer == issuer, _st.patient_id == patient_id)
         ).scalar_one()  # fmt: skip
         if n:
-            conn.execute(update(image_patients).where(where).values(study_count=n))
+            newest = conn.execute(
+                select(_st.patient_name, _st.patient_birth_date, _st.patient_sex)
+                .where(_st.archive == archive, _st.issuer == issuer, _st.patient_id == patient_id)
+                .order_by(_st.updated_at.desc())
+                .limit(1)
+            ).one()
+            conn.execute(update(image_patients).where(where).values(
+                study_count=n, patient_name=newest.patient_name,
+                name_folded=fold(newest.patient_name),
+                patient_birth_date=newest.patient_birth_date, patient_sex=newest.patient_sex,
+            ))  # fmt: skip
         else:
             conn.execute(delete(image_patients).where(where))

@@ -200,7 +200,7 @@ class ArchiveStore:
             by_state: dict[str, int] = dict(
                 conn.execute(
                     select(f.state, func.count()).where(f.archive == name).group_by(f.state)
-                ).tuples()
+                ).all()
             )
             counts = {f"files_{state}": int(n) for state, n in by_state.items()}
             for label, table in (

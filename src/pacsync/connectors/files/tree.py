@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import xxhash
 
@@ -19,55 +20,73 @@ from pacsync.imaging.ports import FileStat, WalkProblem
 _READ = 1 << 20
 
 
+class _Folder(Protocol):
+    """An open folder listing (``os.scandir``)."""
+
+    def __next__(self) -> os.DirEntry[str]: ...
+
+    def close(self) -> None: ...
+
+
 def walk(root: str) -> Iterator[FileStat | WalkProblem]:
     """Every regular file under ``root`` (relative '/'-separated paths), depth first."""
+    prefix_len = len(os.fspath(Path(root)).rstrip("/")) + 1
+    stack = [(_open_root(root), "")]
+    try:
+        while stack:
+            folder, where = stack[-1]
+            try:
+                entry = next(folder, None)
+            except OSError as error:
+                stack.pop()
+                folder.close()
+                _still_there(root)
+                yield WalkProblem(where, f"listing stopped: {error.strerror or error}")
+                continue
+            if entry is None:
+                stack.pop()
+                folder.close()
+            elif not entry.name.startswith("."):
+                found = _visit(entry, entry.path[prefix_len:], root)
+                if isinstance(found, tuple):
+                    stack.append(found)
+                elif found is not None:
+                    yield found
+    finally:  # a walk abandoned half-way closes its open folders
+        for folder, _ in stack:
+            folder.close()
+
+
+def _open_root(root: str) -> _Folder:
     base = Path(root)
     try:
         if not base.is_dir():
             raise ArchiveOffline(f"archive root {root} is missing or not a folder")
-        top = os.scandir(base)
+        return os.scandir(base)
     except PermissionError as error:
         raise ArchiveOffline(f"archive root {root} cannot be read: {error.strerror}") from None
     except FileNotFoundError:
         raise ArchiveOffline(f"archive root {root} is missing") from None
     except OSError as error:  # a stale NFS/SMB mount answers EIO or ESTALE
         raise ArchiveOffline(f"archive root {root} cannot be read: {error}") from None
-    prefix_len = len(os.fspath(base).rstrip("/")) + 1
-    stack = [(top, "")]
-    while stack:
-        folder, where = stack[-1]
-        try:
-            entry = next(folder, None)
-        except OSError as error:
-            stack.pop()
-            folder.close()
-            _still_there(root)
-            yield WalkProblem(where, f"listing stopped: {error.strerror or error}")
-            continue
-        if entry is None:
-            stack.pop()
-            folder.close()
-            continue
-        if entry.name.startswith("."):
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                try:
-                    stack.append((os.scandir(entry.path), entry.path[prefix_len:]))
-                except OSError as error:
-                    _still_there(root)
-                    yield WalkProblem(entry.path[prefix_len:], error.strerror or str(error))
-                continue
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # removed while we walked: the next scan sees it gone
-        except OSError as error:
-            _still_there(root)
-            yield WalkProblem(entry.path[prefix_len:], error.strerror or str(error))
-            continue
-        yield FileStat(entry.path[prefix_len:], st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _visit(
+    entry: os.DirEntry[str], relative: str, root: str
+) -> FileStat | WalkProblem | tuple[_Folder, str] | None:
+    """A file's stat, a sub-folder to list, a problem, or None (skipped)."""
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            return os.scandir(entry.path), relative
+        if not entry.is_file(follow_symlinks=False):
+            return None
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None  # removed while we walked: the next scan sees it gone
+    except OSError as error:
+        _still_there(root)
+        return WalkProblem(relative, error.strerror or str(error))
+    return FileStat(relative, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _still_there(root: str) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pacsync.connectors.memory.circuits import MemoryCircuitStore
 from pacsync.connectors.memory.dead_letters import DeadLetter, MemoryDeadLetters
 from pacsync.connectors.memory.destination import MemoryDestination, WriteRejected
+from pacsync.connectors.memory.imaging import MemoryCatalog, MemoryParsePool
 from pacsync.connectors.memory.jobs import MemoryJobContext, MemoryJobLog
 from pacsync.connectors.memory.progress import ProgressEvent, RecordingProgress
 from pacsync.connectors.memory.source import MemorySource, fingerprint
@@ -22,12 +23,14 @@ from pacsync.connectors.memory.webhooks import MemoryDeliveryLog, MemoryWebhookS
 
 __all__ = [
     "DeadLetter",
+    "MemoryCatalog",
     "MemoryCircuitStore",
     "MemoryDeadLetters",
     "MemoryDeliveryLog",
     "MemoryDestination",
     "MemoryJobContext",
     "MemoryJobLog",
+    "MemoryParsePool",
     "MemorySource",
     "MemoryWebhookSender",
     "ProgressEvent",
