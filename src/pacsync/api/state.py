@@ -13,6 +13,7 @@ from pacsync.api.key_cache import KeyCache
 from pacsync.api.rate_limit import RateLimiter
 from pacsync.api.snapshots import Snapshots
 from pacsync.bootstrap import jobs as job_layer
+from pacsync.bootstrap.dicomweb import DicomWebService
 from pacsync.config import Settings
 from pacsync.connectors.dbos.engine import JobClient
 from pacsync.security.tokens import JwtVerifier
@@ -29,6 +30,7 @@ class ApiState:
     snapshots: Snapshots = field(default_factory=Snapshots)
     keys: KeyCache = field(default_factory=KeyCache)
     _client: JobClient | None = field(default=None, init=False)
+    _dicomweb: DicomWebService | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def job_client(self) -> JobClient:
@@ -38,6 +40,13 @@ class ApiState:
             if self._client is None:
                 self._client = job_layer.job_client(self.settings)
             return self._client
+
+    def dicomweb(self) -> DicomWebService:
+        """What DICOMweb serves (its rendering cache opened on first use)."""
+        with self._lock:
+            if self._dicomweb is None:
+                self._dicomweb = DicomWebService(self.settings, self.store)
+            return self._dicomweb
 
     def close(self) -> None:
         with self._lock:

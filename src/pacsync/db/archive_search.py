@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Engine, Select, and_, or_, select
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.archive_tables import (
     archive_files,
+    archives,
     image_instances,
     image_series,
     image_studies,
@@ -97,6 +98,52 @@ class ArchiveSearch:
 
     def search(self, query: Query) -> list[dict[str, Any]]:
         statement = self._statement(query)
+        with translated("store"), self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(statement)]
+
+    def locate(
+        self,
+        study_uid: str | None,
+        series_uid: str | None = None,
+        sop_uid: str | None = None,
+        archive: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The instances of a study (or of one series, or one instance) with where their
+        files are: ``archive``, ``kind``, ``root``, ``path``, ``size``, ``mtime_ns`` and the
+        indexed attributes under :class:`InstanceHeader` field names."""
+        a = archives.c
+        columns = [
+            _st.archive, a.kind, a.path.label("root"), _f.path, _f.size, _f.mtime_ns,
+            _i.sop_instance_uid, _i.sop_class_uid, _i.transfer_syntax_uid,
+            _i.instance_number, _i.number_of_frames, _i.rows, _i.columns,
+            _st.study_uid.label("study_instance_uid"), _se.series_uid.label("series_instance_uid"),
+            _st.patient_name, _st.patient_id, _st.issuer.label("issuer_of_patient_id"),
+            _st.patient_birth_date, _st.patient_sex, _st.study_date, _st.study_time,
+            _st.accession_number, _st.study_description, _st.referring_physician_name,
+            _st.study_id, _st.character_set.label("specific_character_set"), _se.modality,
+            _se.series_number, _se.series_description, _se.body_part_examined,
+        ]  # fmt: skip
+        statement = (
+            select(*columns)
+            .select_from(
+                image_instances.join(
+                    image_series, and_(_se.archive == _i.archive, _se.series_uid == _i.series_uid)
+                )
+                .join(image_studies, and_(_st.archive == _i.archive, _st.study_uid == _i.study_uid))
+                .join(archive_files, _f.id == _i.file_id)
+                .join(archives, a.name == _i.archive)
+            )
+            .where(_i.quarantined.is_(False))
+            .order_by(_st.archive, _se.series_number, _se.series_uid, _i.instance_number)
+        )
+        if study_uid is not None:
+            statement = statement.where(_i.study_uid == study_uid)
+        if archive is not None:
+            statement = statement.where(_i.archive == archive)
+        if series_uid is not None:
+            statement = statement.where(_i.series_uid == series_uid)
+        if sop_uid is not None:
+            statement = statement.where(_i.sop_instance_uid == sop_uid)
         with translated("store"), self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(statement)]
 

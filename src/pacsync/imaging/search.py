@@ -15,6 +15,7 @@ from pacsync.errors import InvalidRequest
 Level = Literal["study", "series", "instance"]
 LEVELS: tuple[Level, ...] = ("study", "series", "instance")
 MAX_LIMIT = 1000
+MAX_OFFSET = 10_000_000
 
 # keyword → (tag, VR, matching kind) of every key a query may use, per level
 STUDY_KEYS: dict[str, tuple[str, str, str]] = {
@@ -103,8 +104,10 @@ class Query:
             raise InvalidRequest(f"unknown level {level!r}", hint="Use study, series or instance.")
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit {limit} is out of range", hint=f"Use 1 to {MAX_LIMIT}.")
-        if offset < 0:
-            raise InvalidRequest("offset must not be negative")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidRequest(
+                f"offset {offset} is out of range", hint=f"Use 0 to {MAX_OFFSET:,}."
+            )
         checked: Level = level
         keys = {keyword_of(k, checked): v for k, v in match.items() if v not in ("", "*")}
         return cls(checked, keys, tuple(archives), limit, offset)

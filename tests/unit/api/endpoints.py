@@ -27,6 +27,12 @@ SAMPLES = {
     "source": "crm",
     "webhook_id": "0123456789abcdef",
     "key_id": "0123456789abcdef",
+    "level": "study",
+    "study": "1.2.840.99.1",
+    "series": "1.2.840.99.1.2",
+    "instance": "1.2.840.99.1.2.3",
+    "sop_uid": "1.2.840.99.1.2.3",
+    "frame": "1",
 }
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from pacsync.api.routes import (
+    archives,
     audit,
     conflicts,
     connections,
     dead_letters,
+    dicomweb,
     health,
     jobs,
     keys,
@@ -32,4 +34,6 @@ ROUTERS: list[APIRouter] = [
     webhooks.router,
     keys.router,
     audit.router,
+    archives.router,
+    dicomweb.router,
 ]

@@ -1,0 +1,134 @@
+"""What DICOMweb serves, wired: instances found through the index, read from their
+archive (a DICOM file as it is; a legacy JPEG 2000 image encapsulated as DICOM with
+transfer syntax 1.2.840.10008.1.2.4.90), their metadata, and renderings cached on
+disk."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from pacsync import bootstrap
+from pacsync.config import Settings
+from pacsync.connectors.dicom import jpeg2000, render
+from pacsync.connectors.files.blobs import FileBlobStore
+from pacsync.domain.imaging import INTEGER_FIELDS, InstanceHeader
+from pacsync.errors import ArchiveOffline, NotFound
+from pacsync.imaging.rendering import RenderedCache
+
+_HEADER_FIELDS = {f.name for f in fields(InstanceHeader)}
+
+
+@dataclass(frozen=True)
+class Located:
+    """One instance and where its bytes are."""
+
+    archive: str
+    kind: str
+    root: str
+    path: str
+    size: int
+    mtime_ns: int
+    header: InstanceHeader
+
+    @property
+    def file(self) -> Path:
+        return Path(self.root, self.path)
+
+    @property
+    def cache_key(self) -> str:
+        """Changes when the file does: a changed file is rendered again."""
+        return f"{self.archive}/{self.header.sop_instance_uid}/{self.size}-{self.mtime_ns}"
+
+
+def _located(row: dict[str, Any]) -> Located:
+    values = {k: v for k, v in row.items() if k in _HEADER_FIELDS}
+    for name in INTEGER_FIELDS:
+        if values.get(name) is not None:
+            values[name] = int(values[name])
+    return Located(
+        archive=row["archive"],
+        kind=row["kind"],
+        root=row["root"],
+        path=row["path"],
+        size=int(row["size"]),
+        mtime_ns=int(row["mtime_ns"]),
+        header=InstanceHeader(**values),
+    )
+
+
+class DicomWebService:
+    def __init__(self, settings: Settings, store: bootstrap.Store) -> None:
+        self.store = store
+        blobs = FileBlobStore(settings.home / "rendered", settings.render_cache_mb << 20)
+        self.cache = RenderedCache(blobs, render.render)
+
+    def locate(
+        self,
+        study_uid: str | None,
+        series_uid: str | None = None,
+        sop_uid: str | None = None,
+        archive: str | None = None,
+    ) -> list[Located]:
+        rows = self.store.archive_search.locate(study_uid, series_uid, sop_uid, archive)
+        found = [_located(row) for row in rows]
+        if not found:
+            what = sop_uid or series_uid or study_uid
+            raise NotFound(
+                f"no indexed instance for {what}",
+                hint="Search first: GET /api/v1/dicomweb/studies?PatientID=…",
+            )
+        return found
+
+    def part10(self, located: Located) -> bytes:
+        """The instance as a DICOM Part 10 file."""
+        data = self._read(located)
+        if located.kind == "firebird-j2k":
+            return jpeg2000.encapsulate(located.header, jpeg2000.codestream(data))
+        return data
+
+    def metadata(self, located: Located) -> dict[str, Any]:
+        """The DICOM JSON of the instance's attributes (bulk data left out)."""
+        from pydicom import dcmread  # the JSON conversion is pydicom's
+
+        dataset = dcmread(BytesIO(self.part10(located)), stop_before_pixels=True)
+        meta = {
+            "00020010": {"vr": "UI", "Value": [str(dataset.file_meta.TransferSyntaxUID)]},
+        }
+        return {**dataset.to_json_dict(bulk_data_threshold=1 << 16,
+                                       bulk_data_element_handler=lambda _: ""), **meta}  # fmt: skip
+
+    def rendered(
+        self,
+        located: Located,
+        *,
+        frame: int = 1,
+        size: int | None = None,
+        media_type: str = "image/png",
+        window: tuple[float, float] | None = None,
+    ) -> bytes:
+        def load() -> bytes | Path:
+            return located.file if located.kind == "dicom" else self.part10(located)
+
+        return self.cache.get(located.cache_key, load, frame=frame, size=size,
+                              media_type=media_type, window=window)  # fmt: skip
+
+    def _read(self, located: Located) -> bytes:
+        try:
+            return located.file.read_bytes()
+        except FileNotFoundError:
+            if not os.path.isdir(located.root):
+                raise ArchiveOffline(
+                    f"archive '{located.archive}' is offline: {located.root} is not reachable"
+                ) from None
+            raise NotFound(
+                f"the file of {located.header.sop_instance_uid} is gone: {located.path}",
+                hint=f"Rescan the archive: pacsync archive scan {located.archive}",
+            ) from None
+        except OSError as error:
+            raise ArchiveOffline(
+                f"archive '{located.archive}': {located.path} cannot be read: {error.strerror}"
+            ) from None
