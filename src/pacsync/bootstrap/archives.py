@@ -178,4 +178,4 @@ class ScanJobs:
                 JobInterrupted(f"scan of archive '{name}' stopped; what it indexed is kept"),
             )
         jobs.finish(job_id, status, {name: outcome}, error)
-        return {"status": status, **outcome}
+        return {**outcome, "status": status, "archive_status": result.status}
