@@ -13,6 +13,7 @@ from typing import Any
 
 from pacsync import bootstrap
 from pacsync.bootstrap import archives
+from pacsync.bootstrap.archive_triggers import ArchiveTriggers
 from pacsync.bootstrap.events import EventSink, StoreDeliveryLog
 from pacsync.bootstrap.sync_steps import SqlSyncSteps
 from pacsync.config import Settings, list_pipelines, load_pipeline
@@ -23,7 +24,7 @@ from pacsync.db.workers import WorkerRegistry
 from pacsync.errors import PacsyncError
 from pacsync.jobs import webhooks as webhook_jobs
 from pacsync.jobs.outcome import error_from_dict
-from pacsync.jobs.queues import QUEUES
+from pacsync.jobs.queues import ARCHIVES, QUEUES
 from pacsync.jobs.request import JobRequest
 from pacsync.jobs.schedules import Schedule, schedules_of
 from pacsync.jobs.sync_job import run_sync_job
@@ -302,6 +303,11 @@ def run_worker(
     schedules = pipeline_schedules(settings)
     engine.apply_schedules(schedules)
     catch_up(settings, schedules, fired)
+    triggers = None
+    if ARCHIVES in served:
+        triggers = ArchiveTriggers(store, lambda request: submit(settings, request, store=store))
+    if triggers is not None:
+        triggers.start()
     on_ready()
     beating = _Heartbeat(registry, executor_id, heartbeat_s)
     beating.start()
@@ -313,6 +319,8 @@ def run_worker(
                 log.warning("take-over pass failed: %s", exc)
     finally:
         beating.stop()
+        if triggers is not None:
+            triggers.stop()
         registry.stopped(executor_id)
         client.close()
         engine.shutdown(grace_s)
