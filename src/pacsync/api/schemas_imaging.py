@@ -74,3 +74,14 @@ class IdentityConflict(Model):
     scope: str = Field(description="patient (flagged) or study (instance quarantined)")
     status: str
     detected_at: UtcTime
+    resolved_at: UtcTime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+
+
+class ConflictResolution(Model):
+    resolution: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="what the reviewer found and did (e.g. 'file corrected at the modality')",
+    )

@@ -18,6 +18,7 @@ from pacsync.bootstrap import jobs
 from pacsync.cli.console import EXIT_FAILED, EXIT_INTERRUPTED, console, reports_errors
 from pacsync.config import Settings
 from pacsync.db.archives import KINDS
+from pacsync.db.audit import local_actor
 from pacsync.domain.legacy_mapping import LegacyMapping
 from pacsync.errors import ConfigError, InvalidRequest
 from pacsync.imaging.scan import ScanCounts
@@ -204,7 +205,7 @@ def status(
         console.print(f"last scan {a.last_scan_at}: {a.last_scan}", highlight=False)
     for conflict in store.archives.identity_conflicts(name, limit=20):
         console.print(
-            f"[yellow]identity conflict[/] patient {conflict['patient_id']!r} "
+            f"[yellow]identity conflict {conflict['id']}[/] patient {conflict['patient_id']!r} "
             f"({conflict['scope']}): {conflict['reason']} — {conflict['path']}",
             highlight=False,
         )
@@ -222,3 +223,18 @@ def remove(name: NameArg) -> None:
     store.archives.require(name)
     store.archives.remove(name)
     console.print(f"archive {name} removed from the index", highlight=False)
+
+
+@app.command("resolve")
+@reports_errors
+def resolve(
+    name: NameArg,
+    conflict_id: Annotated[int, typer.Argument(help="The identity conflict's id")],
+    note: Annotated[str, typer.Option("--note", help="What the review found and did")],
+) -> None:
+    """Close an identity conflict after review (a quarantined instance stays held back
+    until its file is corrected and scanned again)."""
+    store = bootstrap.store(Settings())
+    store.archives.require(name)
+    store.archives.resolve_conflict(name, conflict_id, local_actor(), note)
+    console.print(f"identity conflict {conflict_id} of {name} resolved", highlight=False)

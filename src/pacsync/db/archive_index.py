@@ -351,8 +351,8 @@ def _not_yet_recorded(
     c = identity_conflicts.c
     seen: set[tuple[Any, ...]] = set()
     for chunk in _chunks(sorted({x["patient_id"] for x in conflicts})):
-        query = select(identity_conflicts).where(
-            c.archive == archive, c.patient_id.in_(chunk), c.status == "open"
+        query = select(identity_conflicts).where(  # a resolved one is not raised again
+            c.archive == archive, c.patient_id.in_(chunk)
         )
         seen.update(_identities(dict(row._mapping)) for row in conn.execute(query))
     fresh = []

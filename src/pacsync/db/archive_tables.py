@@ -169,5 +169,8 @@ identity_conflicts = Table(
     Column("scope", String(10), nullable=False),  # patient (flagged) or study (quarantined)
     Column("status", String(20), nullable=False, server_default="open"),
     Column("detected_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+    Column("resolved_by", String(200)),
+    Column("resolution", Text),  # what the reviewer found and did
     Index("ix_identity_conflicts_status", "status"),
 )

@@ -26,7 +26,7 @@ from pacsync.db.archive_tables import (
     image_studies,
 )
 from pacsync.domain.clock import utc_now
-from pacsync.errors import InvalidRequest, NotFound
+from pacsync.errors import InvalidRequest, InvalidState, NotFound
 from pacsync.security.secrets import SecretBox
 
 _a = archives.c
@@ -193,6 +193,29 @@ class ArchiveStore:
         query = query.order_by(c.id.desc()).limit(limit)
         with translated("store"), self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+    def resolve_conflict(
+        self, name: str, conflict_id: int, by: str, resolution: str
+    ) -> dict[str, Any]:
+        """Close an open identity conflict with what the reviewer found; a closed one is
+        :class:`InvalidState`.  A quarantined instance stays held back: fix its file (or
+        the legacy row) and the next scan indexes it under its own patient."""
+        c = identity_conflicts.c
+        with translated("store"), self.engine.begin() as conn:
+            done = conn.execute(
+                update(identity_conflicts)
+                .where(c.id == conflict_id, c.archive == name, c.status == "open")
+                .values(status="resolved", resolved_by=by, resolution=resolution,
+                        resolved_at=utc_now())
+            ).rowcount  # fmt: skip
+            row = conn.execute(
+                select(identity_conflicts).where(c.id == conflict_id, c.archive == name)
+            ).first()
+        if row is None:
+            raise NotFound(f"archive '{name}' has no identity conflict {conflict_id}")
+        if not done:
+            raise InvalidState(f"identity conflict {conflict_id} is already {row.status}")
+        return dict(row._mapping)
 
     def _counts(self, name: str) -> dict[str, int]:
         f = archive_files.c

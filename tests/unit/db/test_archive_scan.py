@@ -18,6 +18,7 @@ from pacsync.db.archive_search import ArchiveSearch
 from pacsync.db.archive_tables import identity_conflicts, image_instances
 from pacsync.db.archives import ArchiveStore
 from pacsync.domain.imaging import InstanceHeader
+from pacsync.errors import InvalidState, NotFound
 from pacsync.imaging.scan import ArchiveScan, ScanResult
 from pacsync.imaging.search import Query
 from pacsync.security.secrets import SecretBox
@@ -258,3 +259,18 @@ def test_study_of_a_fully_rewritten_patient_takes_the_new_demographics(site: Sit
     assert site.scan().counts.conflicts == 0
     (study,) = site.search()
     assert study["PatientName"] == "DOE^JOHNNY"
+
+
+def test_a_reviewed_conflict_is_closed_once_and_not_raised_again(site: Site) -> None:
+    site.write("a/1.dcm", header(1, study="1.1", series="1.1.1", name="DOE^JOHN"))
+    site.write("b/1.dcm", header(1, study="2.1", series="2.1.1", name="ROE^RICHARD"))
+    site.scan()
+    (conflict,) = site.archives.identity_conflicts("ct")
+    closed = site.archives.resolve_conflict("ct", conflict["id"], "alice", "two patients")
+    assert (closed["status"], closed["resolved_by"]) == ("resolved", "alice")
+    with pytest.raises(InvalidState):
+        site.archives.resolve_conflict("ct", conflict["id"], "bob", "again")
+    with pytest.raises(NotFound):
+        site.archives.resolve_conflict("other", conflict["id"], "bob", "wrong archive")
+    site.scan(full=True)
+    assert site.archives.identity_conflicts("ct") == []

@@ -17,6 +17,7 @@ from pacsync.api.schemas_imaging import (
     Archive,
     ArchiveAdd,
     ArchiveRemoved,
+    ConflictResolution,
     IdentityConflict,
     ProblemFile,
 )
@@ -164,6 +165,24 @@ def identity_conflicts(
     state.store.archives.require(name)
     rows = state.store.archives.identity_conflicts(name, status, limit)
     return [IdentityConflict(**row) for row in rows]
+
+
+@router.post(
+    "/archives/{name}/identity-conflicts/{conflict_id}/resolve",
+    summary="Close an identity conflict with what the review found (operator)",
+    responses=problems.responses(404, 409),
+)
+def resolve_identity_conflict(
+    name: Name,
+    conflict_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: ConflictResolution,
+    state: StateDep,
+    entry: Annotated[AuditEntry, Audit("archive.identity.resolve", Role.OPERATOR, "conflict_id")],
+) -> IdentityConflict:
+    state.store.archives.require(name)
+    row = state.store.archives.resolve_conflict(name, conflict_id, entry.actor, body.resolution)
+    entry.detail = {"archive": name}
+    return IdentityConflict(**row)
 
 
 @router.get(
