@@ -26,29 +26,6 @@ from pacsync.imaging.search import Query, keys_of
 
 _st, _se, _i, _f = image_studies.c, image_series.c, image_instances.c, archive_files.c
 
-_COLUMNS: dict[str, Any] = {
-    "PatientName": _st.name_folded,
-    "PatientID": _st.patient_id,
-    "IssuerOfPatientID": _st.issuer,
-    "PatientBirthDate": _st.patient_birth_date,
-    "PatientSex": _st.patient_sex,
-    "StudyDate": _st.study_date,
-    "StudyTime": _st.study_time,
-    "AccessionNumber": _st.accession_number,
-    "ModalitiesInStudy": _st.modalities,
-    "ReferringPhysicianName": _st.referring_physician_name,
-    "StudyDescription": _st.study_description,
-    "StudyInstanceUID": _st.study_uid,
-    "StudyID": _st.study_id,
-    "Modality": _se.modality,
-    "SeriesDescription": _se.series_description,
-    "BodyPartExamined": _se.body_part_examined,
-    "SeriesInstanceUID": _se.series_uid,
-    "SeriesNumber": _se.series_number,
-    "SOPClassUID": _i.sop_class_uid,
-    "SOPInstanceUID": _i.sop_instance_uid,
-    "InstanceNumber": _i.instance_number,
-}
 _STUDY_OUT = {
     "PatientName": _st.patient_name,
     "PatientID": _st.patient_id,
@@ -83,6 +60,13 @@ _INSTANCE_OUT = {
     "Rows": _i.rows,
     "Columns": _i.columns,
     "TransferSyntaxUID": _i.transfer_syntax_uid,
+}
+# the column each matching key compares: what results show, but names folded
+_COLUMNS: dict[str, Any] = {
+    **_STUDY_OUT,
+    **_SERIES_OUT,
+    **_INSTANCE_OUT,
+    "PatientName": _st.name_folded,
 }
 
 

@@ -10,14 +10,16 @@ from pacsync.api.routes import (
     conflicts,
     connections,
     dead_letters,
-    dicomweb,
     health,
     jobs,
     keys,
     metrics,
     pipelines,
+    qido,
+    rendered,
     statistics,
     sync,
+    wado,
     webhooks,
 )
 
@@ -35,5 +37,7 @@ ROUTERS: list[APIRouter] = [
     keys.router,
     audit.router,
     archives.router,
-    dicomweb.router,
+    qido.router,
+    wado.router,
+    rendered.router,
 ]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from pacsync.api import problems
 from pacsync.api.deps import AUTHENTICATED, Audit, AuditEntry, StateDep, Viewer
-from pacsync.api.routes.dicomweb import BINARY
+from pacsync.api.dicomweb import BINARY
 from pacsync.api.schemas import JobAccepted
 from pacsync.api.schemas_imaging import (
     ARCHIVE_NAME,
