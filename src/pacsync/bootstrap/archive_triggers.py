@@ -71,7 +71,7 @@ class ArchiveTriggers(threading.Thread):
         """Queue what is due now; the keys of the scans asked for."""
         asked: list[str] = []
         now = utc_now()
-        archives = self.store.archives.list()
+        archives = self.store.archives.list(counts=False)
         for archive in archives:
             if rescans.due(archive.last_scan_at, archive.rescan_minutes, now):
                 key = rescans.periodic_key(archive.name, archive.rescan_minutes, now)

@@ -55,7 +55,7 @@ def scan(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ScanResult:
     """Scan one archive now, in this process."""
-    archive = store.archives.require(name)
+    archive = store.archives.require(name, counts=False)
     index = ArchiveIndexStore(store.engine)
     if archive.kind == "dicom":
         return ArchiveScan(

@@ -140,7 +140,7 @@ def scan(
     """Scan an archive into the index (incremental unless --full), as a job."""
     settings = Settings()
     store = bootstrap.store(settings)
-    store.archives.require(name)
+    store.archives.require(name, counts=False)
     request = wiring.scan_request(name, full=full)
     if background:
         job_id, _ = jobs.submit(settings, request, store=store)

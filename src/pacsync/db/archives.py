@@ -110,7 +110,7 @@ class ArchiveStore:
             )
         if rescan_minutes < 0:
             raise InvalidRequest("rescan_minutes must be 0 (never) or more")
-        if self.get(name) is not None:
+        if self.get(name, counts=False) is not None:
             raise InvalidRequest(
                 f"archive '{name}' exists",
                 hint=f"Choose another name or remove it first: `pacsync archive remove {name}`.",
@@ -131,23 +131,26 @@ class ArchiveStore:
             )
         return self.require(name)
 
-    def get(self, name: str) -> ArchiveView | None:
+    def get(self, name: str, *, counts: bool = True) -> ArchiveView | None:
+        """The archive; ``counts`` adds its index counts (a count query per level)."""
         with translated("store"), self.engine.connect() as conn:
             row = conn.execute(select(archives).where(_a.name == name)).first()
-        return None if row is None else _view(row, self._counts(name))
+        if row is None:
+            return None
+        return _view(row, self._counts(name) if counts else None)
 
-    def require(self, name: str) -> ArchiveView:
-        found = self.get(name)
+    def require(self, name: str, *, counts: bool = True) -> ArchiveView:
+        found = self.get(name, counts=counts)
         if found is None:
             raise NotFound(
                 f"no archive '{name}'", hint="List the archives with `pacsync archive list`."
             )
         return found
 
-    def list(self) -> builtins.list[ArchiveView]:
+    def list(self, *, counts: bool = True) -> builtins.list[ArchiveView]:
         with translated("store"), self.engine.connect() as conn:
             rows = conn.execute(select(archives).order_by(_a.name)).all()
-        return [_view(row, self._counts(row.name)) for row in rows]
+        return [_view(row, self._counts(row.name) if counts else None) for row in rows]
 
     def password(self, name: str) -> str | None:
         with translated("store"), self.engine.connect() as conn:
