@@ -140,23 +140,20 @@ def test_a_legacy_store_is_indexed_followed_and_kept_when_firebird_goes_away(
     assert "legacy database 'legacy'" in down.stdout, output(down)
     assert store.password not in down.stdout + down.stderr
 
-    listed, status, renamed, instances = together(
+    listed, status, instances = together(
         pacsync,
         ("archive", "list"),
         ("archive", "status", "legacy", "--errors"),
-        ("search", "doe^jan*", "--json"),
-        ("search", "--level", "instance", "--archive", "legacy", "--json"),
+        ("search", "doe^jan*", "--level", "instance", "--json"),
     )
     row = archive_table(listed)["legacy"]
     assert row["status"].startswith("offline"), row
-    assert (row["patients"], row["studies"], row["instances"]) == ("4", "4", "6")
+    assert (row["patients"], row["studies"], row["instances"]) == ("4", "4", str(len(kept)))
     assert problem_files(status) == {
         store.stored[lost].relative_path: (
             "unreadable",
             "the database lists this image but its file is missing",
         )
     }
-    assert names(rows(renamed)) == [("legacy", "DOE^JANET")]
-    assert {r["SOPInstanceUID"] for r in rows(instances)} == kept
-    shown = {r["SOPInstanceUID"]: r["PatientName"] for r in rows(instances)}
-    assert {shown[uid] for uid in jane} == {"DOE^JANET"}
+    assert sorted(r["SOPInstanceUID"] for r in rows(instances)) == sorted(jane)
+    assert set(names(rows(instances))) == {("legacy", "DOE^JANET")}

@@ -57,6 +57,7 @@ class Site:
     files: dict[str, Path]  # the DICOM files of the folder archive, by SOP Instance UID
     legacy: LegacyStore
     scans: dict[str, str]  # archive → the id of the scan job that indexed it
+    home: Path  # PACSYNC_HOME of the server
 
 
 def _value(result: dict[str, Any], tag: str) -> Any:
@@ -147,7 +148,8 @@ def _served(pacsync: Any, nas: Path, files: dict[str, Path], legacy: LegacyStore
         client = DICOMwebClient(
             url=f"{base}/api/v1/dicomweb", headers={"Authorization": f"Bearer {token}"}
         )
-        yield Site(base, api, client, nas, files, legacy, scans)
+        home = Path(pacsync.env["PACSYNC_HOME"])
+        yield Site(base, api, client, nas, files, legacy, scans, home)
     finally:
         api.close()
         worker.stop()
@@ -314,6 +316,11 @@ def test_metadata_rendered_frames_and_thumbnails(site: Site) -> None:
     assert jpeg.status_code == 200, jpeg.text
     with Image.open(io.BytesIO(jpeg.content)) as shown:
         assert (shown.format, shown.size) == ("JPEG", (128, 96))
+
+    cached = [p for p in (site.home / "rendered").rglob("*") if p.is_file()]
+    assert len(cached) >= 4, "renderings are kept on disk"
+    again = site.api.get(path, params={"size": "small"}, headers={"Accept": "image/png"})
+    assert again.content == site.api.get(path, params={"size": "small"}).content
 
     uid, image = next(iter(site.legacy.stored.items()))
     header = image.header
