@@ -92,6 +92,35 @@ class ArchiveIndexStore:
         with translated("store"), self.engine.begin() as conn:
             conn.execute(update(archives).where(archives.c.name == archive).values(**values))
 
+    def held_back(self, archive: str) -> list[KnownFile]:
+        """Files to read again although they did not change: instances held back behind
+        a study's patient when the study has nothing else left (the misfiled instance
+        that set its patient is gone), and duplicates whose instance no file holds now."""
+        f, i, st = _f, _i, _st
+        orphaned = (
+            select(f.id, f.path, f.size, f.mtime_ns, f.inode, f.state, f.content_hash,
+                   f.sop_instance_uid)
+            .select_from(
+                archive_files.join(image_instances, i.file_id == f.id).join(
+                    image_studies, and_(st.archive == i.archive, st.study_uid == i.study_uid)
+                )
+            )
+            .where(f.archive == archive, i.quarantined.is_(True), st.instance_count == 0)
+        )  # fmt: skip
+        held = select(i.sop_instance_uid).where(i.archive == archive)
+        unheld = select(
+            f.id, f.path, f.size, f.mtime_ns, f.inode, f.state, f.content_hash,
+            f.sop_instance_uid,
+        ).where(f.archive == archive, f.state == "duplicate",
+                f.sop_instance_uid.not_in(held))  # fmt: skip
+        with translated("store"), self.engine.connect() as conn:
+            rows = [*conn.execute(orphaned), *conn.execute(unheld)]
+        return [
+            KnownFile(r.id, FileStat(r.path, r.size, r.mtime_ns, r.inode), r.state,
+                      r.content_hash, r.sop_instance_uid)
+            for r in rows
+        ]  # fmt: skip
+
     # -- one batch ------------------------------------------------------------------------------
 
     def apply(self, archive: str, changes: IndexChanges) -> int:
@@ -107,9 +136,11 @@ class ArchiveIndexStore:
                             inode=known.stat.inode)
                 )  # fmt: skip
             file_ids = _upsert_files(conn, archive, changes.parsed)
-            headers = [(file_ids[p.stat.path], p) for p in changes.parsed if p.header is not None]
+            headers = _last_copy_wins(conn, [
+                (file_ids[p.stat.path], p) for p in changes.parsed if p.header is not None
+            ])  # fmt: skip
             stale = list(file_ids.values()) + [k.id for k in changes.deleted]
-            sops = [p.header.sop_instance_uid for _, p in headers if p.header is not None]
+            sops = {p.header.sop_instance_uid: p.stat.path for _, p in headers if p.header}
             _drop_instances(conn, archive, stale, sops, touched)
             conflicts = _add_instances(conn, archive, headers, touched)
             for ids in chunks([k.id for k in changes.deleted]):
@@ -162,16 +193,48 @@ def _upsert_files(conn: Connection, archive: str, parsed: Sequence[Parsed]) -> d
     return ids
 
 
+def _last_copy_wins(
+    conn: Connection, headers: list[tuple[int, Parsed]]
+) -> list[tuple[int, Parsed]]:
+    """One file per SOP instance in a batch: the last read holds it, the others are
+    recorded as duplicates of it."""
+    kept: dict[str, tuple[int, Parsed]] = {}
+    for file_id, parsed in headers:
+        assert parsed.header is not None
+        earlier = kept.get(parsed.header.sop_instance_uid)
+        if earlier is not None:
+            _mark_duplicate(conn, [earlier[0]], parsed.stat.path)
+        kept[parsed.header.sop_instance_uid] = (file_id, parsed)
+    return list(kept.values())
+
+
+def _mark_duplicate(conn: Connection, file_ids: Sequence[int], holder: str) -> None:
+    conn.execute(
+        update(archive_files)
+        .where(_f.id.in_(file_ids))
+        .values(state="duplicate", reason=f"the same SOP Instance UID as {holder}")
+    )
+
+
 def _drop_instances(
-    conn: Connection, archive: str, file_ids: Sequence[int], sops: Sequence[str], touched: Touched
+    conn: Connection,
+    archive: str,
+    file_ids: Sequence[int],
+    sops: dict[str, str],
+    touched: Touched,
 ) -> None:
-    """Remove the instances these files held, and any other copy of these SOP instances."""
-    for column, keys in ((_i.file_id, file_ids), (_i.sop_instance_uid, sops)):
-        for chunk in chunks(list(keys)):
+    """Remove the instances these files held; another file holding one of these SOP
+    instances (``sops``: the path that holds it now) becomes a duplicate."""
+    batch = set(file_ids)
+    for column, keys in ((_i.file_id, list(file_ids)), (_i.sop_instance_uid, list(sops))):
+        for chunk in chunks(keys):
             where = and_(_i.archive == archive, column.in_(chunk))
-            for row in conn.execute(select(_i.study_uid, _i.series_uid).where(where)):
+            query = select(_i.study_uid, _i.series_uid, _i.file_id, _i.sop_instance_uid)
+            for row in conn.execute(query.where(where)):
                 touched.studies.add(row.study_uid)
                 touched.series.add(row.series_uid)
+                if row.file_id not in batch:
+                    _mark_duplicate(conn, [row.file_id], sops[row.sop_instance_uid])
             conn.execute(delete(image_instances).where(where))
 
 

@@ -132,6 +132,11 @@ class ArchiveIndex(Protocol):
 
     def known_files(self, archive: str) -> dict[str, KnownFile]: ...
 
+    def held_back(self, archive: str) -> list[KnownFile]:
+        """Unchanged files whose instance should be decided again: held back behind a
+        study that has nothing else left, or duplicates of an instance no file holds."""
+        ...
+
     def apply(self, archive: str, changes: IndexChanges) -> int:
         """Apply one batch; the number of identity conflicts it found."""
         ...

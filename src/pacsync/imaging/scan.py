@@ -48,6 +48,7 @@ class ScanCounts:
     invalid: int = 0
     unreadable: int = 0
     hashed: int = 0
+    rechecked: int = 0  # unchanged files read again: released from quarantine or duplicates
     conflicts: int = 0
     problems: list[str] = field(default_factory=list)  # folders that could not be read
 
@@ -56,7 +57,7 @@ class ScanCounts:
 
     def tally(self, parsed: list[Parsed]) -> None:
         for one in parsed:
-            if one.state == "indexed":
+            if one.state in ("indexed", "duplicate"):
                 self.indexed += 1
             elif one.state == "invalid":
                 self.invalid += 1
@@ -200,6 +201,10 @@ class ArchiveScan:
             changes.deleted = plan.vanished
             c.deleted = len(plan.vanished)
         self._commit(changes, todo)
+        again = [k.stat for k in self.index.held_back(self.archive)]
+        if again:  # what this scan's changes released: read once more, in one batch
+            c.rechecked = len(again)
+            self._commit(IndexChanges(parsed=list(self._parsed(again))), todo)
 
     def _parsed(self, files: list[FileStat]) -> Iterator[Parsed]:
         hashes = self._hashes
