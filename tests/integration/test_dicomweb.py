@@ -384,3 +384,25 @@ def test_plain_download_and_a_request_without_a_key(site: Site) -> None:
         ):
             assert anonymous.get(route).status_code == 401, route
         assert anonymous.post("/archives/nas/scan").status_code == 401
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product defect: a rendered frame or thumbnail of an instance whose archive root "
+    "is offline answers 404 PACS-104 'moved or deleted; rescan' instead of 503 PACS-402",
+)
+def test_an_offline_root_is_503_for_retrieval_and_rendering_alike(site: Site) -> None:
+    """The share of the folder archive is unmounted; nothing is lost, every route says the
+    archive is offline.  (Runs last: it takes the share away and puts it back.)"""
+    first, second = (f"{JANE}.1.1", f"{JANE}.1.2")  # rendered by no other test: not cached
+    away = site.nas.with_name("unmounted")
+    site.nas.rename(away)
+    try:
+        retrieved = site.api.get(f"/dicomweb/studies/{JANE}")
+        thumbnail = site.api.get(f"{instance_route(JANE, f'{JANE}.1', first)}/thumbnail")
+        rendered = site.api.get(f"{instance_route(JANE, f'{JANE}.1', second)}/rendered")
+    finally:
+        away.rename(site.nas)
+    assert (retrieved.status_code, retrieved.json()["code"]) == (503, "PACS-402"), retrieved.text
+    for answer in (thumbnail, rendered):
+        assert (answer.status_code, answer.json()["code"]) == (503, "PACS-402"), answer.text
