@@ -219,15 +219,10 @@ def replace_keeping_stat(path: Path, content: bytes) -> None:
     assert path.stat().st_ino != before.st_ino
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product defect: two files of one SOP Instance UID in one scan batch fail the "
-    "whole scan with PACS-301 (UNIQUE constraint failed: image_instances.archive, "
-    "image_instances.sop_instance_uid)",
-)
 def test_two_copies_of_one_instance_do_not_stop_the_scan(pacsync: Any, tmp_path: Path) -> None:
     """A NAS often holds an instance twice (here as pydicom ships it: uncompressed and
-    RLE); the scan goes on and the instance is found once."""
+    RLE); the scan goes on, the instance is found once, and the other copy is listed as
+    its duplicate."""
     nas = tmp_path / "nas"
     sample("MR_small.dcm", nas / "original" / "MR_small.dcm")
     sample("MR_small_RLE.dcm", nas / "compressed" / "MR_small_RLE.dcm")
@@ -236,17 +231,20 @@ def test_two_copies_of_one_instance_do_not_stop_the_scan(pacsync: Any, tmp_path:
     scanned = pacsync("archive", "scan", "nas")
     assert scanned.returncode == 0, output(scanned)
     assert scan_counts(scanned)["files seen"] == 5
-    found = rows(pacsync("search", "--level", "instance", "--json", "--id", "4MR1"))
-    assert [r["SOPInstanceUID"] for r in found] == [
-        str(dcmread(nas / "original" / "MR_small.dcm").SOPInstanceUID)
-    ]
+    found, status = together(
+        pacsync,
+        ("search", "--level", "instance", "--json", "--id", "4MR1"),
+        ("archive", "status", "nas", "--errors"),
+    )
+    (held,) = rows(found)
+    assert held["SOPInstanceUID"] == dcmread(nas / "original" / "MR_small.dcm").SOPInstanceUID
+    copies = {"original/MR_small.dcm", "compressed/MR_small_RLE.dcm"}
+    assert held["path"] in copies
+    ((other, (state, reason)),) = problem_files(status).items()
+    assert (state, {other, held["path"]}) == ("duplicate", copies)
+    assert held["path"] in reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product defect: instances quarantined behind a misfiled instance stay hidden "
-    "after that instance is deleted, until a --full scan",
-)
 def test_images_held_back_by_a_misfiled_image_are_shown_once_it_is_gone(
     pacsync: Any, tmp_path: Path
 ) -> None:
