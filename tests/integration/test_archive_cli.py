@@ -29,6 +29,7 @@ from imaging_data import realistic_ct
 
 from .imaging_archives import (
     CORRUPT,
+    Done,
     archive_table,
     charset_sample,
     cli,
@@ -279,13 +280,15 @@ IDENTITY_STUDIES = {"2.25.501": "SMITH^ANNA", "2.25.502": "SMYTHE^ANNE"}
 STRAY_UID = "2.25.501.1.99"
 REBORN_STUDY = "2.25.503"  # SMITH^ANNA again, under ID-77 but born on another day
 PYDICOM_CHARSETS = ("chrH31.dcm", "chrX1.dcm", "chrGerm.dcm", "chrFren.dcm")
+SEARCHED = ("muller*", "*佐藤^花子*", "YAMADA^TAROU*")  # accents, ISO 2022 IR 87, pydicom's
 
 
 @dataclass(frozen=True)
 class People:
-    pacsync: Any
     nas: Path
     instances: list[dict[str, Any]]  # every instance the index shows, after both scans
+    status: Done  # archive status people
+    found: dict[str, Done]  # search NAME --json, by NAME
 
 
 @pytest.fixture(scope="module")
@@ -334,8 +337,13 @@ def people(
         "files seen": 14, "unchanged": 13, "new": 1, "changed": 0, "moved": 0, "deleted": 0,
         "indexed": 1, "invalid": 0, "unreadable": 0, "identity conflicts": 1,
     }  # fmt: skip
-    listed = pacsync("search", "--level", "instance", "--limit", "1000", "--json")
-    return People(pacsync, nas, rows(listed))
+    listed, status, *found = together(
+        pacsync,
+        ("search", "--level", "instance", "--limit", "1000", "--json"),
+        ("archive", "status", "people"),
+        *(("search", name, "--json") for name in SEARCHED),
+    )
+    return People(nas, rows(listed), status, dict(zip(SEARCHED, found, strict=True)))
 
 
 def test_names_in_every_character_set_are_decoded_and_found_with_accents_and_case_ignored(
@@ -347,12 +355,7 @@ def test_names_in_every_character_set_are_decoded_and_found_with_accents_and_cas
     assert shown["jis/IM0001.dcm"] == "Sato^Hanako=佐藤^花子=さとう^はなこ"
     assert shown["latin1/IM0001.dcm"] == "Müller^Hans"
 
-    muller, japanese, yamada = together(
-        people.pacsync,
-        ("search", "muller*", "--json"),
-        ("search", "*佐藤^花子*", "--json"),
-        ("search", "YAMADA^TAROU*", "--json"),
-    )
+    muller, japanese, yamada = (people.found[name] for name in SEARCHED)
     assert names(rows(muller)) == [("people", "MÜLLER^Zoë"), ("people", "Müller^Hans")]
     assert {r["SpecificCharacterSet"] for r in rows(muller)} == {"ISO_IR 100", "ISO_IR 192"}
     assert [(r["PatientID"], r["PatientName"]) for r in rows(japanese)] == [
@@ -364,7 +367,7 @@ def test_names_in_every_character_set_are_decoded_and_found_with_accents_and_cas
 def test_one_patient_id_under_two_names_is_a_conflict_and_never_shows_another_patient(
     people: People,
 ) -> None:
-    text = succeeded(people.pacsync("archive", "status", "people"))
+    text = succeeded(people.status)
     lines = [line for line in text.splitlines() if "identity conflict" in line]
     about_patient = [line for line in lines if "(patient)" in line]
     assert len(about_patient) == 2, text
