@@ -114,12 +114,6 @@ def scanned_in_process(home: Path, database_url: str | None, nas: Path) -> boots
     return store
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product defect: wild-card matching of text keys other than PatientName uses "
-    "LIKE, case-insensitive on SQLite and case-sensitive on PostgreSQL, so the stores "
-    "answer differently (ReferringPhysicianName=referrer*: 1 study on SQLite, 0 on PostgreSQL)",
-)
 def test_wild_cards_on_other_keys_match_alike_on_both_stores(pg_url: str, tmp_path: Path) -> None:
     nas = tmp_path / "nas"
     ct_series(nas / "one", patient_id="PG-9", patient_name="DOE^JOHN", study_uid="2.25.991",

@@ -386,11 +386,6 @@ def test_plain_download_and_a_request_without_a_key(site: Site) -> None:
         assert anonymous.post("/archives/nas/scan").status_code == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product defect: a rendered frame or thumbnail of an instance whose archive root "
-    "is offline answers 404 PACS-104 'moved or deleted; rescan' instead of 503 PACS-402",
-)
 def test_an_offline_root_is_503_for_retrieval_and_rendering_alike(site: Site) -> None:
     """The share of the folder archive is unmounted; nothing is lost, every route says the
     archive is offline.  (Runs last: it takes the share away and puts it back.)"""

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, fields
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pacsync import bootstrap
 from pacsync.config import Settings
@@ -111,23 +111,34 @@ class DicomWebService:
         window: tuple[float, float] | None = None,
     ) -> bytes:
         def load() -> bytes | Path:
-            return located.file if located.kind == "dicom" else self.part10(located)
+            if located.kind != "dicom":
+                return self.part10(located)
+            self._check_file(located)
+            return located.file
 
         return self.cache.get(located.cache_key, load, frame=frame, size=size,
                               media_type=media_type, window=window)  # fmt: skip
+
+    def _check_file(self, located: Located) -> None:
+        """The errors reading the file would raise, without reading it."""
+        if not located.file.is_file():
+            self._missing(located)
+
+    def _missing(self, located: Located) -> NoReturn:
+        if not os.path.isdir(located.root):
+            raise ArchiveOffline(
+                f"archive '{located.archive}' is offline: {located.root} is not reachable"
+            )
+        raise NotFound(
+            f"the file of {located.header.sop_instance_uid} is gone: {located.path}",
+            hint=f"Rescan the archive: pacsync archive scan {located.archive}",
+        )
 
     def _read(self, located: Located) -> bytes:
         try:
             return located.file.read_bytes()
         except FileNotFoundError:
-            if not os.path.isdir(located.root):
-                raise ArchiveOffline(
-                    f"archive '{located.archive}' is offline: {located.root} is not reachable"
-                ) from None
-            raise NotFound(
-                f"the file of {located.header.sop_instance_uid} is gone: {located.path}",
-                hint=f"Rescan the archive: pacsync archive scan {located.archive}",
-            ) from None
+            self._missing(located)
         except OSError as error:
             raise ArchiveOffline(
                 f"archive '{located.archive}': {located.path} cannot be read: {error.strerror}"

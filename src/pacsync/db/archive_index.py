@@ -293,8 +293,10 @@ def _add_instances(
             if key not in patients:
                 patients[key] = {}
                 conn.execute(insert(image_patients).values(**new_patient(key, header)))
-            elif other := other_study_of(
-                conn, archive, key=key, study_uid=study_uid, found=found, checked=checked
+            elif key.patient_id and (
+                other := other_study_of(
+                    conn, archive, key=key, study_uid=study_uid, found=found, checked=checked
+                )
             ):
                 flagged, reason = other
                 conflicts.append(

@@ -8,6 +8,8 @@ from pacsync.db.archive_tables import image_studies
 from pacsync.domain.imaging import (
     InstanceHeader,
     PatientKey,
+    dicom_date,
+    dicom_time,
     fold,
 )
 
@@ -29,10 +31,10 @@ def new_study(archive: str, h: InstanceHeader, key: PatientKey, now: Any) -> dic
         "patient_id": key.patient_id,
         "patient_name": h.patient_name,
         "name_folded": fold(h.patient_name),
-        "patient_birth_date": h.patient_birth_date,
+        "patient_birth_date": dicom_date(h.patient_birth_date),
         "patient_sex": h.patient_sex,
-        "study_date": h.study_date,
-        "study_time": h.study_time,
+        "study_date": dicom_date(h.study_date),
+        "study_time": dicom_time(h.study_time),
         "accession_number": h.accession_number,
         "study_description": h.study_description,
         "referring_physician_name": h.referring_physician_name,
@@ -50,7 +52,7 @@ def new_patient(key: PatientKey, h: InstanceHeader) -> dict[str, Any]:
         "patient_id": key.patient_id,
         "patient_name": h.patient_name,
         "name_folded": fold(h.patient_name),
-        "patient_birth_date": h.patient_birth_date,
+        "patient_birth_date": dicom_date(h.patient_birth_date),
         "patient_sex": h.patient_sex,
     }
 

@@ -70,8 +70,8 @@ _COLUMNS: dict[str, Any] = {
 }
 
 
-# a prefix of these is searched by an index range (the others by LIKE alone, which is
-# case-insensitive on SQLite)
+# a prefix of these is searched by an index range (identifiers: case counts); the other
+# text keys match wild cards without regard to case (ILIKE), on every store
 _RANGED = frozenset({"PatientName", "PatientID", "AccessionNumber"})
 
 
@@ -196,7 +196,9 @@ class ArchiveSearch:
         parts: list[ColumnElement[bool]] = []
         if ranged and found.prefix and not self.postgres:  # SQLite: LIKE cannot use the index
             parts += [column >= found.prefix, column < matching.prefix_upper(found.prefix)]
-        if not ranged or found.like != f"{found.prefix}%" or self.postgres:
+        if not ranged:  # descriptions and names: case-insensitive on every store
+            parts.append(column.ilike(found.like, escape="\\"))
+        elif found.like != f"{found.prefix}%" or self.postgres:
             parts.append(column.like(found.like, escape="\\"))
         return and_(*parts) if parts else column.is_not(None)
 

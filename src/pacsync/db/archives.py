@@ -240,6 +240,13 @@ class ArchiveStore:
                         select(func.count()).select_from(table).where(table.c.archive == name)
                     ).scalar_one()
                 )
+            i = image_instances.c
+            counts["held_back"] = int(
+                conn.execute(
+                    select(func.count()).where(i.archive == name, i.quarantined.is_(True))
+                ).scalar_one()
+            )
+            counts["instances"] -= counts["held_back"]  # only what can be found
             counts["identity_conflicts"] = int(
                 conn.execute(
                     select(func.count())

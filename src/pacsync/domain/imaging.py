@@ -113,7 +113,7 @@ class Demographics:
 
     @classmethod
     def of(cls, header: InstanceHeader) -> Demographics:
-        return cls(header.patient_name or "", header.patient_birth_date or "")
+        return cls(header.patient_name or "", dicom_date(header.patient_birth_date) or "")
 
 
 def identity_conflict(known: Demographics, found: Demographics) -> str | None:
@@ -134,3 +134,19 @@ def fingerprint(header: InstanceHeader) -> str:
     re-indexed even when its image file did not."""
     text = "\x1f".join("" if v is None else str(v) for v in header.as_dict().values())
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def dicom_date(value: str | None) -> str | None:
+    """A date as DICOM DA (``YYYYMMDD``) from the old ACR-NEMA ``YYYY.MM.DD`` form or an
+    ISO date; anything else as it is."""
+    if value is None:
+        return None
+    digits = value.strip().replace(".", "").replace("-", "")
+    return digits if len(digits) == 8 and digits.isdigit() else value
+
+
+def dicom_time(value: str | None) -> str | None:
+    """A time as DICOM TM (``HHMMSS.FFFFFF``) from the old ``HH:MM:SS`` form."""
+    if value is None:
+        return None
+    return value.strip().replace(":", "")

@@ -47,8 +47,8 @@ class LegacyScan:
         try:
             status, reason = self._scan(full)
         except (ArchiveOffline, TransientError) as error:
-            self.index.set_status(self.archive, "offline", str(error), self.counts.as_dict())
-            return ScanResult(self.archive, "offline", self.counts, str(error))
+            self.index.set_status(self.archive, "offline", error.message, self.counts.as_dict())
+            return ScanResult(self.archive, "offline", self.counts, error.message)
         finally:
             self.catalog.close()
         self.index.set_status(self.archive, "online", reason, self.counts.as_dict())

@@ -31,10 +31,8 @@ def _qido(
     offset: int,
 ) -> JSONResponse:
     match = {k: v for k, v in request.query_params.items() if k not in _RESERVED}
-    for keyword in request.query_params.getlist("includefield"):
-        if keyword != "all":
-            for item in keyword.split(","):
-                SearchQuery.build(level, {item.strip(): "*"})  # an unknown key is refused
+    # includefield is accepted and needs nothing more: every result carries every
+    # attribute the index holds at its level (PS3.18 lets a server leave out those it lacks)
     archives = request.query_params.getlist("archive")
     query = SearchQuery.build(
         level, {**match, **fixed}, archives=archives, limit=limit, offset=offset
