@@ -13,7 +13,6 @@ from typing import Any
 
 from pacsync import bootstrap
 from pacsync.config import Settings
-from pacsync.connectors.dicom.pool import ProcessParsePool
 from pacsync.connectors.files import tree
 from pacsync.db.archive_index import ArchiveIndexStore
 from pacsync.db.archives import ArchiveView
@@ -58,6 +57,9 @@ def scan(
     archive = store.archives.require(name, counts=False)
     index = ArchiveIndexStore(store.engine)
     if archive.kind == "dicom":
+        # imported here: pydicom and its pixel handlers cost every other command 0.3 s
+        from pacsync.connectors.dicom.pool import ProcessParsePool
+
         return ArchiveScan(
             name,
             archive.path,
