@@ -142,6 +142,10 @@ class ArchiveSearch:
         if query.level == "study":
             statement = statement.select_from(image_studies).where(_st.instance_count > 0)
             order = [_st.study_date.desc(), _st.study_time.desc(), _st.study_uid]
+            if _is_prefix(query.match.get("PatientName")):
+                # the name index gives this order: the search stops after `limit` rows
+                # instead of sorting every study whose name has the prefix
+                order.insert(0, _st.name_folded)
         elif query.level == "series":
             statement = statement.select_from(
                 image_series.join(
@@ -201,6 +205,10 @@ class ArchiveSearch:
         elif found.like != f"{found.prefix}%" or self.postgres:
             parts.append(column.like(found.like, escape="\\"))
         return and_(*parts) if parts else column.is_not(None)
+
+
+def _is_prefix(value: str | None) -> bool:
+    return value is not None and matching.pattern(value, folded=True).like is not None
 
 
 def _modality(column: Any, code: str) -> ColumnElement[bool]:

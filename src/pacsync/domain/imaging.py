@@ -80,12 +80,20 @@ INTEGER_FIELDS = frozenset(
 )
 
 
+# letters Unicode does not decompose into a base letter and an accent
+_LETTERS = str.maketrans(
+    {"Ø": "O", "ø": "o", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h",
+     "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Þ": "TH", "þ": "th", "ı": "i"}
+)  # fmt: skip
+
+
 def fold(text: str | None) -> str:
     """A name as search compares it: accents dropped, case folded, ``^`` and runs of
-    spaces kept as they are (``Müller^Jürgen`` → ``muller^jurgen``)."""
+    spaces kept as they are (``Müller^Jürgen`` → ``muller^jurgen``, ``Østergård`` →
+    ``ostergard``)."""
     if not text:
         return ""
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return plain.casefold()
 

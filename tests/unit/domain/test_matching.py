@@ -57,6 +57,8 @@ def test_uid_lists() -> None:
 
 def test_names_fold_case_and_accents_but_not_letters() -> None:
     assert fold("MÜLLER^Jürgen") == "muller^jurgen"
+    assert fold("Østergård^Łukasz") == "ostergard^lukasz"
+    assert fold("STRAẞE") == "strasse"
     assert fold(None) == ""
     assert (
         identity_conflict(Demographics("DOE^JOHN", "1970"), Demographics("Doe^John", "1970"))

@@ -47,7 +47,9 @@ class ProcessParsePool:
     def __init__(
         self, workers: int | None = None, chunk: int = CHUNK, pool_from: int = POOL_FROM
     ) -> None:
-        self.workers = workers or os.cpu_count() or 1
+        # one core stays with the process that writes the index: on 2 cores a pool of
+        # two parsers measured slower than parsing in that process
+        self.workers = workers or max(1, (os.cpu_count() or 1) - 1)
         self.chunk = chunk
         self.pool_from = pool_from
 
