@@ -27,7 +27,9 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── InvalidRequest            PACS-105
         ├── SourceError               PACS-301
         ├── DeliveryRefused           PACS-303
-        └── InvalidDicom              PACS-401
+        ├── InvalidDicom              PACS-401
+        ├── AssociationRejected       PACS-501
+        └── DimseFailure              PACS-502
 """
 
 from __future__ import annotations
@@ -186,3 +188,16 @@ class ArchiveOffline(TransientError):
         "Check that the share is mounted and readable; its index entries are kept and the "
         "next scan picks it up again."
     )
+
+
+class AssociationRejected(TerminalError):
+    code = "PACS-501"
+    default_hint = (
+        "The DICOM node refused the association: check the called AE title, that the node "
+        "knows our calling AE (and host), and the services it accepts."
+    )
+
+
+class DimseFailure(TerminalError):
+    code = "PACS-502"
+    default_hint = "The DICOM node answered the request with a failure status; see its logs."

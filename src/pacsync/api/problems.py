@@ -52,6 +52,8 @@ _BY_CODE = {
     "PACS-301": 502,
     "PACS-401": 422,
     "PACS-402": 503,
+    "PACS-501": 502,
+    "PACS-502": 502,
 }
 # plain HTTP errors (routing, methods, media types) and the PACS code they report
 _CODE_OF_STATUS = {401: "PACS-002", 403: "PACS-002", 404: "PACS-104", 409: "PACS-107"}
