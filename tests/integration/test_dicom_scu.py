@@ -1,0 +1,291 @@
+"""pacsync as a DICOM SCU against a real Orthanc: echo, find, move (to a DCMTK
+storescp), get, store, failover and unreachable nodes."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from imaging_data import realistic_ct
+from orthanc import (
+    DESTINATION_AE,
+    LOOPBACK,
+    ORTHANC_AE,
+    PACSYNC_AE,
+    Orthanc,
+    StoreScp,
+    free_port,
+    orthanc,
+    storescp,
+)
+from pacsync.connectors.dicom import scu
+from pacsync.connectors.dicom.association import Session
+from pacsync.connectors.dicom.query import Level, date_range, value_list
+from pacsync.connectors.dicom.status import Category
+from pacsync.domain.dicom_node import DicomNode
+from pacsync.errors import AssociationRejected, ConnectionTimeout, DimseFailure
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Study:
+    patient_id: str
+    patient_name: str
+    study_uid: str
+    series_uid: str
+    date: str
+    modality: str
+    instances: int
+
+
+STUDIES = (
+    Study("SCU001", "DOE^JOHN", "2.25.9001", "2.25.9001.1", "20240105", "CT", 3),
+    Study("SCU002", "DOE^JANE", "2.25.9002", "2.25.9002.1", "20240310", "MR", 2),
+    Study("SCU003", "SMITH^ANNA", "2.25.9003", "2.25.9003.1", "20230720", "CT", 2),
+)
+
+
+def write_study(folder: Path, study: Study) -> list[Path]:
+    files = []
+    for n in range(1, study.instances + 1):
+        path = folder / study.study_uid / f"{n}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        realistic_ct(
+            path,
+            patient_id=study.patient_id,
+            patient_name=study.patient_name,
+            study_uid=study.study_uid,
+            series_uid=study.series_uid,
+            sop_uid=f"{study.series_uid}.{n}",
+            instance_number=n,
+            modality=study.modality,
+            study_date=study.date,
+            rows=64,
+            columns=64,
+        )
+        files.append(path)
+    return files
+
+
+@dataclass
+class Peers:
+    orthanc: Orthanc
+    destination: StoreScp
+    files: dict[str, list[Path]]
+
+    def node(self, **options: object) -> DicomNode:
+        return DicomNode.of(
+            "orthanc",
+            self.orthanc.node_url,
+            {
+                "calling_ae": PACSYNC_AE,
+                "timeouts": {"connect": 3, "acse": 5, "dimse": 10, "network": 10},
+                **options,
+            },
+        )
+
+
+@pytest.fixture(scope="module")
+def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
+    base = tmp_path_factory.mktemp("dicom-scu")
+    with (
+        storescp(base / "storescp") as destination,
+        orthanc(base / "orthanc", pacsync_port=free_port(), destination=destination) as server,
+    ):
+        files = {s.study_uid: write_study(base / "studies", s) for s in STUDIES}
+        server.upload([f for group in files.values() for f in group])
+        yield Peers(server, destination, files)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    scu.clear_query_cache()
+
+
+def test_echo_answers_with_a_response_time(peers: Peers) -> None:
+    took = scu.echo(peers.node())
+    assert 0 < took < 1
+
+
+def test_wrong_called_ae_is_rejected_with_the_reason(peers: Peers) -> None:
+    url = f"dicom://NOT_ORTHANC@{LOOPBACK}:{peers.orthanc.dicom_port}"
+    node = DicomNode.of("wrong", url, {"calling_ae": PACSYNC_AE})
+    with pytest.raises(AssociationRejected) as caught:
+        scu.echo(node)
+    assert "called AE title not recognised" in caught.value.message
+    assert "'wrong'" in caught.value.message
+    assert not caught.value.transient
+
+
+def test_find_at_each_level(peers: Peers) -> None:
+    node = peers.node()
+    patients = scu.find(node, Level.PATIENT, {"PatientID": "SCU00*"})
+    assert {p["PatientID"] for p in patients} == {"SCU001", "SCU002", "SCU003"}
+    studies = scu.find(node, Level.STUDY, {"PatientName": "DOE^*"})
+    assert {s["StudyInstanceUID"] for s in studies} == {"2.25.9001", "2.25.9002"}
+    assert {s["PatientName"] for s in studies} == {"DOE^JOHN", "DOE^JANE"}
+    series = scu.find(node, Level.SERIES, {"StudyInstanceUID": "2.25.9001"})
+    assert [(s["SeriesInstanceUID"], s["Modality"]) for s in series] == [("2.25.9001.1", "CT")]
+    images = scu.find(
+        node, Level.IMAGE, {"StudyInstanceUID": "2.25.9001", "SeriesInstanceUID": "2.25.9001.1"}
+    )
+    assert sorted(i["SOPInstanceUID"] for i in images) == [f"2.25.9001.1.{n}" for n in (1, 2, 3)]
+
+
+def test_find_by_date_range_and_modality_list(peers: Peers) -> None:
+    node = peers.node()
+    in_2024 = scu.find(
+        node,
+        Level.STUDY,
+        {"PatientID": "SCU*", "StudyDate": date_range("2024-01-01", "2024-12-31")},
+    )
+    assert {s["StudyInstanceUID"] for s in in_2024} == {"2.25.9001", "2.25.9002"}
+    ct_2024 = scu.find(
+        node,
+        Level.STUDY,
+        {"PatientID": "SCU*", "StudyDate": "20240101-", "ModalitiesInStudy": value_list(["CT"])},
+    )
+    assert [s["StudyInstanceUID"] for s in ct_2024] == ["2.25.9001"]
+    either = scu.find(
+        node, Level.STUDY, {"PatientID": "SCU*", "ModalitiesInStudy": value_list(["mr", "ct"])}
+    )
+    assert len(either) == 3
+
+
+def test_find_stops_at_the_limit_and_the_association_stays_usable(peers: Peers) -> None:
+    with Session(peers.node()) as session:
+        found = scu.find(
+            session,
+            Level.IMAGE,
+            {"StudyInstanceUID": "2.25.9001", "SeriesInstanceUID": "2.25.9001.1"},
+            limit=1,
+        )
+        assert len(found) == 1
+        assert len(scu.find(session, Level.PATIENT, {"PatientID": "SCU00*"})) == 3
+        assert scu.echo(session) < 1
+
+
+def test_find_answers_are_cached_for_the_node_ttl(peers: Peers) -> None:
+    node = peers.node(query_cache_s=60)
+    first = scu.find(node, Level.STUDY, {"PatientID": "SCU001"})
+    peers.orthanc.upload(
+        write_study(
+            peers.orthanc.folder / "extra",
+            Study("SCU001", "DOE^JOHN", "2.25.9009", "2.25.9009.1", "20240106", "CT", 1),
+        )
+    )
+    try:
+        assert scu.find(node, Level.STUDY, {"PatientID": "SCU001"}) == first
+        fresh = scu.find(node, Level.STUDY, {"PatientID": "SCU001"}, cached=False)
+        assert len(fresh) == len(first) + 1
+    finally:
+        peers.orthanc.delete_study("2.25.9009")
+
+
+def test_tcp_nodelay_removes_the_delayed_ack_stall(peers: Peers) -> None:
+    keys = {"PatientID": "SCU*"}
+
+    def round_trips(nodelay: bool) -> float:
+        with Session(peers.node(query_cache_s=0), nodelay=nodelay) as session:
+            scu.echo(session)
+            started = time.perf_counter()
+            for _ in range(5):
+                scu.find(session, Level.STUDY, keys, cached=False)
+            return (time.perf_counter() - started) / 5
+
+    with_nodelay, without = round_trips(True), round_trips(False)
+    print(
+        f"C-FIND round trip: {with_nodelay * 1000:.1f} ms with TCP_NODELAY, "
+        f"{without * 1000:.1f} ms without"
+    )
+    assert with_nodelay < without
+
+
+def test_move_to_storescp_reports_progress(peers: Peers) -> None:
+    seen: list[scu.SubOperations] = []
+    result = scu.move(peers.node(), DESTINATION_AE, "2.25.9001", progress=seen.append)
+    assert result.category is Category.SUCCESS
+    assert result.counts.completed == 3
+    assert result.counts.failed == 0
+    assert any(c.remaining > 0 for c in seen)
+    received = {
+        str(dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+        for p in peers.destination.received()
+    }
+    assert {f"2.25.9001.1.{n}" for n in (1, 2, 3)} <= received
+
+
+def test_move_to_an_unknown_destination_names_the_status(peers: Peers) -> None:
+    with pytest.raises(DimseFailure) as caught:
+        scu.move(peers.node(), "NOWHERE", "2.25.9001")
+    assert "0xA801" in caught.value.message or "0xC" in caught.value.message
+
+
+def test_get_series_into_a_callback(peers: Peers) -> None:
+    received: list[bytes] = []
+    result = scu.get(peers.node(), received.append, "2.25.9002", series_uid="2.25.9002.1")
+    assert result.category is Category.SUCCESS
+    assert result.counts.completed == 2
+    uids = sorted(str(dcmread(__import__("io").BytesIO(b)).SOPInstanceUID) for b in received)
+    assert uids == ["2.25.9002.1.1", "2.25.9002.1.2"]
+
+
+def test_store_files_and_bytes(peers: Peers, tmp_path: Path) -> None:
+    study = Study("SCU004", "ROE^RICK", "2.25.9004", "2.25.9004.1", "20240201", "CT", 2)
+    first, second = write_study(tmp_path, study)
+    results = scu.store(peers.node(), [first, second.read_bytes()])
+    assert [r.category for r in results] == [Category.SUCCESS, Category.SUCCESS]
+    try:
+        assert "2.25.9004" in peers.orthanc.studies()
+    finally:
+        peers.orthanc.delete_study("2.25.9004")
+
+
+def test_failover_to_the_secondary_when_the_primary_is_closed(peers: Peers) -> None:
+    closed = f"dicom://{ORTHANC_AE}@{LOOPBACK}:{free_port()}"
+    node = DicomNode.of(
+        "ha", closed, {"calling_ae": PACSYNC_AE, "secondary": peers.orthanc.node_url}
+    )
+    assert scu.echo(node) < 1
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port whose listen backlog is full: a connect gets no answer."""
+    listener = socket.socket()
+    listener.bind((LOOPBACK, 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(listener.getsockname())
+        fillers.append(filler)
+    time.sleep(0.05)
+    yield int(listener.getsockname()[1])
+    for s in (*fillers, listener):
+        s.close()
+
+
+def test_an_unreachable_node_times_out_within_the_connect_timeout(silent_port: int) -> None:
+    url = f"dicom://FAR@{LOOPBACK}:{silent_port}"
+    node = DicomNode.of("far", url, {"timeouts": {"connect": 1, "acse": 1}})
+    started = time.monotonic()
+    with pytest.raises(ConnectionTimeout) as caught:
+        scu.echo(node)
+    assert time.monotonic() - started < 2.5
+    assert "'far'" in caught.value.message
+    assert caught.value.transient
+
+
+def test_a_closed_port_is_a_transient_connection_error() -> None:
+    node = DicomNode.of("off", f"dicom://OFF@{LOOPBACK}:{free_port()}", {})
+    with pytest.raises(ConnectionTimeout, match="cannot be reached"):
+        scu.echo(node)
