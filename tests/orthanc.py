@@ -3,8 +3,8 @@ the DICOM networking tests.
 
 Orthanc runs with a config of its own in a temp folder: storage and index there,
 free HTTP and DICOM ports, AE ``ORTHANC`` checking the called AE, and pacsync's AE
-plus the ``storescp`` destination registered as modalities.  Missing binaries make
-the tests unavailable (a failure under CI).
+plus the ``storescp`` destination registered as modalities.  A missing binary raises
+:class:`Unavailable`; fixtures turn it into :func:`unavailable` (a failure under CI).
 """
 
 from __future__ import annotations
@@ -19,17 +19,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
+import pytest
 
-from conftest import unavailable
-
+CONFTEST = Path(__file__).with_name("conftest.py")
 ORTHANC = Path("/usr/sbin/Orthanc")
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 ORTHANC_AE = "ORTHANC"
 PACSYNC_AE = "PACSYNC"
 DESTINATION_AE = "STORESCP"
 LOOPBACK = "127.0.0.1"
+
+
+class Unavailable(Exception):
+    """A peer's binary is missing: the test calls tests/conftest.py's ``unavailable``."""
+
+
+def unavailable(config: pytest.Config, reason: str) -> NoReturn:
+    """tests/conftest.py's rule (fail under CI, skip elsewhere), found among pytest's
+    plugins: ``conftest`` is not importable by name when several test folders have one."""
+    for plugin in config.pluginmanager.get_plugins():
+        if getattr(plugin, "__file__", None) == str(CONFTEST):
+            plugin.unavailable(reason)
+    pytest.fail(f"{reason} (and tests/conftest.py is not loaded)", pytrace=False)
 
 
 def free_port() -> int:
@@ -68,7 +82,7 @@ class StoreScp:
 def storescp(folder: Path) -> Iterator[StoreScp]:
     binary = shutil.which("storescp")
     if binary is None:
-        unavailable("DCMTK storescp is not installed (apt-get install dcmtk)")
+        raise Unavailable("DCMTK storescp is not installed (apt-get install dcmtk)")
     folder.mkdir(parents=True, exist_ok=True)
     scp = StoreScp(free_port(), folder)
     process = subprocess.Popen(
@@ -141,7 +155,7 @@ class Orthanc:
 def orthanc(folder: Path, *, pacsync_port: int, destination: StoreScp) -> Iterator[Orthanc]:
     """Orthanc started with its own config under ``folder``; stopped at the end."""
     if not ORTHANC.is_file():
-        unavailable(f"Orthanc is not installed at {ORTHANC} (apt-get install orthanc)")
+        raise Unavailable(f"Orthanc is not installed at {ORTHANC} (apt-get install orthanc)")
     folder.mkdir(parents=True, exist_ok=True)
     server = Orthanc(free_port(), free_port(), folder)
     allowed = {"AllowEcho": True, "AllowFind": True, "AllowMove": True, "AllowGet": True,

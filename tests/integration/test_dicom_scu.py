@@ -20,9 +20,11 @@ from orthanc import (
     PACSYNC_AE,
     Orthanc,
     StoreScp,
+    Unavailable,
     free_port,
     orthanc,
     storescp,
+    unavailable,
 )
 from pacsync.connectors.dicom import scu
 from pacsync.connectors.dicom.association import Session
@@ -93,15 +95,20 @@ class Peers:
 
 
 @pytest.fixture(scope="module")
-def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
+def peers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Peers]:
     base = tmp_path_factory.mktemp("dicom-scu")
-    with (
-        storescp(base / "storescp") as destination,
-        orthanc(base / "orthanc", pacsync_port=free_port(), destination=destination) as server,
-    ):
-        files = {s.study_uid: write_study(base / "studies", s) for s in STUDIES}
-        server.upload([f for group in files.values() for f in group])
-        yield Peers(server, destination, files)
+    try:
+        with (
+            storescp(base / "storescp") as destination,
+            orthanc(base / "orthanc", pacsync_port=free_port(), destination=destination) as server,
+        ):
+            files = {s.study_uid: write_study(base / "studies", s) for s in STUDIES}
+            server.upload([f for group in files.values() for f in group])
+            yield Peers(server, destination, files)
+    except Unavailable as missing:
+        unavailable(request.config, str(missing))
 
 
 @pytest.fixture(autouse=True)
