@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = 5.0  # first wait before a webhook delivery is tried again
     archive_workers: int = 0  # processes parsing archive files; 0: one per core
     render_cache_mb: int = 1024  # rendered frames and thumbnails kept under home/rendered
+    dicom_ae: str = "PACSYNC"  # the AE title of the DICOM SCP (`pacsync dicom-listen`)
+    dicom_port: int = 11112  # the port it listens on
+    dicom_host: str = "127.0.0.1"  # the address it binds (0.0.0.0: every interface)
 
     @property
     def store_url(self) -> str:
