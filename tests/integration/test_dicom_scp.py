@@ -209,3 +209,131 @@ def test_stored_files_keep_their_dataset_bytes_and_are_searchable_at_once(
 
 def _sop_of(path: Path) -> str:
     return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def test_a_resend_of_the_same_bytes_is_a_no_op_and_other_bytes_replace(
+    node: Node, tmp_path: Path
+) -> None:
+    study = "1.2.826.0.1.3680043.10.1001.2"
+    (first,) = ct_study(tmp_path / "a", 1, study=study)
+    assert storescu(node, first).returncode == 0
+    stored = stored_file(node, first, f"{study}.1.1")
+    before = stored.stat()
+    assert storescu(node, first).returncode == 0
+    assert stored.stat().st_ino == before.st_ino  # untouched
+    assert stored.stat().st_mtime_ns == before.st_mtime_ns
+    changed = tmp_path / "b.dcm"
+    realistic_ct(changed, patient_id="P1", patient_name="DOE^JOHN", study_uid=study,
+                 series_uid=f"{study}.1", sop_uid=f"{study}.1.1", instance_number=7,
+                 rows=64, columns=64)  # fmt: skip
+    assert storescu(node, changed).returncode == 0
+    assert dcmread(stored_file(node, changed, f"{study}.1.1")).InstanceNumber == 7
+    (row,) = node.search("instance", StudyInstanceUID=study)
+    assert row["InstanceNumber"] == 7
+
+
+def test_an_unsupported_sop_class_is_refused_and_nothing_is_stored(
+    node: Node, tmp_path: Path
+) -> None:
+    path = tmp_path / "odd.dcm"
+    ds = dcmread(ct_study(tmp_path / "c", 1, study="1.2.826.0.1.3680043.10.1001.3")[0])
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.826.0.1.3680043.10.1001.99"
+    ds.save_as(path)
+    done = storescu(node, path)
+    assert done.returncode != 0, said(done)
+    assert not list(node.inbox.glob("1.2.826.0.1.3680043.10.1001.3/**/*.dcm"))
+
+
+# -- Query/Retrieve -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def studies(node: Node, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Three studies of two patients on two dates, stored through the SCP."""
+    folder = tmp_path_factory.mktemp("qr")
+    made = {
+        "1.2.826.0.1.3680043.10.2001.1": ("DOE^JANE", "Q1", "20230310"),
+        "1.2.826.0.1.3680043.10.2001.2": ("DOE^JANE", "Q1", "20230420"),
+        "1.2.826.0.1.3680043.10.2001.3": ("ROE^RICHARD", "Q2", "20230315"),
+    }
+    files = []
+    for uid, (name, patient, date) in made.items():
+        files += ct_study(folder / uid, 3, name=name, patient=patient, study=uid, date=date)
+    done = storescu(node, *files)
+    assert done.returncode == 0, said(done)
+    return {uid: name for uid, (name, _, _) in made.items()}
+
+
+def findscu(node: Node, folder: Path, *keys: str) -> list[Any]:
+    """The identifiers findscu received (extracted to files, read back)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    args = [a for key in keys for a in ("-k", key)]
+    done = dcmtk("findscu", "-S", "-X", "-od", folder, "-aet", SENDER, "-aec", AE,
+                 *args, "127.0.0.1", node.port)  # fmt: skip
+    assert done.returncode == 0, said(done)
+    return [dcmread(p) for p in sorted(folder.glob("rsp*.dcm"))]
+
+
+def test_findscu_at_study_level_with_a_name_wild_card_and_a_date_range(
+    node: Node, studies: dict[str, str], tmp_path: Path
+) -> None:
+    found = findscu(node, tmp_path, "QueryRetrieveLevel=STUDY", "PatientName=DOE^JA*",
+                    "StudyDate=20230301-20230331", "StudyInstanceUID",
+                    "NumberOfStudyRelatedInstances", "PatientID", "StudyDescription",
+                    "InstitutionName")  # fmt: skip
+    assert [str(ds.StudyInstanceUID) for ds in found] == ["1.2.826.0.1.3680043.10.2001.1"]
+    (ds,) = found
+    assert str(ds.PatientID) == "Q1"
+    assert int(ds.NumberOfStudyRelatedInstances) == 3
+    assert "InstitutionName" in ds
+    assert not ds.InstitutionName  # not indexed: returned empty
+
+
+def test_findscu_at_series_and_image_level(
+    node: Node, studies: dict[str, str], tmp_path: Path
+) -> None:
+    study = "1.2.826.0.1.3680043.10.2001.3"
+    series = findscu(node, tmp_path / "series", "QueryRetrieveLevel=SERIES",
+                     f"StudyInstanceUID={study}", "SeriesInstanceUID", "Modality")  # fmt: skip
+    assert [(str(s.SeriesInstanceUID), s.Modality) for s in series] == [(f"{study}.1", "CT")]
+    images = findscu(node, tmp_path / "images", "QueryRetrieveLevel=IMAGE",
+                     f"StudyInstanceUID={study}", f"SeriesInstanceUID={study}.1",
+                     "SOPInstanceUID", "InstanceNumber")  # fmt: skip
+    assert [str(i.SOPInstanceUID) for i in images] == [f"{study}.1.{n}" for n in (1, 2, 3)]
+
+
+def test_findscu_at_patient_level(node: Node, studies: dict[str, str], tmp_path: Path) -> None:
+    found = findscu(node, tmp_path, "QueryRetrieveLevel=PATIENT", "PatientName=*E^*",
+                    "PatientID=Q*")  # fmt: skip
+    assert sorted(str(ds.PatientID) for ds in found) == ["Q1", "Q2"]
+
+
+def test_movescu_sends_a_study_to_the_destination(node: Node, studies: dict[str, str]) -> None:
+    study = "1.2.826.0.1.3680043.10.2001.2"
+    done = dcmtk("movescu", "-S", "-aet", SENDER, "-aec", AE, "-aem", MOVE_DESTINATION,
+                 "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}",
+                 "127.0.0.1", node.port)  # fmt: skip
+    assert done.returncode == 0, said(done)
+    arrived = {str(dcmread(p).SOPInstanceUID) for p in node.received.iterdir()}
+    assert {f"{study}.1.{n}" for n in (1, 2, 3)} <= arrived
+
+
+def test_movescu_to_an_unknown_destination_fails(node: Node, studies: dict[str, str]) -> None:
+    done = dcmtk("movescu", "-S", "-v", "-aet", SENDER, "-aec", AE, "-aem", "NOBODY",
+                 "-k", "QueryRetrieveLevel=STUDY",
+                 "-k", "StudyInstanceUID=1.2.826.0.1.3680043.10.2001.2",
+                 "127.0.0.1", node.port)  # fmt: skip
+    text = said(done)
+    assert "MoveDestinationUnknown" in text, text
+
+
+def test_getscu_retrieves_a_series_on_the_same_association(
+    node: Node, studies: dict[str, str], tmp_path: Path
+) -> None:
+    study = "1.2.826.0.1.3680043.10.2001.3"
+    done = dcmtk("getscu", "-S", "-od", tmp_path, "-aet", SENDER, "-aec", AE,
+                 "-k", "QueryRetrieveLevel=SERIES", "-k", f"StudyInstanceUID={study}",
+                 "-k", f"SeriesInstanceUID={study}.1", "127.0.0.1", node.port)  # fmt: skip
+    assert done.returncode == 0, said(done)
+    got = sorted(str(dcmread(p).SOPInstanceUID) for p in tmp_path.iterdir())
+    assert got == [f"{study}.1.{n}" for n in (1, 2, 3)]

@@ -214,8 +214,7 @@ def instances(identifier: Dataset, search: IndexSearch, locate: Locate) -> list[
             Status.DATASET_DOES_NOT_MATCH_SOP_CLASS,
             f"Query/Retrieve Level {level or '(none)'} is not PATIENT, STUDY, SERIES or IMAGE",
         )
-    unique = _text(identifier.get(UNIQUE_KEYS[level]).value if UNIQUE_KEYS[level] in identifier
-                   else "")  # fmt: skip
+    unique = _text(identifier.get(UNIQUE_KEYS[level], ""))
     if not unique:
         raise Unprocessable(Status.UNABLE_TO_PROCESS, f"no {UNIQUE_KEYS[level]} to retrieve")
     values = [v for v in unique.split("\\") if v]
