@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,3 +339,31 @@ def test_getscu_retrieves_a_series_on_the_same_association(
     assert done.returncode == 0, said(done)
     got = sorted(str(dcmread(p).SOPInstanceUID) for p in tmp_path.iterdir())
     assert got == [f"{study}.1.{n}" for n in (1, 2, 3)]
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def test_dicom_listen_serves_until_sigterm(pacsync: Any, tmp_path: Path) -> None:
+    home = tmp_path / "listen-home"
+    store = bootstrap.store(Settings(home=home, database_url=None))
+    store.connections.put("modality", "dicom", f"dicom://{SENDER}@127.0.0.1:104")
+    store.engine.dispose()
+    port = str(free_port())
+    env = {"PACSYNC_HOME": str(home)}
+    process = pacsync.start("dicom-listen", "--ae", "LISTENER", "--port", port, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            done = dcmtk("echoscu", "-aet", SENDER, "-aec", "LISTENER", "127.0.0.1", port)
+            if done.returncode == 0 or time.monotonic() > deadline or process.poll() is not None:
+                break
+            time.sleep(0.3)
+        assert done.returncode == 0, said(done)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "listening on 127.0.0.1:" in out, out
+    assert "STORESCU@127.0.0.1" in out
+    assert (home / "inbox").is_dir()

@@ -10,6 +10,7 @@ from pacsync.cli import (
     archive,
     audit,
     dead_letters,
+    dicom_listen,
     jobs,
     keys,
     schedule,
@@ -42,6 +43,7 @@ app.add_typer(schedule.app, name="schedule")
 app.add_typer(keys.app, name="keys")
 app.add_typer(archive.app, name="archive")
 app.command("search")(search.search)
+app.command("dicom-listen")(dicom_listen.listen)
 
 
 @app.command()
