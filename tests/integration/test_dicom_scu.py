@@ -3,11 +3,13 @@ storescp), get, store, failover and unreachable nodes."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom import dcmread
@@ -296,3 +298,92 @@ def test_a_closed_port_is_a_transient_connection_error() -> None:
     node = DicomNode.of("off", f"dicom://OFF@{LOOPBACK}:{free_port()}", {})
     with pytest.raises(ConnectionTimeout, match="cannot be reached"):
         scu.echo(node)
+
+
+# -- the CLI, end to end ------------------------------------------------------------------------
+
+
+def added(pacsync: Any, peers: Peers, name: str = "orthanc") -> None:
+    done = pacsync("dicom", "node", "add", name, peers.orthanc.node_url,
+                   "--calling-ae", PACSYNC_AE, "--option", "timeouts.connect=3",
+                   "--option", "query_cache_s=0")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_cli_adds_lists_echoes_and_finds(pacsync: Any, peers: Peers) -> None:
+    added(pacsync, peers)
+    listed = pacsync("dicom", "node", "list")
+    assert "orthanc" in listed.stdout
+    assert PACSYNC_AE in listed.stdout
+    echoed = pacsync("dicom", "echo", "orthanc")
+    assert echoed.returncode == 0, echoed.stderr
+    assert "echo ok in" in echoed.stdout
+    found = pacsync("dicom", "find", "orthanc", "--name", "DOE^*", "--from", "2024-01-01",
+                    "--to", "2024-12-31", "--modality", "CT", "--json")  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    rows = [json.loads(line) for line in found.stdout.splitlines()]
+    assert [r["StudyInstanceUID"] for r in rows] == ["2.25.9001"]
+    table = pacsync("dicom", "find", "orthanc", "--level", "patient", "--patient-id", "SCU*",
+                    "--limit", "2")  # fmt: skip
+    assert "2 patient answer(s)" in table.stdout
+
+
+def test_cli_errors_have_a_code_and_a_hint(pacsync: Any, peers: Peers) -> None:
+    url = f"dicom://WRONG@{LOOPBACK}:{peers.orthanc.dicom_port}"
+    assert pacsync("dicom", "node", "add", "wrong", url, "--calling-ae", PACSYNC_AE).returncode == 0
+    rejected = pacsync("dicom", "echo", "wrong")
+    assert rejected.returncode == 2
+    assert "PACS-501" in rejected.stderr
+    assert "called AE title not recognised" in rejected.stderr
+    assert "hint:" in rejected.stderr
+    bad = pacsync("dicom", "node", "add", "bad", "dicom://PACS@host:104", "-o", "max_pdu=-5")
+    assert bad.returncode == 2
+    assert "PACS-101" in bad.stderr
+    assert "max_pdu" in bad.stderr
+    missing = pacsync("dicom", "echo", "nobody")
+    assert "PACS-104" in missing.stderr
+
+
+def test_cli_moves_with_progress(pacsync: Any, peers: Peers) -> None:
+    added(pacsync, peers)
+    moved = pacsync("dicom", "move", "orthanc", "--study", "2.25.9003", "--to", DESTINATION_AE)
+    assert moved.returncode == 0, moved.stderr
+    assert f"moved 2 instance(s) to {DESTINATION_AE}" in moved.stdout
+    assert "2/2" in moved.stdout
+
+
+def test_cli_gets_into_a_folder_and_into_an_archive(
+    pacsync: Any, peers: Peers, tmp_path: Path
+) -> None:
+    added(pacsync, peers)
+    got = pacsync("dicom", "get", "orthanc", "--study", "2.25.9001", "--into", tmp_path / "got")
+    assert got.returncode == 0, got.stderr
+    assert len(list((tmp_path / "got" / "2.25.9001" / "2.25.9001.1").glob("*.dcm"))) == 3
+    root = tmp_path / "inbox"
+    root.mkdir()
+    assert pacsync("archive", "add", "inbox", "dicom", root).returncode == 0
+    into = pacsync("dicom", "get", "orthanc", "--study", "2.25.9002", "--into-archive", "inbox")
+    assert into.returncode == 0, into.stderr
+    assert "2 indexed" in into.stdout
+    searched = pacsync("search", "--id", "SCU002", "--json")
+    assert "2.25.9002" in searched.stdout
+
+
+def test_cli_stores_an_indexed_study(pacsync: Any, peers: Peers, tmp_path: Path) -> None:
+    added(pacsync, peers)
+    study = Study("SCU005", "POE^EDGAR", "2.25.9005", "2.25.9005.1", "20240401", "CT", 2)
+    write_study(tmp_path / "nas", study)
+    assert pacsync("archive", "add", "nas", "dicom", tmp_path / "nas").returncode == 0
+    assert pacsync("archive", "scan", "nas", "--quiet").returncode == 0
+    try:
+        stored = pacsync("dicom", "store", "orthanc", "--study", "2.25.9005")
+        assert stored.returncode == 0, stored.stderr
+        assert "stored 2 of 2 instance(s) on orthanc" in stored.stdout
+        assert "2.25.9005" in peers.orthanc.studies()
+        one = write_study(tmp_path / "loose", Study("SCU006", "X^Y", "2.25.9006", "2.25.9006.1",
+                                                    "20240402", "CT", 1))  # fmt: skip
+        sent = pacsync("dicom", "store", "orthanc", "--file", one[0])
+        assert "stored 1 of 1" in sent.stdout, sent.stderr
+    finally:
+        peers.orthanc.delete_study("2.25.9005")
+        peers.orthanc.delete_study("2.25.9006")

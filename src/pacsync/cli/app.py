@@ -10,6 +10,7 @@ from pacsync.cli import (
     archive,
     audit,
     dead_letters,
+    dicom,
     dicom_listen,
     jobs,
     keys,
@@ -42,6 +43,7 @@ app.add_typer(dead_letters.app, name="dead-letters")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(keys.app, name="keys")
 app.add_typer(archive.app, name="archive")
+app.add_typer(dicom.app, name="dicom")
 app.command("search")(search.search)
 app.command("dicom-listen")(dicom_listen.listen)
 
