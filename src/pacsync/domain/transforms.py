@@ -10,8 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
+
+# decimal arithmetic of our own, whatever a library does to the thread's context
+# (firebird-driver sets the global precision to 34 when it loads)
+DECIMALS = Context(prec=28)
 
 Transform = Callable[[Any], Any]
 
@@ -94,7 +98,7 @@ def _round(digits: int) -> Transform:
 
     def apply(value: Any) -> Any:
         if isinstance(value, Decimal):
-            return value.quantize(exponent, rounding=ROUND_HALF_UP)
+            return value.quantize(exponent, rounding=ROUND_HALF_UP, context=DECIMALS)
         if isinstance(value, float):
             return round(value, int(digits))
         return value
@@ -170,7 +174,7 @@ def _to_decimal(scale: int) -> Callable[[Any], Decimal]:
                 number = Decimal(text)
             except InvalidOperation:
                 raise ValueError(f"{value!r} is not a number") from None
-        return number.quantize(exponent, rounding=ROUND_HALF_UP)
+        return number.quantize(exponent, rounding=ROUND_HALF_UP, context=DECIMALS)
 
     return cast
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from decimal import Decimal
 from typing import Any
 
@@ -365,3 +366,12 @@ def test_decimal_at_the_declared_source_scale_is_taken_as_is() -> None:
     assert same.map((1, exact))[1] is exact
     assert other.map((1, Decimal("12.5049")))[1] == Decimal("12.50")
     assert same.map((1, "7"))[1] == Decimal("7.00")
+
+
+def test_rounding_does_not_depend_on_the_threads_decimal_context() -> None:
+    """firebird-driver raises the thread's precision to 34 when it loads."""
+    fields = {"value": {"from": "Value", "type": "decimal", "transforms": [{"round": 2}]}}
+    with decimal.localcontext() as context:
+        context.prec = 34
+        with pytest.raises(RowError):
+            mapped(fields, {"ID": 1, "Value": Decimal("1E+30")})

@@ -7,6 +7,7 @@ class, never by the wording of the message, which depends on the server's langua
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -72,11 +73,18 @@ class Connection(Protocol):
 def open_connection(
     dsn: str, *, user: str | None, password: str | None, charset: str, timeout: int
 ) -> Connection:
-    """Attach to the database (``timeout`` seconds to reach the server at most)."""
-    return cast(
-        Connection,
-        connect(_configured(dsn, timeout), user=user, password=password, charset=charset),
-    )
+    """Attach to the database (``timeout`` seconds to reach the server at most).
+
+    The driver sets the thread's decimal precision to 34 when it first loads its
+    client library; the precision the rest of the process uses is put back."""
+    precision = decimal.getcontext().prec
+    try:
+        return cast(
+            Connection,
+            connect(_configured(dsn, timeout), user=user, password=password, charset=charset),
+        )
+    finally:
+        decimal.getcontext().prec = precision
 
 
 def _configured(dsn: str, timeout: int) -> str:
