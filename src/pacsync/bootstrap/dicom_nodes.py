@@ -47,6 +47,7 @@ def folder_writer(folder: Path) -> Callable[[bytes], None]:
     """Writes each received Part 10 instance as it is to
     ``folder/STUDY/SERIES/SOP.dcm`` (atomically: a temp file renamed)."""
     from pydicom import dcmread  # the UIDs only; pydicom costs other commands 0.3 s
+    from pydicom.errors import InvalidDicomError
 
     def write(data: bytes) -> None:
         try:
@@ -55,7 +56,7 @@ def folder_writer(folder: Path) -> Callable[[bytes], None]:
                                         "SOPInstanceUID"])  # fmt: skip
             parts = [str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
                      f"{ds.SOPInstanceUID}.dcm"]  # fmt: skip
-        except (ValueError, AttributeError, EOFError) as error:
+        except (InvalidDicomError, ValueError, AttributeError, EOFError) as error:
             raise InvalidDicom(f"a received instance cannot be read: {error}") from None
         if any(not p or "/" in p or p.startswith(".") for p in parts):
             raise InvalidDicom(f"a received instance has unusable UIDs: {parts}")

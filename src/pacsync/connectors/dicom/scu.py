@@ -17,6 +17,7 @@ from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import evt
 from pynetdicom.association import Association
@@ -382,7 +383,7 @@ def _outgoing(item: Path | bytes, index: int) -> _Outgoing:
         ds = dcmread(item if isinstance(item, Path) else BytesIO(item))
         return _Outgoing(source, ds, str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID),
                          item if isinstance(item, Path) else None)  # fmt: skip
-    except (OSError, ValueError, AttributeError, EOFError) as error:
+    except (InvalidDicomError, OSError, ValueError, AttributeError, EOFError) as error:
         raise InvalidDicom(f"{source}: not a DICOM Part 10 file ({error})") from None
 
 
