@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     dicom_ae: str = "PACSYNC"  # the AE title of the DICOM SCP (`pacsync dicom-listen`)
     dicom_port: int = 11112  # the port it listens on
     dicom_host: str = "127.0.0.1"  # the address it binds (0.0.0.0: every interface)
+    dicom_listen: bool = False  # `pacsync serve` runs the DICOM SCP beside the API
 
     @property
     def store_url(self) -> str:

@@ -6,7 +6,7 @@ prints it once; a store that ever had a key never gets one this way again.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -53,8 +53,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8080,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes")] = 1,
+    dicom: Annotated[
+        bool | None,
+        typer.Option(
+            "--dicom/--no-dicom", help="Run the DICOM SCP too (default: PACSYNC_DICOM_LISTEN)"
+        ),
+    ] = None,
 ) -> None:
-    """Serve the REST API (/api/v1, Swagger UI at /docs)."""
+    """Serve the REST API (/api/v1, Swagger UI at /docs) and, when asked, the DICOM SCP."""
     settings = Settings()
     store = bootstrap.store(settings)
     try:
@@ -66,6 +72,24 @@ def serve(
     print(f"pacsync API on http://{host}:{port}/api/v1 (docs: /docs)", flush=True)
     import uvicorn  # here: the other commands do not pay for importing the server
 
+    scp = _start_scp(settings) if (settings.dicom_listen if dicom is None else dicom) else None
+    try:
+        _run(uvicorn, settings, host=host, port=port, workers=workers)
+    finally:
+        if scp is not None:
+            scp.stop()
+
+
+def _start_scp(settings: Settings) -> Any:
+    from pacsync.bootstrap import dicom_scp  # pydicom and pynetdicom only when asked for
+
+    scp = dicom_scp.scp(settings, bootstrap.store(settings))
+    listened = scp.start()
+    print(f"pacsync DICOM SCP {scp.ae_title} on {scp.host}:{listened}", flush=True)
+    return scp
+
+
+def _run(uvicorn: Any, settings: Settings, *, host: str, port: int, workers: int) -> None:
     uvicorn.run(
         APP,
         factory=True,
