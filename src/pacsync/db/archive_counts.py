@@ -33,8 +33,10 @@ def recount(conn: Connection, archive: str, touched: Touched) -> None:
                 .group_by(_i.series_uid)
             ).all()
         )  # fmt: skip
-        held = set(conn.execute(
-            select(_i.series_uid).where(_i.archive == archive, _i.series_uid.in_(chunk))
+        held = set(conn.execute(  # one row per series, however many instances it holds
+            select(_i.series_uid)
+            .where(_i.archive == archive, _i.series_uid.in_(chunk))
+            .distinct()
         ).scalars())  # fmt: skip
         for uid in chunk:
             where = and_(_se.archive == archive, _se.series_uid == uid)
