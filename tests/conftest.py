@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
+
+from availability import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "property-assessment"
@@ -49,17 +51,6 @@ _INHERITED_NOT = (
     "VALUATION_STRATEGY",
     "STRUCTURE_STRATEGY",
 )
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Fail under CI, skip (saying why) elsewhere."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI is set: the integration servers are required)", pytrace=False)
-    pytest.skip(f"{reason} (with CI=true this is a failure)")
 
 
 # -- database servers -------------------------------------------------------------------------

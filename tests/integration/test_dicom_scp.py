@@ -21,6 +21,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
+import availability
 from imaging_data import realistic_ct
 from pacsync import bootstrap
 from pacsync.bootstrap import dicom_scp
@@ -47,13 +48,9 @@ SAMPLES = {
 
 
 @pytest.fixture(scope="module")
-def unavailable(request: pytest.FixtureRequest) -> Unavailable:
-    """``unavailable(reason)`` of tests/conftest.py (fail under CI, skip elsewhere)."""
-    wanted = Path(__file__).resolve().parents[1] / "conftest.py"
-    for plugin in request.config.pluginmanager.get_plugins():
-        if Path(getattr(plugin, "__file__", None) or "/").resolve() == wanted:
-            return plugin.unavailable  # type: ignore[no-any-return]
-    raise AssertionError(f"{wanted} is not loaded")
+def unavailable() -> Unavailable:
+    """``unavailable(reason)``: fail under CI, skip elsewhere (tests/availability.py)."""
+    return availability.unavailable
 
 
 def free_port() -> int:

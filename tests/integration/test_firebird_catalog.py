@@ -21,6 +21,7 @@ import pytest
 from firebird.driver import Cursor, DatabaseError
 from pydicom import dcmread
 
+import availability
 from legacy_pacs import (
     FIREBIRD_HOST,
     FIREBIRD_PORT,
@@ -53,14 +54,9 @@ Unavailable = Callable[[str], NoReturn]
 
 
 @pytest.fixture(scope="module")
-def unavailable(request: pytest.FixtureRequest) -> Unavailable:
-    """``unavailable(reason)`` of tests/conftest.py (fail under CI, skip elsewhere), found
-    among the loaded conftest plugins: ``import conftest`` may give another folder's."""
-    wanted = Path(__file__).resolve().parents[1] / "conftest.py"
-    for plugin in request.config.pluginmanager.get_plugins():
-        if Path(getattr(plugin, "__file__", None) or "/").resolve() == wanted:
-            return plugin.unavailable  # type: ignore[no-any-return]
-    raise AssertionError(f"{wanted} is not loaded")
+def unavailable() -> Unavailable:
+    """``unavailable(reason)``: fail under CI, skip elsewhere (tests/availability.py)."""
+    return availability.unavailable
 
 
 def _server_password(unavailable: Unavailable) -> str:
