@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     dicom_port: int = 11112  # the port it listens on
     dicom_host: str = "127.0.0.1"  # the address it binds (0.0.0.0: every interface)
     dicom_listen: bool = False  # `pacsync serve` runs the DICOM SCP beside the API
+    viewer_url_template: str | None = None  # external viewer URL with {study_uid}, e.g. OHIF
 
     @property
     def store_url(self) -> str:

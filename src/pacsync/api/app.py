@@ -22,7 +22,7 @@ from pacsync.api import problems
 from pacsync.api.metrics import StoreCollector, http_latency
 from pacsync.api.middleware import MAX_BODY_BYTES, BodyLimit, NoNul, RequestId, RequestLatency
 from pacsync.api.rate_limit import RateLimiter
-from pacsync.api.routes import ROUTERS, health
+from pacsync.api.routes import ROUTERS, health, studies
 from pacsync.api.routes import metrics as metrics_routes
 from pacsync.api.state import ApiState
 from pacsync.config import Settings
@@ -106,6 +106,7 @@ def create_app(
     # Where load balancers and Prometheus look by default: /health, /ready, /metrics.
     for router in (health.router, metrics_routes.router):
         app.include_router(router, include_in_schema=False)
+    app.include_router(studies.pages, include_in_schema=False)  # the viewer page, /viewer/{uid}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,8 +1,10 @@
 """Imaging archives wired: the scan of each kind of root with its concrete walker,
-parse pool, legacy catalog and index store, and the archive-scan job."""
+parse pool, legacy catalog and index store, and the archive-scan job.  The
+studies a scan indexed get an ``indexed`` event on their timeline."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
@@ -16,6 +18,8 @@ from pacsync.config import Settings
 from pacsync.connectors.files import tree
 from pacsync.db.archive_index import ArchiveIndexStore
 from pacsync.db.archives import ArchiveView
+from pacsync.db.study_events import StudyEvents
+from pacsync.domain.clock import utc_now
 from pacsync.domain.legacy_mapping import LegacyMapping
 from pacsync.errors import ArchiveOffline, JobInterrupted, PacsyncError
 from pacsync.imaging.legacy_scan import LegacyScan
@@ -54,6 +58,30 @@ def scan(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ScanResult:
     """Scan one archive now, in this process."""
+    started = utc_now()
+    result = _scan(settings, store, name, full=full, progress=progress, should_stop=should_stop)
+    record_indexed(store, name, started, result)
+    return result
+
+
+def record_indexed(
+    store: bootstrap.Store, name: str, started: dt.datetime, result: ScanResult
+) -> None:
+    """An ``indexed`` event for each study of ``name`` the index changed since the
+    scan ``started`` (the scan's counts do not list studies), with its instances."""
+    if result.counts.indexed:
+        StudyEvents(store.engine).indexed_since(name, started, detail={"scan": result.status})
+
+
+def _scan(
+    settings: Settings,
+    store: bootstrap.Store,
+    name: str,
+    *,
+    full: bool,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+) -> ScanResult:
     archive = store.archives.require(name, counts=False)
     index = ArchiveIndexStore(store.engine)
     if archive.kind == "dicom":

@@ -1,6 +1,7 @@
 """DICOM nodes wired: nodes from the stored connections (kind ``dicom``), instances
-received by C-GET written to a folder or an archive root, and indexed studies read
-back as Part 10 files to send."""
+received by C-GET written to a folder or an archive root, indexed studies read
+back as Part 10 files to send, and completed retrievals and sends recorded on the
+study's timeline."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Any
 
 from pacsync import bootstrap
 from pacsync.config import Settings
+from pacsync.db.study_events import StudyEvents
 from pacsync.domain.dicom_node import DicomNode
+from pacsync.domain.study_workflow import Event
 from pacsync.errors import InvalidDicom, InvalidRequest, NotFound
 
 KIND = "dicom"
@@ -95,3 +98,32 @@ def study_files(
     service = DicomWebService(settings, store)
     unique = {f.header.sop_instance_uid: f for f in service.locate(study_uid, series_uid)}
     return [service.part10(found) for found in unique.values()]
+
+
+def record_retrieved(
+    store: bootstrap.Store,
+    node_name: str,
+    study_uid: str,
+    *,
+    how: str,
+    completed: int,
+    failed: int = 0,
+    warning: int = 0,
+    into: str | None = None,
+) -> None:
+    """A ``retrieved`` event when a C-MOVE or C-GET (``how``) brought instances."""
+    if completed:
+        detail = {"how": how, "failed": failed, "warning": warning, "into": into}
+        StudyEvents(store.engine).record(
+            study_uid, Event.RETRIEVED, source=node_name, instances=completed, detail=detail
+        )
+
+
+def record_sent(
+    store: bootstrap.Store, node_name: str, study_uid: str, *, stored: int, failed: int = 0
+) -> None:
+    """A ``sent`` event when a C-STORE of the study stored instances on the node."""
+    if stored:
+        StudyEvents(store.engine).record(
+            study_uid, Event.SENT, source=node_name, instances=stored, detail={"failed": failed}
+        )

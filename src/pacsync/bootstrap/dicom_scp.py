@@ -17,7 +17,10 @@ from pacsync.connectors.dicom.inbox import Inbox
 from pacsync.connectors.dicom.qr import Instance
 from pacsync.connectors.dicom.scp import Peer, Peers, Scp
 from pacsync.db.archive_index import ArchiveIndexStore
+from pacsync.db.study_events import StudyEvents
 from pacsync.domain.dicom_node import DicomNode, ae_title
+from pacsync.domain.imaging import InstanceHeader
+from pacsync.domain.study_workflow import Event
 from pacsync.errors import ConfigError, NotFound
 
 log = logging.getLogger("pacsync.dicom.scp")
@@ -55,7 +58,12 @@ def inbox(settings: Settings, store: bootstrap.Store) -> Inbox:
             f"archive '{INBOX}' is a {archive.kind} archive, not the DICOM inbox",
             hint=f"Rename or remove it: pacsync archive remove {INBOX}",
         )
-    return Inbox(INBOX, Path(archive.path), ArchiveIndexStore(store.engine))
+    events = StudyEvents(store.engine)
+
+    def received(header: InstanceHeader) -> None:
+        events.record(str(header.study_instance_uid), Event.RECEIVED, source=INBOX)
+
+    return Inbox(INBOX, Path(archive.path), ArchiveIndexStore(store.engine), on_stored=received)
 
 
 class ArchiveReader:

@@ -18,6 +18,7 @@ from pacsync.cli import (
     search,
     serve,
     status,
+    study,
     sync,
     worker,
 )
@@ -44,6 +45,7 @@ app.add_typer(schedule.app, name="schedule")
 app.add_typer(keys.app, name="keys")
 app.add_typer(archive.app, name="archive")
 app.add_typer(dicom.app, name="dicom")
+app.add_typer(study.app, name="study")
 app.command("search")(search.search)
 app.command("dicom-listen")(dicom_listen.listen)
 

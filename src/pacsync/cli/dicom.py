@@ -214,13 +214,17 @@ def move(
     """C-MOVE a study, series or instance from the node to another AE."""
     from pacsync.connectors.dicom import scu
 
-    target = wiring.node(bootstrap.store(Settings()), node)
+    held = bootstrap.store(Settings())
+    target = wiring.node(held, node)
     with _progress_bar(f"move to {to}") as progress:
         task = progress.add_task("move", total=None, detail="")
         show = _retrieve_progress(progress, task)
         result = scu.move(target, to, _require_study(study), series_uid=series,
                           sop_uid=instance, progress=show)  # fmt: skip
     c = result.counts
+    wiring.record_retrieved(held, target.name, _require_study(study), how="move",
+                            completed=c.completed, failed=c.failed, warning=c.warning,
+                            into=to)  # fmt: skip
     console.print(
         f"moved {c.completed} instance(s) to {to} (failed {c.failed}, warning {c.warning})",
         highlight=False,
@@ -259,6 +263,9 @@ def get(
                          series_uid=series, sop_uid=instance,
                          progress=_retrieve_progress(progress, task))  # fmt: skip
     c = result.counts
+    wiring.record_retrieved(store, target.name, _require_study(study), how="get",
+                            completed=c.completed, failed=c.failed, warning=c.warning,
+                            into=into_archive or str(folder))  # fmt: skip
     console.print(
         f"received {c.completed} instance(s) into {folder} (failed {c.failed}, "
         f"warning {c.warning})",
@@ -296,6 +303,9 @@ def store(
         raise InvalidRequest("what to send?", hint="Give --study UID or --file PATH.")
     results = scu.store(target, items)
     failed = [r for r in results if r.category is Category.FAILURE]
+    if study and not file:
+        wiring.record_sent(held, target.name, study, stored=len(results) - len(failed),
+                           failed=len(failed))  # fmt: skip
     for r in failed:
         console.print(f"{r.source} {r.sop_instance_uid}: {named(r.status)} {r.detail}",
                       highlight=False)  # fmt: skip

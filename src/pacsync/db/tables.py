@@ -257,5 +257,6 @@ webhook_receipts = Table(
 )
 
 
-# the archive index's tables join this metadata (kept in their own module)
+# the archive index's and the study timeline's tables join this metadata (own modules)
 from pacsync.db import archive_tables as _archive_tables  # noqa: E402, F401
+from pacsync.db import study_events as _study_events  # noqa: E402, F401

@@ -18,6 +18,7 @@ from pacsync.api.routes import (
     qido,
     rendered,
     statistics,
+    studies,
     sync,
     wado,
     webhooks,
@@ -40,4 +41,5 @@ ROUTERS: list[APIRouter] = [
     qido.router,
     wado.router,
     rendered.router,
+    studies.router,
 ]

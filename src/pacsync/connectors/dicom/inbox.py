@@ -29,6 +29,7 @@ import re
 import struct
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -76,12 +77,14 @@ class Inbox:
         *,
         read: HeaderReader = read_header,
         durable: bool = True,
+        on_stored: Callable[[InstanceHeader], None] | None = None,
     ) -> None:
         self.archive = archive
         self.root = root
         self.index = index
         self.read = read
         self.durable = durable
+        self.on_stored = on_stored  # told of each instance stored or replaced, once indexed
         self._lock = threading.Lock()
 
     def receive(self, data: bytes, sop_instance_uid: str, sop_class_uid: str) -> Received:
@@ -102,9 +105,15 @@ class Inbox:
                                  str(header.series_instance_uid),
                                  f"{header.sop_instance_uid}.dcm"))  # fmt: skip
             with self._lock:
-                return self._place(temp, relative, data, header)
+                received = self._place(temp, relative, data, header)
         finally:
             temp.unlink(missing_ok=True)
+        if self.on_stored is not None and received.outcome is not Outcome.UNCHANGED:
+            try:
+                self.on_stored(header)
+            except Exception:  # the instance is stored and indexed: the sender is told so
+                log.exception("%s: after storing %s", self.archive, header.sop_instance_uid)
+        return received
 
     def _write(self, temp: Path, data: bytes) -> None:
         with open(temp, "xb") as file:
