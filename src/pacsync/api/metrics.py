@@ -1,4 +1,5 @@
-"""Prometheus metrics: read from the store when scraped, plus the API's request latency.
+"""Prometheus metrics: read from the store when scraped, plus the API's request latency
+and the DICOM operations this process made (``pacsync_dicom_*``).
 
 Counts live in the store (every worker writes them), so a scrape of any API
 process sees the whole site.  A part that cannot be read is left out and its
@@ -21,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from pacsync.api.state import ApiState
+from pacsync.connectors.dicom.metrics import RECORDER
 from pacsync.db.circuits import CircuitStore
 from pacsync.domain.circuit import CircuitStatus
 
@@ -69,6 +71,7 @@ class StoreCollector(Collector):
             ok.add_metric([name], 1)
             yield from metrics
         yield ok
+        yield from RECORDER.collect()  # kept in memory: this process's echoes, finds, …
 
     def _jobs(self) -> list[Metric]:
         jobs = self.state.store.jobs

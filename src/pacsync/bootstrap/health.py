@@ -3,13 +3,18 @@
 Each check runs in its own thread with a short timeout, all at once, so one
 unreachable server costs the timeout once.  A SQLite connection is not opened
 (that would create the file); its folder is looked at instead.
+
+Every configured DICOM node gets an echo and a query probe (:func:`dicom_nodes`),
+with short timeouts, in a thread pool, their results kept ``NODE_MAX_AGE_S``
+seconds so that a burst of /ready calls probes each node once.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +23,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
+from pacsync import bootstrap
+from pacsync.bootstrap import dicom_nodes as dicom_wiring
 from pacsync.config import Settings, list_pipelines, load_pipeline
 from pacsync.connectors.dbos.engine import JobClient
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.errors import translated
+from pacsync.domain.dicom_node import DicomNode
+from pacsync.domain.node_health import ErrorRate, NodeHealth, Probe, judge
 from pacsync.errors import PacsyncError
 
 
@@ -155,3 +164,103 @@ def _timed(run: Callable[[], str | None]) -> tuple[bool, float, str | None]:
     except Exception as exc:  # a check must report, whatever the driver raised
         up, detail = False, type(exc).__name__
     return up, round((time.perf_counter() - began) * 1000, 1), detail
+
+
+# -- DICOM nodes ---------------------------------------------------------------------------
+
+NODE_MAX_AGE_S = 30.0
+NODE_TIMEOUT_S = 1.0  # each of connect, ACSE and DIMSE while probing for /ready
+
+
+@dataclass(frozen=True)
+class NodeCheck:
+    health: NodeHealth
+    age_s: float  # how long ago the node was probed (0: just now)
+
+
+def _check_node(node: DicomNode, timeout_s: float) -> NodeHealth:
+    from pacsync.connectors.dicom import health  # pynetdicom only when nodes exist
+
+    try:
+        return health.check(health.with_short_timeouts(node, timeout_s))
+    except Exception as exc:  # a check must report, whatever went wrong
+        failed = Probe.failed(f"check failed: {type(exc).__name__}: {exc}")
+        return judge(node.name, failed, None, ErrorRate())
+
+
+class NodeProbes:
+    """Probes nodes in a thread pool and keeps each node's last result for ``max_age_s``;
+    a node already being probed is not probed again until that probe ends."""
+
+    def __init__(
+        self,
+        max_age_s: float = NODE_MAX_AGE_S,
+        timeout_s: float = NODE_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_age_s = max_age_s
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self._done: dict[str, tuple[float, DicomNode, NodeHealth]] = {}
+        self._running: dict[str, tuple[DicomNode, Future[NodeHealth]]] = {}
+        self._lock = threading.RLock()  # a probe that ends at once calls back under it
+        self._pool: ThreadPoolExecutor | None = None
+
+    def check(self, nodes: list[DicomNode], budget_s: float) -> list[NodeCheck]:
+        """Each node's health, waiting at most ``budget_s`` for the probes to end."""
+        pending: list[Future[NodeHealth]] = []
+        with self._lock:
+            for node in nodes:
+                if self._fresh(node) is None:
+                    pending.append(self._start(node))
+        if pending:
+            wait(pending, timeout=budget_s)
+        results = []
+        for node in nodes:
+            with self._lock:
+                kept = self._fresh(node)
+            if kept is not None:
+                results.append(NodeCheck(kept[1], round(self.clock() - kept[0], 1)))
+                continue
+            late = Probe.failed(f"no answer within {budget_s:g} s (still being checked)")
+            results.append(NodeCheck(judge(node.name, late, None, ErrorRate()), 0.0))
+        return results
+
+    def _fresh(self, node: DicomNode) -> tuple[float, NodeHealth] | None:
+        kept = self._done.get(node.name)
+        if kept is None or kept[1] != node or self.clock() - kept[0] >= self.max_age_s:
+            return None
+        return kept[0], kept[2]
+
+    def _start(self, node: DicomNode) -> Future[NodeHealth]:
+        running = self._running.get(node.name)
+        if running is not None and running[0] == node:
+            return running[1]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pacsync-dicom")
+        future = self._pool.submit(_check_node, node, self.timeout_s)
+        self._running[node.name] = (node, future)
+        future.add_done_callback(lambda done: self._finished(node, done))
+        return future
+
+    def _finished(self, node: DicomNode, done: Future[NodeHealth]) -> None:
+        with self._lock:
+            if self._running.get(node.name, (None, None))[1] is done:
+                del self._running[node.name]
+            if not done.cancelled() and done.exception() is None:
+                self._done[node.name] = (self.clock(), node, done.result())
+
+
+_PROBES = NodeProbes()
+
+
+def dicom_nodes(
+    store: bootstrap.Store, *, budget_s: float = 2.0, probes: NodeProbes | None = None
+) -> list[NodeCheck]:
+    """Every configured DICOM node's health (none when the store cannot be read: the
+    store's own check reports that)."""
+    try:
+        nodes = dicom_wiring.nodes(store)
+    except PacsyncError:
+        return []
+    return (probes or _PROBES).check(nodes, budget_s)

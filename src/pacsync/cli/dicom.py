@@ -315,3 +315,40 @@ def store(
     )
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("health")
+@reports_errors
+def health(
+    node: Annotated[str | None, typer.Argument(help="One node (default: every node)")] = None,
+    slow_ms: Annotated[
+        float, typer.Option(min=0.1, help="A query probe slower than this is DEGRADED")
+    ] = 2000.0,
+) -> None:
+    """Echo and a query probe per node: HEALTHY, DEGRADED or UNHEALTHY, and why
+    (exit code 1 unless every node is HEALTHY)."""
+    from pacsync.connectors.dicom import health as node_health
+    from pacsync.domain.node_health import HealthPolicy, NodeStatus
+
+    store = bootstrap.store(Settings())
+    targets = [wiring.node(store, node)] if node else wiring.nodes(store)
+    if not targets:
+        raise InvalidRequest("no DICOM nodes", hint="Add one with `pacsync dicom node add`.")
+    policy = HealthPolicy(slow_probe_ms=slow_ms)
+    table = Table(title="DICOM node health")
+    for column in ("node", "status", "echo ms", "probe ms", "reasons"):
+        table.add_column(column)
+    colours = {NodeStatus.HEALTHY: "green", NodeStatus.DEGRADED: "yellow"}
+    unwell = 0
+    for target in targets:
+        h = node_health.check(target, policy)
+        unwell += h.status is not NodeStatus.HEALTHY
+        probe = h.probe.ms if h.probe and h.probe.ms is not None else None
+        table.add_row(
+            h.node, f"[{colours.get(h.status, 'red')}]{h.status.value}[/]",
+            "" if h.echo.ms is None else f"{h.echo.ms:.1f}",
+            "" if probe is None else f"{probe:.1f}", "; ".join(h.reasons),
+        )  # fmt: skip
+    console.print(table)
+    if unwell:
+        raise typer.Exit(EXIT_FAILED)

@@ -32,6 +32,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from pacsync.connectors.dicom.association import Session, session
+from pacsync.connectors.dicom.metrics import Operation, recorded
 from pacsync.connectors.dicom.query import (
     Level,
     QueryCache,
@@ -142,6 +143,7 @@ def _failure(node: DicomNode, what: str, status: int, rsp: Dataset | None = None
     )
 
 
+@recorded(Operation.ECHO)
 def echo(node: DicomNode | Session) -> float:
     """C-ECHO; the seconds the node took to answer (association open excluded when
     the session already had one)."""
@@ -179,6 +181,16 @@ def find(
     key = QueryCache.key(f"{target.name}|{target.address}", level, keys, limit)
     if cached and (kept := _cache.get(key)) is not None:
         return kept
+    found = _find(node, level, keys, limit)
+    _cache.put(key, found, target.query_cache_s)
+    return found
+
+
+@recorded(Operation.FIND)
+def _find(
+    node: DicomNode | Session, level: Level, keys: dict[str, str], limit: int
+) -> list[dict[str, str]]:
+    """C-FIND on the node itself (the query cache is :func:`find`'s)."""
     query = identifier(level, keys)
     model = (
         PatientRootQueryRetrieveInformationModelFind
@@ -203,9 +215,7 @@ def find(
                     cancelled = True
             elif kind is Category.FAILURE:
                 raise _failure(s.node, "C-FIND", status, rsp)
-    found = found[:limit] if limit else found
-    _cache.put(key, found, target.query_cache_s)
-    return found
+    return found[:limit] if limit else found
 
 
 def _next_id(assoc: Association) -> int:
@@ -293,6 +303,7 @@ def is_final(status: int) -> bool:
     return category(status) is not Category.PENDING
 
 
+@recorded(Operation.MOVE)
 def move(
     node: DicomNode | Session,
     destination_ae: str,
@@ -328,6 +339,7 @@ def _get_contexts(node: DicomNode) -> tuple[list[PresentationContext], list[Any]
     return contexts, roles
 
 
+@recorded(Operation.GET)
 def get(
     node: DicomNode | Session,
     into: Callable[[bytes], None],
@@ -417,6 +429,11 @@ def _accepted(assoc: Association, sop_class: str) -> list[str]:
     ]
 
 
+def _any_failed(results: list[StoreResult]) -> bool:
+    return any(r.category is Category.FAILURE for r in results)
+
+
+@recorded(Operation.STORE, failed=_any_failed)
 def store(node: DicomNode | Session, files: Sequence[Path | bytes]) -> list[StoreResult]:
     """C-STORE each file with its own transfer syntax when the node accepts it, else
     decompressed to explicit VR little endian; one result per file (a failure status is
