@@ -207,3 +207,23 @@ def orthanc(folder: Path, *, pacsync_port: int, destination: StoreScp) -> Iterat
     finally:
         _stop(process)
         log.close()
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A loopback port whose listen backlog is full: a connect gets no answer."""
+    listener = socket.socket()
+    listener.bind((LOOPBACK, 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(listener.getsockname())
+        fillers.append(filler)
+    time.sleep(0.05)
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()

@@ -4,7 +4,6 @@ a closed port and a silent one; ``pacsync dicom health`` exit codes; ``/ready``'
 
 from __future__ import annotations
 
-import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from orthanc import (
     storescp,
     unavailable,
 )
+from orthanc import silent_port as silent_listener
 from pacsync import bootstrap
 from pacsync.api.app import create_app
 from pacsync.bootstrap import dicom_nodes as wiring
@@ -63,20 +63,8 @@ def closed_url() -> str:
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
-    """A loopback port whose listen backlog is full: a connect gets no answer."""
-    listener = socket.socket()
-    listener.bind((LOOPBACK, 0))
-    listener.listen(0)
-    fillers = []
-    for _ in range(3):
-        filler = socket.socket()
-        filler.setblocking(False)
-        filler.connect_ex(listener.getsockname())
-        fillers.append(filler)
-    time.sleep(0.05)
-    yield int(listener.getsockname()[1])
-    for s in (*fillers, listener):
-        s.close()
+    with silent_listener() as port:
+        yield port
 
 
 def test_a_node_that_answers_is_healthy(server: Orthanc) -> None:

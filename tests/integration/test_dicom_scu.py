@@ -4,7 +4,6 @@ storescp), get, store, failover and unreachable nodes."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from orthanc import (
     storescp,
     unavailable,
 )
+from orthanc import silent_port as silent_listener
 from pacsync.connectors.dicom import scu
 from pacsync.connectors.dicom.association import Session
 from pacsync.connectors.dicom.query import Level, date_range, value_list
@@ -267,20 +267,8 @@ def test_failover_to_the_secondary_when_the_primary_is_closed(peers: Peers) -> N
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
-    """A loopback port whose listen backlog is full: a connect gets no answer."""
-    listener = socket.socket()
-    listener.bind((LOOPBACK, 0))
-    listener.listen(0)
-    fillers = []
-    for _ in range(3):
-        filler = socket.socket()
-        filler.setblocking(False)
-        filler.connect_ex(listener.getsockname())
-        fillers.append(filler)
-    time.sleep(0.05)
-    yield int(listener.getsockname()[1])
-    for s in (*fillers, listener):
-        s.close()
+    with silent_listener() as port:
+        yield port
 
 
 def test_an_unreachable_node_times_out_within_the_connect_timeout(silent_port: int) -> None:
