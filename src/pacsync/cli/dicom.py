@@ -212,14 +212,14 @@ def move(
     instance: InstanceOpt = None,
 ) -> None:
     """C-MOVE a study, series or instance from the node to another AE."""
-    from pacsync.connectors.dicom import scu
+    from pacsync.connectors.dicom import retrieve
 
     held = bootstrap.store(Settings())
     target = wiring.node(held, node)
     with _progress_bar(f"move to {to}") as progress:
         task = progress.add_task("move", total=None, detail="")
         show = _retrieve_progress(progress, task)
-        result = scu.move(target, to, _require_study(study), series_uid=series,
+        result = retrieve.move(target, to, _require_study(study), series_uid=series,
                           sop_uid=instance, progress=show)  # fmt: skip
     c = result.counts
     wiring.record_retrieved(held, target.name, _require_study(study), how="move",
@@ -248,7 +248,7 @@ def get(
 ) -> None:
     """C-GET a study, series or instance over our own association (no inbound port)."""
     from pacsync.bootstrap import archives
-    from pacsync.connectors.dicom import scu
+    from pacsync.connectors.dicom import retrieve
 
     if (into is None) == (into_archive is None):
         raise InvalidRequest("where to?", hint="Give either --into PATH or --into-archive NAME.")
@@ -259,7 +259,7 @@ def get(
     assert folder is not None
     with _progress_bar("get") as progress:
         task = progress.add_task("get", total=None, detail="")
-        result = scu.get(target, wiring.folder_writer(folder), _require_study(study),
+        result = retrieve.get(target, wiring.folder_writer(folder), _require_study(study),
                          series_uid=series, sop_uid=instance,
                          progress=_retrieve_progress(progress, task))  # fmt: skip
     c = result.counts
@@ -289,7 +289,7 @@ def store(
     ] = None,
 ) -> None:
     """C-STORE an indexed study (or series) or DICOM files to the node."""
-    from pacsync.connectors.dicom import scu
+    from pacsync.connectors.dicom import storage
     from pacsync.connectors.dicom.status import Category, named
 
     settings = Settings()
@@ -301,7 +301,7 @@ def store(
         items = list(wiring.study_files(settings, held, study, series))
     else:
         raise InvalidRequest("what to send?", hint="Give --study UID or --file PATH.")
-    results = scu.store(target, items)
+    results = storage.store(target, items)
     failed = [r for r in results if r.category is Category.FAILURE]
     if study and not file:
         wiring.record_sent(held, target.name, study, stored=len(results) - len(failed),

@@ -7,7 +7,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from pacsync.connectors.dicom.association import rejection_text, tls_context
-from pacsync.connectors.dicom.scu import (
+from pacsync.connectors.dicom.retrieve import (
     SubOperations,
     final_counts,
     retrieve_identifier,
