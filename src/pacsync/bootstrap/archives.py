@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pacsync import bootstrap
@@ -23,7 +21,7 @@ from pacsync.domain.clock import utc_now
 from pacsync.domain.legacy_mapping import LegacyMapping
 from pacsync.errors import ArchiveOffline, JobInterrupted, PacsyncError
 from pacsync.imaging.legacy_scan import LegacyScan
-from pacsync.imaging.ports import FileStat, LegacyCatalog
+from pacsync.imaging.ports import LegacyCatalog
 from pacsync.imaging.scan import ArchiveScan, ScanCounts, ScanResult
 from pacsync.jobs.queues import ARCHIVES
 from pacsync.jobs.request import JobRequest
@@ -103,8 +101,8 @@ def _scan(
         archive.path,
         catalog=legacy_catalog(store, archive),
         index=index,
-        stat=stat_file,
-        root_online=root_trouble,
+        stat=tree.stat_file,
+        root_online=tree.root_trouble,
         progress=progress,
         should_stop=should_stop,
     ).run(full=full)
@@ -123,33 +121,6 @@ def legacy_catalog(store: bootstrap.Store, archive: ArchiveView) -> LegacyCatalo
         charset=options.get("charset"),
         name=archive.name,
     )
-
-
-def stat_file(root: str, path: str) -> FileStat | None:
-    try:
-        st = os.stat(os.path.join(root, path))
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        root_missing = root_trouble(root)
-        if root_missing:
-            raise ArchiveOffline(root_missing) from None
-        log.warning("%s/%s: %s", root, path, error)
-        return None
-    return FileStat(path, st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def root_trouble(root: str) -> str | None:
-    """Why the root cannot be used now, or None."""
-    base = Path(root)
-    try:
-        if not base.is_dir():
-            return f"archive root {root} is missing or not a folder"
-        with os.scandir(base) as entries:
-            next(entries, None)
-    except OSError as error:
-        return f"archive root {root} cannot be read: {error.strerror or error}"
-    return None
 
 
 class ScanJobs:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from pacsync.bootstrap.archives import root_trouble, stat_file
+from pacsync.connectors.files.tree import root_trouble, stat_file
 from pacsync.connectors.memory import MemoryCatalog
 from pacsync.db.archive_index import ArchiveIndexStore
 from pacsync.db.archive_search import ArchiveSearch

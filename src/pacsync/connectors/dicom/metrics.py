@@ -1,7 +1,7 @@
 """What this process asked of each DICOM node: operations, outcomes and response times.
 
 :data:`RECORDER` counts every echo, find, move, get and store made through
-:mod:`pacsync.connectors.dicom.scu` (the ``@recorded`` decorator there) and keeps
+:mod:`.scu`, :mod:`.retrieve` and :mod:`.storage` (their ``@recorded`` decorator) and keeps
 each node's last outcomes for its error rate.  It is a Prometheus collector:
 ``register(registry)`` exposes
 

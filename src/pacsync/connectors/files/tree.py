@@ -7,6 +7,7 @@ devices keep their own bookkeeping there (``.@__thumb``, ``.DS_Store``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from pacsync.errors import ArchiveOffline
 from pacsync.imaging.ports import FileStat, WalkProblem
 
 _READ = 1 << 20
+log = logging.getLogger("pacsync.archives")
 
 
 class _Folder(Protocol):
@@ -58,16 +60,12 @@ def walk(root: str) -> Iterator[FileStat | WalkProblem]:
 
 
 def _open_root(root: str) -> _Folder:
-    base = Path(root)
+    trouble = root_trouble(root)
+    if trouble is not None:
+        raise ArchiveOffline(trouble)
     try:
-        if not base.is_dir():
-            raise ArchiveOffline(f"archive root {root} is missing or not a folder")
-        return os.scandir(base)
-    except PermissionError as error:
-        raise ArchiveOffline(f"archive root {root} cannot be read: {error.strerror}") from None
-    except FileNotFoundError:
-        raise ArchiveOffline(f"archive root {root} is missing") from None
-    except OSError as error:  # a stale NFS/SMB mount answers EIO or ESTALE
+        return os.scandir(root)
+    except OSError as error:  # gone between the two looks
         raise ArchiveOffline(f"archive root {root} cannot be read: {error}") from None
 
 
@@ -91,8 +89,36 @@ def _visit(
 
 def _still_there(root: str) -> None:
     """An error under the root is a problem with one folder, unless the root is gone."""
-    if not os.path.isdir(root):
-        raise ArchiveOffline(f"archive root {root} disappeared during the scan")
+    trouble = root_trouble(root)
+    if trouble is not None:
+        raise ArchiveOffline(trouble)
+
+
+def root_trouble(root: str) -> str | None:
+    """Why the root cannot be used now (missing, not a folder, unreadable), or None."""
+    base = Path(root)
+    try:
+        if not base.is_dir():
+            return f"archive root {root} is missing or not a folder"
+        with os.scandir(base) as entries:
+            next(entries, None)
+    except OSError as error:  # a stale NFS/SMB mount answers EIO or ESTALE
+        return f"archive root {root} cannot be read: {error.strerror or error}"
+    return None
+
+
+def stat_file(root: str, path: str) -> FileStat | None:
+    try:
+        st = os.stat(os.path.join(root, path))
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        root_missing = root_trouble(root)
+        if root_missing:
+            raise ArchiveOffline(root_missing) from None
+        log.warning("%s/%s: %s", root, path, error)
+        return None
+    return FileStat(path, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def content_hash(root: str, path: str) -> str:
