@@ -128,13 +128,8 @@ class ArchiveIndexStore:
         with translated("store"), self.engine.begin() as conn:
             for known, stat in changes.moved:
                 _restat(conn, known.id, stat)
-            for known in changes.touched:
-                conn.execute(
-                    update(archive_files)
-                    .where(_f.id == known.id)
-                    .values(size=known.stat.size, mtime_ns=known.stat.mtime_ns,
-                            inode=known.stat.inode)
-                )  # fmt: skip
+            for known in changes.touched:  # same path and content, a new stat
+                _restat(conn, known.id, known.stat)
             file_ids = _upsert_files(conn, archive, changes.parsed)
             headers = _last_copy_wins(conn, [
                 (file_ids[p.stat.path], p) for p in changes.parsed if p.header is not None

@@ -8,6 +8,7 @@ entries (its files are never touched)."""
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -50,20 +51,7 @@ class ArchiveView:
     counts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "path": self.path,
-            "options": self.options,
-            "status": self.status,
-            "status_reason": self.status_reason,
-            "rescan_minutes": self.rescan_minutes,
-            "created_at": self.created_at,
-            "last_scan_at": self.last_scan_at,
-            "last_scan_job": self.last_scan_job,
-            "last_scan": self.last_scan,
-            "counts": self.counts,
-        }
+        return dataclasses.asdict(self)
 
 
 def _view(row: Any, counts: dict[str, int] | None = None) -> ArchiveView:
