@@ -14,9 +14,10 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -226,4 +227,51 @@ def silent_port() -> Iterator[int]:
         yield int(listener.getsockname()[1])
     finally:
         for sock in (*fillers, listener):
+            sock.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def late_relay(target_port: int, after_s: float) -> Iterator[int]:
+    """A loopback port that refuses connections for ``after_s`` seconds, then relays
+    each connection to ``target_port`` (a peer that comes up late)."""
+    port = free_port()
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        if stop.wait(after_s):
+            return
+        with socket.create_server((LOOPBACK, port)) as listener:
+            listener.settimeout(0.1)
+            while not stop.is_set():
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                upstream = socket.create_connection((LOOPBACK, target_port), timeout=5)
+                upstream.settimeout(None)
+                held.extend((client, upstream))
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    server = threading.Thread(target=serve, name="late-relay", daemon=True)
+    server.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        server.join(timeout=5)
+        for sock in held:
             sock.close()

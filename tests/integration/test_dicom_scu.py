@@ -23,6 +23,7 @@ from orthanc import (
     StoreScp,
     Unavailable,
     free_port,
+    late_relay,
     orthanc,
     storescp,
     unavailable,
@@ -30,6 +31,7 @@ from orthanc import (
 from orthanc import silent_port as silent_listener
 from pacsync.connectors.dicom import retrieve, scu, storage
 from pacsync.connectors.dicom.association import Session
+from pacsync.connectors.dicom.metrics import RECORDER
 from pacsync.connectors.dicom.query import Level, date_range, value_list
 from pacsync.connectors.dicom.status import Category
 from pacsync.domain.dicom_node import DicomNode
@@ -283,7 +285,8 @@ def silent_port() -> Iterator[int]:
 
 def test_an_unreachable_node_times_out_within_the_connect_timeout(silent_port: int) -> None:
     url = f"dicom://FAR@{LOOPBACK}:{silent_port}"
-    node = DicomNode.of("far", url, {"timeouts": {"connect": 1, "acse": 1}})
+    node = DicomNode.of("far", url, {"timeouts": {"connect": 1, "acse": 1},
+                                     "retry": {"attempts": 1}})  # fmt: skip
     started = time.monotonic()
     with pytest.raises(ConnectionTimeout) as caught:
         scu.echo(node)
@@ -293,9 +296,53 @@ def test_an_unreachable_node_times_out_within_the_connect_timeout(silent_port: i
 
 
 def test_a_closed_port_is_a_transient_connection_error() -> None:
-    node = DicomNode.of("off", f"dicom://OFF@{LOOPBACK}:{free_port()}", {})
+    node = DicomNode.of("off", f"dicom://OFF@{LOOPBACK}:{free_port()}", {"retry": {"attempts": 1}})
     with pytest.raises(ConnectionTimeout, match="cannot be reached"):
         scu.echo(node)
+
+
+def test_a_node_that_refuses_at_first_is_tried_again_until_it_answers(peers: Peers) -> None:
+    with late_relay(peers.orthanc.dicom_port, after_s=1.0) as port:
+        node = DicomNode.of(
+            "late",
+            f"dicom://{ORTHANC_AE}@{LOOPBACK}:{port}",
+            {"calling_ae": PACSYNC_AE, "retry": {"attempts": 6, "backoff_s": 0.3}},
+        )
+        started = time.monotonic()
+        found = scu.find(node, Level.STUDY, {"PatientID": "SCU001"}, cached=False)
+        waited = time.monotonic() - started
+    assert [f["StudyInstanceUID"] for f in found] == ["2.25.9001"]
+    assert waited >= 1.0  # nothing listened for the first second
+    rate = RECORDER.error_rate("late")
+    assert rate.errors >= 1  # refused attempts, each recorded as unreachable
+    assert rate.operations == rate.errors + 1
+
+
+def test_a_dimse_failure_is_not_tried_again(peers: Peers) -> None:
+    node = peers.node(retry={"attempts": 4, "backoff_s": 0.1})
+    node = node.model_copy(update={"name": "terminal"})
+    with pytest.raises(DimseFailure):
+        retrieve.move(node, "NOWHERE", "2.25.9001")
+    assert RECORDER.error_rate("terminal").operations == 1
+
+
+def test_retries_and_failover_together(peers: Peers) -> None:
+    """Each attempt tries the primary (closed here), then the secondary."""
+    closed = f"dicom://{ORTHANC_AE}@{LOOPBACK}:{free_port()}"
+    with late_relay(peers.orthanc.dicom_port, after_s=0.8) as port:
+        node = DicomNode.of(
+            "ha-late",
+            closed,
+            {
+                "calling_ae": PACSYNC_AE,
+                "secondary": f"dicom://{ORTHANC_AE}@{LOOPBACK}:{port}",
+                "retry": {"attempts": 6, "backoff_s": 0.3},
+            },
+        )
+        assert scu.echo(node) < 1
+    rate = RECORDER.error_rate("ha-late")
+    assert rate.errors >= 1
+    assert rate.operations == rate.errors + 1
 
 
 # -- the CLI, end to end ------------------------------------------------------------------------

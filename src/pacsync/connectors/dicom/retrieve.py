@@ -1,5 +1,10 @@
 """pacsync retrieving from a DICOM node: C-MOVE to a destination AE and C-GET over
-the association, with the sub-operation counts of every pending response."""
+the association, with the sub-operation counts of every pending response.
+
+Given a node, a retrieve the node aborts or stops answering is started again under
+the node's retry policy (:mod:`.retry`): ``progress`` then counts from zero again
+and instances already received may arrive twice (a C-GET's ``into`` must accept
+that; writing by SOP Instance UID does)."""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from pacsync.connectors.dicom.dimse import (
 )
 from pacsync.connectors.dicom.metrics import Operation, recorded
 from pacsync.connectors.dicom.query import Level
+from pacsync.connectors.dicom.retry import retried
 from pacsync.connectors.dicom.status import Category, Status, category
 from pacsync.domain.dicom_node import DicomNode
 from pacsync.errors import ConnectionTimeout, InvalidRequest
@@ -165,6 +171,7 @@ def is_final(status: int) -> bool:
     return category(status) is not Category.PENDING
 
 
+@retried("C-MOVE")
 @recorded(Operation.MOVE)
 def move(
     node: DicomNode | Session,
@@ -201,6 +208,7 @@ def _get_contexts(node: DicomNode) -> tuple[list[PresentationContext], list[Any]
     return contexts, roles
 
 
+@retried("C-GET")
 @recorded(Operation.GET)
 def get(
     node: DicomNode | Session,

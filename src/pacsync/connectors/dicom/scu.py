@@ -3,7 +3,8 @@
 Each operation takes a :class:`DicomNode` (a fresh association, released at the
 end) or a :class:`Session` (associations reused across operations).  A failure
 status from the node is a :class:`DimseFailure` naming the status; a node that
-drops the association mid-operation a :class:`ConnectionTimeout`.  Retrieval
+drops the association mid-operation a :class:`ConnectionTimeout`; given a node, such
+transient errors are retried by the node's policy (:mod:`.retry`).  Retrieval
 (C-MOVE, C-GET) is in :mod:`.retrieve`, sending (C-STORE) in :mod:`.storage`.
 """
 
@@ -25,12 +26,14 @@ from pacsync.connectors.dicom.dimse import (
 )
 from pacsync.connectors.dicom.metrics import Operation, recorded
 from pacsync.connectors.dicom.query import Level, QueryCache, answer, identifier
+from pacsync.connectors.dicom.retry import retried
 from pacsync.connectors.dicom.status import Category, category
 from pacsync.domain.dicom_node import DicomNode
 
 _cache = QueryCache()
 
 
+@retried("C-ECHO")
 @recorded(Operation.ECHO)
 def echo(node: DicomNode | Session) -> float:
     """C-ECHO; the seconds the node took to answer (association open excluded when
@@ -65,6 +68,7 @@ def find(
     return found
 
 
+@retried("C-FIND")
 @recorded(Operation.FIND)
 def _find(
     node: DicomNode | Session, level: Level, keys: dict[str, str], limit: int

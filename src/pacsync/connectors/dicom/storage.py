@@ -22,6 +22,7 @@ from pacsync.connectors.dicom.dimse import (
     status_of,
 )
 from pacsync.connectors.dicom.metrics import Operation, recorded
+from pacsync.connectors.dicom.retry import retried
 from pacsync.connectors.dicom.status import Category, Status, category
 from pacsync.domain.dicom_node import DicomNode
 from pacsync.errors import InvalidDicom, InvalidRequest
@@ -95,6 +96,7 @@ def _any_failed(results: list[StoreResult]) -> bool:
     return any(r.category is Category.FAILURE for r in results)
 
 
+@retried("C-STORE")
 @recorded(Operation.STORE, failed=_any_failed)
 def store(node: DicomNode | Session, files: Sequence[Path | bytes]) -> list[StoreResult]:
     """C-STORE each file with its own transfer syntax when the node accepts it, else
