@@ -3,7 +3,13 @@ instances their headers describe (an :class:`pacsync.imaging.ports.ArchiveIndex`
 
 One batch of a scan is one transaction.  A re-read file replaces the instance it
 held; counts and modalities are recomputed for every study and series a batch
-touched, and levels left empty are removed.
+touched, and levels left empty are removed.  A batch of one new instance (what the
+C-STORE inbox sends) takes the short way of :mod:`pacsync.db.archive_instance`.
+
+The batches of an archive are written one at a time, also from several processes:
+on SQLite the transaction takes the write lock first (``BEGIN IMMEDIATE``: a reader
+that wants to write later could find the database changed under it and fail), on
+PostgreSQL a transaction-scoped advisory lock named after the archive.
 
 The identity rule (:mod:`pacsync.domain.imaging`) is applied here, where the
 known demographics are: an instance whose patient differs from the patient of the
@@ -17,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, text, update
 
 from pacsync.connectors.sql.errors import translated
+from pacsync.db import archive_instance
 from pacsync.db.archive_batches import Touched, chunks
 from pacsync.db.archive_counts import recount
 from pacsync.db.archive_identity import (
@@ -126,6 +133,11 @@ class ArchiveIndexStore:
     def apply(self, archive: str, changes: IndexChanges) -> int:
         touched = Touched(set(), set(), set())
         with translated("store"), self.engine.begin() as conn:
+            _one_writer(conn, archive)
+            if _one_new_file(changes):
+                added = archive_instance.add(conn, archive, changes.parsed[0])
+                if added is not None:
+                    return added
             for known, stat in changes.moved:
                 _restat(conn, known.id, stat)
             for known in changes.touched:  # same path and content, a new stat
@@ -142,6 +154,22 @@ class ArchiveIndexStore:
                 conn.execute(delete(archive_files).where(_f.id.in_(ids)))
             recount(conn, archive, touched)
         return conflicts
+
+
+def _one_writer(conn: Connection, archive: str) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                     {"name": f"pacsync-archive-index:{archive}"})  # fmt: skip
+
+
+def _one_new_file(changes: IndexChanges) -> bool:
+    return (
+        len(changes.parsed) == 1
+        and changes.parsed[0].header is not None
+        and not (changes.moved or changes.touched or changes.deleted)
+    )
 
 
 def _restat(conn: Connection, file_id: int, stat: FileStat) -> None:
