@@ -12,6 +12,7 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless
 
 from pacsync import bootstrap
 from pacsync.bootstrap.dicomweb import DicomWebService, Located
+from pacsync.bootstrap.worklist import answering as worklist
 from pacsync.config import Settings
 from pacsync.connectors.dicom.inbox import Inbox
 from pacsync.connectors.dicom.qr import Instance
@@ -111,6 +112,7 @@ def scp(
         inbox=inbox(settings, store),
         search=store.archive_search,
         locate=ArchiveReader(DicomWebService(settings, store)),
+        worklist=worklist(store),
         host=host or settings.dicom_host,
         port=settings.dicom_port if port is None else port,
     )

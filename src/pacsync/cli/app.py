@@ -21,6 +21,7 @@ from pacsync.cli import (
     study,
     sync,
     worker,
+    worklist,
 )
 from pacsync.cli.console import console, reports_errors
 from pacsync.config import Settings, list_pipelines, load_pipeline
@@ -46,6 +47,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(archive.app, name="archive")
 app.add_typer(dicom.app, name="dicom")
 app.add_typer(study.app, name="study")
+app.add_typer(worklist.app, name="worklist")
 app.command("search")(search.search)
 app.command("dicom-listen")(dicom_listen.listen)
 

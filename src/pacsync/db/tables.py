@@ -257,6 +257,7 @@ webhook_receipts = Table(
 )
 
 
-# the archive index's and the study timeline's tables join this metadata (own modules)
+# the archive index's, study timeline's and worklist's tables join this metadata
 from pacsync.db import archive_tables as _archive_tables  # noqa: E402, F401
 from pacsync.db import study_events as _study_events  # noqa: E402, F401
+from pacsync.db import worklist as _worklist  # noqa: E402, F401
