@@ -29,7 +29,8 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── DeliveryRefused           PACS-303
         ├── InvalidDicom              PACS-401
         ├── AssociationRejected       PACS-501
-        └── DimseFailure              PACS-502
+        ├── DimseFailure              PACS-502
+        └── InvalidHl7Message         PACS-601
 """
 
 from __future__ import annotations
@@ -201,3 +202,25 @@ class AssociationRejected(TerminalError):
 class DimseFailure(TerminalError):
     code = "PACS-502"
     default_hint = "The DICOM node answered the request with a failure status; see its logs."
+
+
+class InvalidHl7Message(TerminalError):
+    """An HL7 v2 message that cannot be turned into records: an unsupported trigger, a
+    required segment missing, a field that does not read (``location`` names it, e.g.
+    ``PID-7``, so an ACK's ERR segment or a dead letter can point at it)."""
+
+    code = "PACS-601"
+    default_hint = (
+        "Fix the sending system's message or its interface mapping, then reprocess the dead letter."
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: str = "",
+        hint: str | None = None,
+        connection: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, connection=connection)
+        self.location = location
