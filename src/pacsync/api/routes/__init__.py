@@ -22,6 +22,7 @@ from pacsync.api.routes import (
     sync,
     wado,
     webhooks,
+    worklist,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -42,4 +43,5 @@ ROUTERS: list[APIRouter] = [
     wado.router,
     rendered.router,
     studies.router,
+    worklist.router,
 ]
