@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     dicom_host: str = "127.0.0.1"  # the address it binds (0.0.0.0: every interface)
     dicom_listen: bool = False  # `pacsync serve` runs the DICOM SCP beside the API
     viewer_url_template: str | None = None  # external viewer URL with {study_uid}, e.g. OHIF
+    hl7_feed: str = "mllp"  # the name messages of the MLLP listener are logged under
+    hl7_port: int = 2575  # the MLLP listener's port (`pacsync hl7 listen`)
+    hl7_host: str = "127.0.0.1"  # the address it binds (0.0.0.0: every interface)
+    hl7_listen: bool = False  # `pacsync serve` runs the MLLP listener beside the API
+    hl7_encoding: str = "utf-8"  # a message's character set when MSH-18 is empty
+    hl7_max_message_kb: int = 10240  # a larger message is answered AR
+    hl7_idle_timeout_s: float = 300.0  # a connection silent this long is closed
+    hl7_accept: str = ""  # kinds accepted, e.g. "ADT^*,ORU^R01" (empty: those processed)
+    hl7_tls_cert: Path | None = None  # PEM certificate (and chain): the listener speaks TLS
+    hl7_tls_key: Path | None = None  # its private key
 
     @property
     def store_url(self) -> str:

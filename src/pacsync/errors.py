@@ -12,7 +12,8 @@ hint.  Retry logic looks only at the marker class, never at the message::
     │   ├── RateLimited               PACS-106
     │   ├── StoreUnavailable          PACS-201
     │   ├── ReceiverUnavailable       PACS-302
-    │   └── ArchiveOffline            PACS-402
+    │   ├── ArchiveOffline            PACS-402
+    │   └── MllpPeerUnavailable       PACS-651
     └── TerminalError                 park it, do not retry
         ├── AuthenticationFailed      PACS-002
         ├── SchemaMismatch            PACS-003
@@ -30,7 +31,9 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── InvalidDicom              PACS-401
         ├── AssociationRejected       PACS-501
         ├── DimseFailure              PACS-502
-        └── InvalidHl7Message         PACS-601
+        ├── InvalidHl7Message         PACS-601
+        ├── MllpProtocolError         PACS-652
+        └── NegativeAcknowledgement   PACS-653
 """
 
 from __future__ import annotations
@@ -224,3 +227,24 @@ class InvalidHl7Message(TerminalError):
     ) -> None:
         super().__init__(message, hint=hint, connection=connection)
         self.location = location
+
+
+class MllpPeerUnavailable(TransientError):
+    """An MLLP peer refused the connection, dropped it or sent no ACK in time."""
+
+    code = "PACS-651"
+    default_hint = "Check that the receiver is up and listening on that host and port."
+
+
+class MllpProtocolError(TerminalError):
+    """An MLLP peer answered with something that is not an ACK of the message sent."""
+
+    code = "PACS-652"
+    default_hint = "Check that the host and port are an HL7 MLLP receiver (not HTTP or TLS)."
+
+
+class NegativeAcknowledgement(TerminalError):
+    """The receiver answered AE/AR (CE/CR): it will not take the message as it is."""
+
+    code = "PACS-653"
+    default_hint = "Read the receiver's reason (MSA-3/ERR); fix the message or its mapping."

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.circuit import CircuitState
+from pacsync.domain.messaging import Incoming, Kept
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import PacsyncError
@@ -162,6 +163,15 @@ class PartitionRunner(Protocol):
         job_id: str | None,
         report: Callable[[int, EntityCounts], None],
     ) -> list[EntityCounts]: ...
+
+
+class MessageJournal(Protocol):
+    """Where received messages are kept durably before they are acknowledged."""
+
+    def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
+        """Keep ``messages`` in one transaction (accepted ones once per sender and
+        control id); answers in the same order.  Returns only once it is durable."""
+        ...
 
 
 class DeadLetters(Protocol):

@@ -1,0 +1,155 @@
+"""``pacsync hl7``: the MLLP listener, sending messages, and the message log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pacsync import bootstrap
+from pacsync.cli.console import console, reports_errors
+from pacsync.config import Settings
+from pacsync.connectors.hl7.sender import MllpSender, split_messages
+from pacsync.db.messages import MessageStore
+from pacsync.errors import InvalidRequest, NegativeAcknowledgement, NotFound
+
+app = typer.Typer(help="HL7 v2 over MLLP: listen, send, and the message log.",
+                  no_args_is_help=True)  # fmt: skip
+
+
+@app.command("listen")
+@reports_errors
+def listen(
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Port (PACSYNC_HL7_PORT)")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (PACSYNC_HL7_HOST)")] = None,
+    feed: Annotated[str | None, typer.Option(help="Feed name (PACSYNC_HL7_FEED)")] = None,
+) -> None:
+    """Receive HL7 v2 over MLLP: every message is kept before it is acknowledged."""
+    from pacsync.bootstrap import hl7  # the listener's modules only for this command
+
+    settings = Settings()
+    store = bootstrap.store(settings)
+    running = hl7.listener(settings, store, host=host, port=port, feed=feed)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    listened = running.start()
+    tls = " (TLS)" if settings.hl7_tls_cert else ""
+    console.print(
+        f"MLLP listener '{running.listener.intake.feed}' on "
+        f"{running.listener.options.host}:{listened}{tls}",
+        highlight=False,
+    )
+    try:
+        stop.wait()
+    finally:
+        running.stop()
+        console.print("MLLP listener stopped", highlight=False)
+
+
+@app.command("send")
+@reports_errors
+def send(
+    address: Annotated[str, typer.Argument(help="HOST:PORT of the MLLP receiver")],
+    files: Annotated[list[Path], typer.Argument(help="Files of HL7 messages", exists=True)],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each ACK")] = 30.0,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Go on after a message is refused")
+    ] = False,
+) -> None:
+    """Send the messages of FILES in order, each after the previous one's ACK."""
+    host, _, port_text = address.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise InvalidRequest(
+            f"not a HOST:PORT address: {address!r}", hint="For example: 127.0.0.1:2575"
+        )
+    refused = sent = 0
+    with MllpSender(host, int(port_text), timeout_s=timeout) as sender:
+        for path in files:
+            for payload in split_messages(path.read_bytes()):
+                try:
+                    ack = sender.send(payload)
+                except NegativeAcknowledgement as error:
+                    refused += 1
+                    if not keep_going:
+                        raise
+                    console.print(f"[red]{error.message}[/]", highlight=False)
+                    continue
+                sent += 1
+                console.print(
+                    f"{ack.code} {ack.control_id} ({ack.seconds * 1000:.1f} ms)", highlight=False
+                )
+    console.print(f"{sent} acknowledged, {refused} refused", highlight=False)
+    if refused:
+        raise typer.Exit(1)
+
+
+@app.command("messages")
+@reports_errors
+def messages(
+    kind: Annotated[str | None, typer.Option("--type", help="ADT, ADT^A01, SIU^*")] = None,
+    control_id: Annotated[str | None, typer.Option("--control-id", help="MSH-10")] = None,
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient ID (PID-3)")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="received, processed, failed or rejected")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Received on or after (YYYY-MM-DD)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+) -> None:
+    """The message log, newest first."""
+    store = MessageStore(bootstrap.store(Settings()).engine)
+    start = None
+    if since:
+        try:
+            start = dt.datetime.fromisoformat(since)
+        except ValueError:
+            raise InvalidRequest(
+                f"not a date: {since!r}", hint="Use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+            ) from None
+    rows = store.search(
+        kind=kind, control_id=control_id, patient_id=patient, state=state, since=start,
+        limit=limit,
+    )  # fmt: skip
+    table = Table("id", "received", "feed", "type", "control id", "sender", "ack", "state",
+                  "patient", "reason")  # fmt: skip
+    for row in rows:
+        table.add_row(
+            str(row.id), f"{row.received_at:%Y-%m-%d %H:%M:%S}", row.feed, row.kind,
+            row.control_id, row.sender, row.ack_code or "-", row.state, row.patient_id or "",
+            row.reason or (row.error or {}).get("message", ""),
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("show")
+@reports_errors
+def show(message_id: Annotated[int, typer.Argument(help="The message's id in the log")]) -> None:
+    """Print one message as received (segments on lines)."""
+    store = MessageStore(bootstrap.store(Settings()).engine)
+    found = store.payload(message_id)
+    if found is None:
+        raise NotFound(f"no message {message_id}", hint="List them: pacsync hl7 messages")
+    payload, encoding = found
+    text = payload.decode(encoding, errors="replace")
+    console.print(text.replace("\r", "\n").rstrip("\n"), highlight=False, markup=False)
+
+
+@app.command("reprocess")
+@reports_errors
+def reprocess(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Message ids (default: all failed)")
+    ] = None,
+    feed: Annotated[str | None, typer.Option(help="Only this feed's")] = None,
+) -> None:
+    """Put failed messages back in line for processing (after a mapping fix)."""
+    store = MessageStore(bootstrap.store(Settings()).engine)
+    count = store.reprocess(ids or None, feed)
+    console.print(f"{count} message(s) queued again", highlight=False)

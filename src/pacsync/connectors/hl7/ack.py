@@ -1,0 +1,174 @@
+"""Acknowledgements (ACK) of HL7 v2 messages, original and enhanced mode (HL7 2.5.1, 2.9).
+
+The ACK is built from the received MSH alone, with the ``hl7`` package: sender
+and receiver swapped, the trigger copied, MSA-2 echoing the control id.  An
+error or a rejection adds MSA-3 and an ERR segment naming the HL7 table 0357
+condition, where it was found (ERR-2) and why (ERR-8).  In enhanced mode the
+commit acknowledgement is CA/CE/CR and MSH-15 says whether one is sent at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import uuid
+from enum import StrEnum
+
+import hl7
+
+from pacsync.connectors.hl7.msh import CONDITION_TEXT, Header
+
+APPLICATION = "PACSYNC"
+
+
+class AckCode(StrEnum):
+    """HL7 table 0008."""
+
+    AA = "AA"  # application accept
+    AE = "AE"  # application error
+    AR = "AR"  # application reject
+    CA = "CA"  # commit accept (enhanced mode)
+    CE = "CE"  # commit error
+    CR = "CR"  # commit reject
+
+    @property
+    def accepted(self) -> bool:
+        return self in (AckCode.AA, AckCode.CA)
+
+
+_ENHANCED = {AckCode.AA: AckCode.CA, AckCode.AE: AckCode.CE, AckCode.AR: AckCode.CR}
+
+
+def ack_code(header: Header | None, outcome: AckCode) -> AckCode | None:
+    """The code to answer with for ``outcome`` (AA/AE/AR), or None when MSH-15 asks for none."""
+    if header is None or not header.enhanced:
+        return outcome
+    code = _ENHANCED[outcome]
+    wanted = header.accept_ack or "AL"
+    if (
+        wanted == "NE"
+        or (wanted == "ER" and code.accepted)
+        or (wanted == "SU" and not code.accepted)
+    ):
+        return None
+    return code
+
+
+def build_ack(
+    header: Header,
+    code: AckCode,
+    *,
+    condition: int | None = None,
+    reason: str = "",
+    field: int | None = None,
+) -> bytes:
+    """The ACK of the message whose MSH is ``header``, encoded in the message's character set."""
+    sep = header.field_separator
+    segments = list(_template(_template_key(header), str(code)))
+    msh = segments[0].split(sep)
+    msh[6], msh[9] = _timestamp(), _control_id()
+    segments[0] = sep.join(msh)
+    segments[1] = segments[1].replace(_PLACEHOLDER, header.control_id)
+    component = header.encoding_characters[0]
+    subcomponent = header.encoding_characters[3] if len(header.encoding_characters) > 3 else "&"
+    if header.charset:  # the ACK is in the message's character set: say so
+        msh = segments[0].split(sep)
+        msh += [""] * (18 - len(msh))
+        msh[17] = header.charset
+        segments[0] = sep.join(msh)
+    if condition is not None:
+        text = _clean(reason or CONDITION_TEXT.get(condition, ""), header)
+        if _version(header.version) < (2, 7):  # MSA-3 was withdrawn in 2.7: ERR-8 says it
+            segments[1] += f"{sep}{text}"
+        label = _clean(CONDITION_TEXT.get(condition, ""), header)
+        location = f"MSH{component}1{component}{field}" if field else ""
+        if _older_than_25(header.version):  # ERR-1: segment^sequence^field^code&text&table
+            where = f"MSH{component}1{component}{field or ''}{component}"
+            segments.append(f"ERR{sep}{where}{condition}{subcomponent}{label}{subcomponent}HL70357")
+        else:
+            severity = "E"
+            segments.append(
+                sep.join(
+                    [
+                        "ERR",
+                        "",
+                        location,
+                        f"{condition}{component}{label}{component}HL70357",
+                        severity,
+                        "",
+                        "",
+                        "",
+                        text,
+                    ]
+                )
+            )
+    return ("\r".join(segments) + "\r").encode(header.encoding, errors="replace")
+
+
+_PLACEHOLDER = "\x01"
+
+
+def _template_key(header: Header) -> str:
+    """MSH without what differs per message (MSH-7, MSH-10): ACKs of one feed share it."""
+    fields = header.segment.split(header.field_separator)
+    fields += [""] * (10 - len(fields))
+    fields[6], fields[9] = "", _PLACEHOLDER
+    return header.field_separator.join(fields)
+
+
+@functools.lru_cache(maxsize=512)
+def _template(segment: str, code: str) -> tuple[str, ...]:
+    """The ACK built by ``hl7`` for a header, its MSA-2 still the placeholder."""
+    parts = [str(part) for part in hl7.parse(segment).create_ack(code, message_id=_PLACEHOLDER)]
+    sep, component = segment[3], segment[4]
+    msh = parts[0].split(sep)
+    if _version(msh[11].split(component)[0]) < (2, 3, 1):
+        msh[8] = component.join(msh[8].split(component)[:2])  # MSH-9.3 came with 2.3.1
+        parts[0] = sep.join(msh)
+    return tuple(parts)
+
+
+def unreadable_ack(reason: str, condition: int) -> bytes:
+    """A reject for bytes without a readable MSH: no control id to echo, ASCII, version 2.5.1."""
+    now = _timestamp()
+    text = _ascii(reason)
+    return (
+        f"MSH|^~\\&|{APPLICATION}||||{now}||ACK^^ACK|{_control_id()}|P|2.5.1\r"
+        f"MSA|AR|UNKNOWN|{text}\r"  # MSA-2 is required: no control id could be read
+        f"ERR|||{condition}^{CONDITION_TEXT.get(condition, '')}^HL70357|E||||{text}\r"
+    ).encode("ascii")
+
+
+def _control_id() -> str:
+    return uuid.uuid4().hex[:20]
+
+
+def _timestamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+
+
+def _older_than_25(version: str) -> bool:
+    return _version(version) < (2, 5)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """``2.3.1`` as (2, 3, 1); unreadable versions count as current."""
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (9,)
+
+
+def _clean(text: str, header: Header) -> str:
+    """Free text without the message's delimiters (they would split the field)."""
+    for char in header.field_separator + header.encoding_characters + "\r\n":
+        text = text.replace(char, " ")
+    return text[:200]
+
+
+def _ascii(text: str) -> str:
+    cleaned = "".join(c if 32 <= ord(c) < 127 and c not in "|^~\\&" else " " for c in text)
+    return cleaned[:200]
+
+
+__all__ = ["APPLICATION", "AckCode", "ack_code", "build_ack", "unreadable_ack"]

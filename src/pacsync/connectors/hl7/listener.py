@@ -1,0 +1,135 @@
+"""The MLLP listener: many connections, each answered in order, on one asyncio loop.
+
+Each connection reads whatever arrives, frames it (:mod:`.mllp`), decides each
+complete message from its MSH and keeps those of one read together (one commit
+with whatever other connections sent meanwhile), then writes the answers in
+order.  A connection silent for ``idle_timeout_s`` is closed; one sending a
+block larger than ``max_message_bytes`` gets AR for it and goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+from pacsync.connectors.hl7.intake import Decision, Intake
+from pacsync.connectors.hl7.mllp import Framer, frame
+
+log = logging.getLogger("pacsync.hl7.listener")
+
+READ_SIZE = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerOptions:
+    host: str = "127.0.0.1"
+    port: int = 2575
+    max_message_bytes: int = 10 * 2**20
+    idle_timeout_s: float = 300.0
+    max_connections: int = 500
+    tls: ssl.SSLContext | None = None
+
+
+class MllpListener:
+    """Serves one feed's intake on a TCP (or TLS) port."""
+
+    def __init__(self, intake: Intake, options: ListenerOptions) -> None:
+        self.intake = intake
+        self.options = options
+        self._server: asyncio.Server | None = None
+        self._connections = 0
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one chosen when the options said 0)."""
+        assert self._server is not None, "not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._serve,
+            self.options.host,
+            self.options.port,
+            ssl=self.options.tls,
+            reuse_address=True,
+            limit=READ_SIZE,
+        )
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer(writer)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._connections >= self.options.max_connections:
+            log.warning("%s: connection from %s refused: too many", self.intake.feed, peer)
+            writer.close()
+            return
+        self._connections += 1
+        framer = Framer(self.options.max_message_bytes)
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(
+                        reader.read(READ_SIZE), self.options.idle_timeout_s
+                    )
+                except TimeoutError:
+                    log.info("%s: %s silent for %.0f s: closed", self.intake.feed, peer,
+                             self.options.idle_timeout_s)  # fmt: skip
+                    break
+                if not data:
+                    break
+                arrived = time.perf_counter()
+                payloads, dropped = framer.feed(data)
+                decisions: list[Decision] = []
+                for event in dropped:
+                    decision = self.intake.dropped(event, peer)
+                    if decision is not None:
+                        decisions.append(decision)
+                decisions.extend(self.intake.decide(p, peer) for p in payloads)
+                if not decisions:
+                    continue
+                answers = await self.intake.receive(decisions)
+                out = b"".join(frame(a) for a in answers if a is not None)
+                if out:
+                    writer.write(out)
+                    await writer.drain()
+                took = time.perf_counter() - arrived
+                for _ in decisions:
+                    self.intake.metrics.latency(self.intake.feed, took)
+            if framer.inside:
+                log.warning("%s: %s closed in the middle of a message (%d bytes dropped)",
+                            self.intake.feed, peer, framer.pending)  # fmt: skip
+        except (ConnectionError, ssl.SSLError) as error:
+            log.info("%s: connection from %s ended: %s", self.intake.feed, peer, error)
+        finally:
+            self._connections -= 1
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await writer.wait_closed()
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    address = writer.get_extra_info("peername")
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
+
+
+__all__ = ["ListenerOptions", "MllpListener"]

@@ -1,0 +1,151 @@
+"""MLLP, the Minimal Lower Layer Protocol of HL7 v2 (HL7 Transport Specification, Release 2).
+
+A block is ``<VT> payload <FS><CR>`` (0x0B, 0x1C 0x0D).  :class:`Framer` is an
+incremental decoder: it takes bytes as they arrive, in any chunking, and returns
+complete payloads and the problems found on the way (bytes outside a block, a
+block over the size limit).  It never raises, so one bad block costs that block
+only and the connection goes on with the next start byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+START = b"\x0b"
+END = b"\x1c\r"
+_FS = 0x1C
+
+
+class Problem(Enum):
+    """What the framer dropped, with the HL7 words for it."""
+
+    OUTSIDE_BLOCK = "bytes outside an MLLP block"
+    TOO_LARGE = "message larger than the configured maximum"
+
+
+HEAD = 4096  # bytes kept of an oversize block: enough for its MSH, to answer it
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    problem: Problem
+    size: int  # bytes dropped
+    head: bytes = b""  # the start of an oversize block
+
+
+def frame(payload: bytes) -> bytes:
+    """One MLLP block around ``payload``."""
+    return START + payload + END
+
+
+class Framer:
+    """Splits a byte stream into MLLP payloads.
+
+    ``max_size`` bounds one payload; a longer block is skipped to its end block
+    and reported, without holding more than ``max_size`` bytes of it.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._buffer = bytearray()
+        self._inside = False
+        self._skipping = False  # inside an oversize block: drop to its end
+        self._skipped = 0
+        self._head = b""
+
+    @property
+    def pending(self) -> int:
+        """Bytes held of a block not yet complete."""
+        return len(self._buffer)
+
+    @property
+    def inside(self) -> bool:
+        return self._inside or self._skipping
+
+    def feed(self, data: bytes) -> tuple[list[bytes], list[Dropped]]:
+        payloads: list[bytes] = []
+        dropped: list[Dropped] = []
+        view = memoryview(data)
+        pos = 0
+        size = len(data)
+        while pos < size:
+            if self._skipping:
+                pos = self._skip(data, pos, dropped)
+            elif self._inside:
+                pos = self._collect(data, view, pos, payloads, dropped)
+            else:
+                start = data.find(START, pos)
+                if start < 0:
+                    dropped.append(Dropped(Problem.OUTSIDE_BLOCK, size - pos))
+                    break
+                if start > pos and not _only_whitespace(view[pos:start]):
+                    dropped.append(Dropped(Problem.OUTSIDE_BLOCK, start - pos))
+                self._inside = True
+                pos = start + 1
+        return payloads, dropped
+
+    def _collect(
+        self,
+        data: bytes,
+        view: memoryview,
+        pos: int,
+        payloads: list[bytes],
+        dropped: list[Dropped],
+    ) -> int:
+        if self._buffer and self._buffer[-1] == _FS and data[pos : pos + 1] == b"\r":
+            # an end block split across reads: FS ended the last chunk, this CR closes it
+            self._buffer.pop()
+            payloads.append(bytes(self._buffer))
+            self._buffer.clear()
+            self._inside = False
+            return pos + 1
+        end = data.find(END, pos)
+        stop = end if end >= 0 else len(data)
+        restart = data.find(START, pos, stop)
+        if restart >= 0:  # a new block before this one ended: the sender gave up on it
+            self._buffer += view[pos:restart]
+            dropped.append(Dropped(Problem.OUTSIDE_BLOCK, len(self._buffer)))
+            self._buffer.clear()
+            return restart + 1
+        if len(self._buffer) + (stop - pos) > self.max_size:
+            self._skipped = len(self._buffer) + (stop - pos)
+            room = max(0, HEAD - len(self._buffer))
+            self._head = bytes(self._buffer[:HEAD]) + data[pos : min(stop, pos + room)]
+            self._buffer.clear()
+            self._inside = False
+            if end >= 0:
+                dropped.append(Dropped(Problem.TOO_LARGE, self._skipped, self._head))
+                self._skipped = 0
+                return end + len(END)
+            self._skipping = True
+            return len(data)
+        if end >= 0:
+            if self._buffer:
+                self._buffer += view[pos:end]
+                payloads.append(bytes(self._buffer))
+                self._buffer.clear()
+            else:
+                payloads.append(data[pos:end])
+            self._inside = False
+            return end + len(END)
+        self._buffer += view[pos:]
+        return len(data)
+
+    def _skip(self, data: bytes, pos: int, dropped: list[Dropped]) -> int:
+        end = data.find(END, pos)
+        if end < 0:
+            self._skipped += len(data) - pos
+            return len(data)
+        self._skipped += end - pos
+        dropped.append(Dropped(Problem.TOO_LARGE, self._skipped, self._head))
+        self._skipping = False
+        self._skipped = 0
+        return end + len(END)
+
+
+def _only_whitespace(chunk: memoryview) -> bool:
+    return not bytes(chunk).strip()
+
+
+__all__ = ["END", "START", "Dropped", "Framer", "Problem", "frame"]

@@ -1,0 +1,321 @@
+"""The message journal: every HL7 v2 message received, kept before it is acknowledged.
+
+An accepted message is kept once per sender and control id (a partial unique
+index over accepted rows); a copy arriving later is answered from the first.
+Messages answered AE/AR are logged too (state ``rejected``) and never processed.
+On SQLite the journal writes through connections of its own whose commits are
+fsynced (``synchronous=FULL``) whatever the store's default: an acknowledged
+message survives a power cut, not only a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    and_,
+    bindparam,
+    event,
+    func,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pacsync.connectors.sql.engine import make_engine
+from pacsync.connectors.sql.errors import translated
+from pacsync.db.tables import metadata
+from pacsync.domain.messaging import Incoming, Kept, MessageState
+
+hl7_messages = Table(
+    "hl7_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feed", String(100), nullable=False),
+    Column("sender", String(400), nullable=False),
+    Column("control_id", String(199), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("version", String(20), nullable=False),
+    Column("peer", String(100), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("encoding", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("ack_code", String(2), nullable=False),
+    Column("accepted", Boolean, nullable=False),
+    Column("reason", String(500)),
+    Column("state", String(12), nullable=False),
+    Column("patient_id", String(100)),
+    Column("processed_at", DateTime),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", JSON),
+    Index("ix_hl7_messages_state", "state", "feed", "id"),
+    Index("ix_hl7_messages_received", "received_at"),
+    Index("ix_hl7_messages_kind", "kind", "received_at"),
+    Index("ix_hl7_messages_patient", "patient_id"),
+)
+
+_ACCEPTED = hl7_messages.c.accepted == true()
+Index(
+    "uq_hl7_messages_control",
+    hl7_messages.c.sender,
+    hl7_messages.c.control_id,
+    unique=True,
+    sqlite_where=_ACCEPTED,
+    postgresql_where=_ACCEPTED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedMessage:
+    """One row of the message log, without the payload."""
+
+    id: int
+    feed: str
+    sender: str
+    control_id: str
+    kind: str
+    version: str
+    peer: str
+    received_at: dt.datetime
+    encoding: str
+    size: int
+    ack_code: str
+    accepted: bool
+    state: str
+    reason: str | None
+    patient_id: str | None
+    processed_at: dt.datetime | None
+    attempts: int
+    error: dict[str, Any] | None
+
+
+class MessageStore:
+    """The :class:`pacsync.ports.MessageJournal` on the pacsync store, and its log."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+        self._journal = engine
+        if self._dialect == "sqlite":  # its own connections, each fsyncing its commits
+            self._journal = make_engine(engine.url.render_as_string(hide_password=False))
+            event.listen(self._journal, "connect", _synchronous_full)
+
+    # -- MessageJournal ------------------------------------------------------------------
+
+    def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
+        if not messages:
+            return []
+        first: dict[tuple[str, str], int] = {}  # the same message twice in one batch
+        rows: list[dict[str, Any]] = []
+        for index, message in enumerate(messages):
+            if message.accepted:
+                first.setdefault((message.sender, message.control_id), index)
+            rows.append(_row(message))
+        with translated("store"), self._journal.begin() as conn:
+            kept = self._insert(conn, rows, first)
+        return [
+            kept[i] if i in kept else Kept(kept[first[(m.sender, m.control_id)]].id, True)
+            for i, m in enumerate(messages)
+        ]
+
+    def _insert(
+        self, conn: Any, rows: list[dict[str, Any]], first: dict[tuple[str, str], int]
+    ) -> dict[int, Kept]:
+        """By index: the rows inserted, and the first of each accepted message kept before."""
+        table = hl7_messages
+        keys = list(first)
+        known: dict[tuple[str, str], int] = {}
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            found = conn.execute(
+                select(table.c.sender, table.c.control_id, table.c.id).where(
+                    _ACCEPTED, tuple_(table.c.sender, table.c.control_id).in_(chunk)
+                )
+            )
+            known.update({(s, c): i for s, c, i in found})
+        kept: dict[int, Kept] = {}
+        fresh: list[int] = []
+        for index, row in enumerate(rows):
+            key = (row["sender"], row["control_id"])
+            if row["accepted"] and key in known:
+                kept[first[key]] = Kept(known[key], duplicate=True)
+                continue
+            if row["accepted"] and first[key] != index:
+                continue  # a second copy in this batch: answered from the first
+            fresh.append(index)
+        if fresh:
+            insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+            stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            result = conn.execute(stmt, [rows[i] for i in fresh])
+            for index, (new_id,) in zip(fresh, result, strict=True):
+                kept[index] = Kept(new_id, duplicate=False)
+        return kept
+
+    # -- the log ------------------------------------------------------------------------
+
+    def search(
+        self,
+        *,
+        kind: str | None = None,
+        control_id: str | None = None,
+        patient_id: str | None = None,
+        state: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        feed: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[LoggedMessage]:
+        table = hl7_messages
+        stmt = select(*(c for c in table.c if c.name != "payload"))
+        if kind:
+            stmt = stmt.where(
+                table.c.kind.like(kind.replace("*", "%") + ("" if "^" in kind else "%"))
+            )
+        if control_id:
+            stmt = stmt.where(table.c.control_id == control_id)
+        if patient_id:
+            stmt = stmt.where(table.c.patient_id == patient_id)
+        if state:
+            stmt = stmt.where(table.c.state == state)
+        if feed:
+            stmt = stmt.where(table.c.feed == feed)
+        if since:
+            stmt = stmt.where(table.c.received_at >= since)
+        if until:
+            stmt = stmt.where(table.c.received_at < until)
+        stmt = stmt.order_by(table.c.id.desc()).limit(limit).offset(offset)
+        with translated("store"), self.engine.connect() as conn:
+            return [LoggedMessage(**row._mapping) for row in conn.execute(stmt)]
+
+    def payload(self, message_id: int) -> tuple[bytes, str] | None:
+        table = hl7_messages
+        with translated("store"), self.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.payload, table.c.encoding).where(table.c.id == message_id)
+            ).first()
+        return None if row is None else (bytes(row[0]), row[1])
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Messages per feed by state and answer, for metrics and the dashboard."""
+        table = hl7_messages
+        stmt = select(table.c.feed, table.c.state, table.c.ack_code, func.count()).group_by(
+            table.c.feed, table.c.state, table.c.ack_code
+        )
+        out: dict[str, dict[str, int]] = {}
+        with translated("store"), self.engine.connect() as conn:
+            for feed, state, code, count in conn.execute(stmt):
+                feed_counts = out.setdefault(feed, {})
+                feed_counts[state] = feed_counts.get(state, 0) + count
+                feed_counts[f"ack_{code or 'none'}"] = (
+                    feed_counts.get(f"ack_{code or 'none'}", 0) + count
+                )
+        return out
+
+    # -- processing ---------------------------------------------------------------------
+
+    def pending(self, feed: str | None, limit: int) -> list[tuple[int, bytes, str]]:
+        """The oldest received messages not yet processed: (id, payload, encoding)."""
+        table = hl7_messages
+        stmt = select(table.c.id, table.c.payload, table.c.encoding).where(
+            table.c.state == MessageState.RECEIVED
+        )
+        if feed is not None:
+            stmt = stmt.where(table.c.feed == feed)
+        stmt = stmt.order_by(table.c.id).limit(limit)
+        with translated("store"), self.engine.connect() as conn:
+            return [(i, bytes(p), e) for i, p, e in conn.execute(stmt)]
+
+    def settle(
+        self,
+        done: Sequence[tuple[int, str | None]],
+        failed: Sequence[tuple[int, str | None, dict[str, Any]]],
+        now: dt.datetime,
+    ) -> None:
+        """Mark messages processed (with the patient they concern) or failed (with why)."""
+        table = hl7_messages
+        with translated("store"), self.engine.begin() as conn:
+            if done:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("message_id"))
+                    .values(
+                        state=MessageState.PROCESSED,
+                        processed_at=now,
+                        patient_id=bindparam("patient"),
+                        attempts=table.c.attempts + 1,
+                        error=None,
+                    ),
+                    [{"message_id": i, "patient": p} for i, p in done],
+                )
+            if failed:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("message_id"))
+                    .values(
+                        state=MessageState.FAILED,
+                        processed_at=now,
+                        patient_id=bindparam("patient"),
+                        attempts=table.c.attempts + 1,
+                        error=bindparam("why"),
+                    ),
+                    [{"message_id": i, "patient": p, "why": e} for i, p, e in failed],
+                )
+
+    def reprocess(self, ids: Sequence[int] | None = None, feed: str | None = None) -> int:
+        """Put failed messages back in line (all of them, or those of ``ids``/``feed``)."""
+        table = hl7_messages
+        where = [table.c.state == MessageState.FAILED]
+        if ids:
+            where.append(table.c.id.in_(list(ids)))
+        if feed:
+            where.append(table.c.feed == feed)
+        with translated("store"), self.engine.begin() as conn:
+            result = conn.execute(
+                update(table).where(and_(*where)).values(state=MessageState.RECEIVED)
+            )
+            return int(result.rowcount or 0)
+
+
+def _synchronous_full(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _row(message: Incoming) -> dict[str, Any]:
+    return {
+        "feed": message.feed,
+        "sender": message.sender[:400],
+        "control_id": message.control_id[:199],
+        "kind": message.kind[:40],
+        "version": message.version[:20],
+        "peer": message.peer[:100],
+        "received_at": message.received_at,
+        "encoding": message.encoding,
+        "size": len(message.payload),
+        "payload": message.payload,
+        "ack_code": message.ack_code,
+        "accepted": message.accepted,
+        "reason": (message.reason or None) and message.reason[:500],
+        "state": MessageState.RECEIVED if message.accepted else MessageState.REJECTED,
+    }
+
+
+__all__ = ["LoggedMessage", "MessageStore", "hl7_messages"]
