@@ -4,7 +4,12 @@ storescp), get, store, failover and unreachable nodes."""
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +34,21 @@ from orthanc import (
     unavailable,
 )
 from orthanc import silent_port as silent_listener
+from pacsync import bootstrap
+from pacsync.api.app import create_app
+from pacsync.config import Settings
 from pacsync.connectors.dicom import retrieve, scu, storage
 from pacsync.connectors.dicom.association import Session
 from pacsync.connectors.dicom.metrics import RECORDER
 from pacsync.connectors.dicom.query import Level, date_range, value_list
 from pacsync.connectors.dicom.status import Category
+from pacsync.domain.access import Role
 from pacsync.domain.dicom_node import DicomNode
 from pacsync.errors import AssociationRejected, ConnectionTimeout, DimseFailure
+
+with warnings.catch_warnings():  # starlette would rather use httpx2, which is not installed
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.integration
 
@@ -432,3 +445,108 @@ def test_cli_stores_an_indexed_study(pacsync: Any, peers: Peers, tmp_path: Path)
     finally:
         peers.orthanc.delete_study("2.25.9005")
         peers.orthanc.delete_study("2.25.9006")
+
+
+class Worker:
+    """A ``pacsync worker`` serving the dicom-retrieve queue, stopped by SIGTERM."""
+
+    def __init__(self, pacsync: Any) -> None:
+        self.process = pacsync.start("worker", "--id", "retrieve-test", "--queues",
+                                     "dicom-retrieve")  # fmt: skip
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not any("ready" in line for line in self.lines):
+            assert self.process.poll() is None, "".join(self.lines)
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.reader.join(timeout=10)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _job_id(queued: subprocess.CompletedProcess[str]) -> str:
+    assert queued.returncode == 0, queued.stderr
+    found = re.search(r"job (\w{8}) queued", queued.stdout)
+    assert found, queued.stdout
+    return found.group(1)
+
+
+def _until_ended(api: TestClient, job_id: str, token: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
+    while True:
+        listed = api.get("/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200, listed.text
+        jobs = [j for j in listed.json()["items"] if j["id"].startswith(job_id)]
+        if jobs and jobs[0]["status"] not in ("queued", "running"):
+            return dict(jobs[0])
+        assert time.monotonic() < deadline, f"job {job_id} did not end: {jobs}"
+        time.sleep(0.3)
+
+
+def test_background_moves_and_gets_are_jobs_with_sub_operation_progress(
+    pacsync: Any, peers: Peers, tmp_path: Path
+) -> None:
+    added(pacsync, peers)
+    settings = Settings(_env_file=None, home=Path(pacsync.env["PACSYNC_HOME"]),  # type: ignore[call-arg]
+                        database_url=None, secret_key=None)  # fmt: skip
+    store = bootstrap.store(settings)
+    token = store.api_keys.create("retrieve-test", Role.VIEWER)[1]
+    worker = Worker(pacsync)
+    try:
+        worker.wait_ready()
+        moved = _job_id(pacsync("dicom", "move", "orthanc", "--study", "2.25.9001", "--to",
+                                DESTINATION_AE, "--background"))  # fmt: skip
+        got = _job_id(pacsync("dicom", "get", "orthanc", "--study", "2.25.9002", "--into",
+                              tmp_path / "got", "--background"))  # fmt: skip
+        nowhere = _job_id(pacsync("dicom", "move", "orthanc", "--study", "2.25.9001", "--to",
+                                  "NOWHERE", "--background"))  # fmt: skip
+        app = create_app(settings, store=store)
+        with TestClient(app) as api:
+            move_job = _until_ended(api, moved, token)
+            get_job = _until_ended(api, got, token)
+            failed_job = _until_ended(api, nowhere, token)
+    finally:
+        worker.stop()
+    assert (move_job["kind"], move_job["queue"], move_job["pipeline"]) == (
+        "dicom-retrieve", "dicom-retrieve", "orthanc")  # fmt: skip
+    assert move_job["status"] == "succeeded", move_job
+    counts = {"read": 3, "total": 3, "completed": 3, "remaining": 0, "failed": 0, "warning": 0}
+    assert move_job["progress"]["entities"]["instances"] == counts
+    assert move_job["records"] == 3
+    assert get_job["status"] == "succeeded", get_job
+    assert get_job["progress"]["entities"]["instances"]["completed"] == 2
+    assert len(list((tmp_path / "got" / "2.25.9002").rglob("*.dcm"))) == 2
+    assert failed_job["status"] == "failed"
+    assert failed_job["error"]["code"] == "PACS-502"
+    listed = pacsync("jobs", "--limit", "5")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [line.split("│") for line in listed.stdout.splitlines() if moved in line]
+    cells = [cell.strip() for cell in row[1:-1]]
+    assert (cells[1], cells[3], cells[6]) == ("orthanc", "succeeded", "3"), cells
+    shown = pacsync("jobs", "show", moved)
+    assert "instances: 3/3 records" in shown.stdout, shown.stdout
+    assert '"remaining": 0' in shown.stdout
+    timeline = pacsync("study", "timeline", "2.25.9001", "--json")
+    events = json.loads(timeline.stdout)["events"]
+    assert [(e["event"], e["detail"]["into"]) for e in events if e["event"] == "retrieved"] == [
+        ("retrieved", DESTINATION_AE)]  # fmt: skip
+    store.engine.dispose()

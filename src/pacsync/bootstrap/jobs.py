@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pacsync import bootstrap
-from pacsync.bootstrap import archives
+from pacsync.bootstrap import archives, dicom_retrieve
 from pacsync.bootstrap.archive_triggers import ArchiveTriggers
 from pacsync.bootstrap.events import EventSink, StoreDeliveryLog
 from pacsync.bootstrap.sync_steps import SqlSyncSteps
@@ -156,6 +156,7 @@ def install_handlers(
     register_handler(
         archives.KIND, archives.ScanJobs(settings, store, executor_id, stopping=stopping)
     )
+    register_handler(dicom_retrieve.KIND, dicom_retrieve.RetrieveJobs(settings, store, executor_id))
     register_handler("sync", sync)
     register_handler("schedule", scheduled)
     register_handler(webhook_jobs.KIND, webhook)

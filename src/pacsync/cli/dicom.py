@@ -4,6 +4,7 @@ echo, find, move, get and store."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,8 @@ from pacsync.bootstrap import dicom_nodes as wiring
 from pacsync.cli.console import EXIT_FAILED, console, reports_errors
 from pacsync.config import Settings
 from pacsync.errors import InvalidRequest
+from pacsync.jobs.outcome import error_from_dict
+from pacsync.jobs.request import JobRequest
 
 app = typer.Typer(
     help="DICOM nodes: add them, echo, find, move, get and store.", no_args_is_help=True
@@ -202,6 +205,38 @@ def _require_study(study: str | None) -> str:
     return study
 
 
+BackgroundOpt = Annotated[
+    bool, typer.Option("--background", help="Queue it as a job for the workers instead")
+]
+
+
+def _retrieve(request: JobRequest, what: str, background: bool) -> dict[str, Any]:
+    """Queue the retrieve job, or run it here with a progress bar; its outcome."""
+    from pacsync.bootstrap import dicom_retrieve, jobs
+
+    settings = Settings()
+    store = bootstrap.store(settings)
+    wiring.node(store, request.pipeline)  # an unknown node is refused before queueing
+    if request.args.get("into_archive"):
+        wiring.archive_root(store, str(request.args["into_archive"]))
+    if background:
+        job_id, _ = jobs.submit(settings, request, store=store)
+        console.print(f"job [bold]{job_id[:8]}[/] queued: {what} from {request.pipeline} "
+                      f"(pacsync jobs show {job_id[:8]})", highlight=False)  # fmt: skip
+        return {"status": "queued"}
+    job_id, _ = jobs.create_job(store, request)
+    with _progress_bar(what) as progress:
+        task = progress.add_task(what, total=None, detail="")
+        show = _retrieve_progress(progress, task)
+        runner = dicom_retrieve.RetrieveJobs(settings, store, f"cli-{os.getpid()}",
+                                             progress=lambda: show)  # fmt: skip
+        outcome = runner.run(job_id, request.pipeline, request.args)
+    failed = error_from_dict(outcome.get("error"))
+    if failed is not None:  # the node refused or failed the retrieve itself
+        raise failed
+    return outcome
+
+
 @app.command("move")
 @reports_errors
 def move(
@@ -210,26 +245,22 @@ def move(
     study: StudyOpt = None,
     series: SeriesOpt = None,
     instance: InstanceOpt = None,
+    background: BackgroundOpt = False,
 ) -> None:
     """C-MOVE a study, series or instance from the node to another AE."""
-    from pacsync.connectors.dicom import retrieve
+    from pacsync.bootstrap.dicom_retrieve import retrieve_request
 
-    held = bootstrap.store(Settings())
-    target = wiring.node(held, node)
-    with _progress_bar(f"move to {to}") as progress:
-        task = progress.add_task("move", total=None, detail="")
-        show = _retrieve_progress(progress, task)
-        result = retrieve.move(target, to, _require_study(study), series_uid=series,
-                          sop_uid=instance, progress=show)  # fmt: skip
-    c = result.counts
-    wiring.record_retrieved(held, target.name, _require_study(study), how="move",
-                            completed=c.completed, failed=c.failed, warning=c.warning,
-                            into=to)  # fmt: skip
+    request = retrieve_request(node, "move", _require_study(study), series=series,
+                               instance=instance, destination=to)  # fmt: skip
+    outcome = _retrieve(request, f"move to {to}", background)
+    if background:
+        return
     console.print(
-        f"moved {c.completed} instance(s) to {to} (failed {c.failed}, warning {c.warning})",
+        f"moved {outcome['completed']} instance(s) to {to} (failed {outcome['failed']}, "
+        f"warning {outcome['warning']})",
         highlight=False,
     )
-    if c.failed:
+    if outcome["failed"]:
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -245,36 +276,24 @@ def get(
         str | None,
         typer.Option("--into-archive", help="A dicom archive: write to its root, then scan"),
     ] = None,
+    background: BackgroundOpt = False,
 ) -> None:
     """C-GET a study, series or instance over our own association (no inbound port)."""
-    from pacsync.bootstrap import archives
-    from pacsync.connectors.dicom import retrieve
+    from pacsync.bootstrap.dicom_retrieve import retrieve_request
 
-    if (into is None) == (into_archive is None):
-        raise InvalidRequest("where to?", hint="Give either --into PATH or --into-archive NAME.")
-    settings = Settings()
-    store = bootstrap.store(settings)
-    target = wiring.node(store, node)
-    folder = wiring.archive_root(store, into_archive) if into_archive else into
-    assert folder is not None
-    with _progress_bar("get") as progress:
-        task = progress.add_task("get", total=None, detail="")
-        result = retrieve.get(target, wiring.folder_writer(folder), _require_study(study),
-                         series_uid=series, sop_uid=instance,
-                         progress=_retrieve_progress(progress, task))  # fmt: skip
-    c = result.counts
-    wiring.record_retrieved(store, target.name, _require_study(study), how="get",
-                            completed=c.completed, failed=c.failed, warning=c.warning,
-                            into=into_archive or str(folder))  # fmt: skip
+    request = retrieve_request(node, "get", _require_study(study), series=series,
+                               instance=instance, into=into, into_archive=into_archive)  # fmt: skip
+    outcome = _retrieve(request, "get", background)
+    if background:
+        return
     console.print(
-        f"received {c.completed} instance(s) into {folder} (failed {c.failed}, "
-        f"warning {c.warning})",
+        f"received {outcome['completed']} instance(s) into {outcome['into']} (failed "
+        f"{outcome['failed']}, warning {outcome['warning']})",
         highlight=False,
     )
-    if into_archive:
-        scanned = archives.scan(settings, store, into_archive)
-        console.print(f"archive {into_archive}: {scanned.counts.indexed} indexed", highlight=False)
-    if c.failed:
+    if "indexed" in outcome:
+        console.print(f"archive {into_archive}: {outcome['indexed']} indexed", highlight=False)
+    if outcome["failed"]:
         raise typer.Exit(EXIT_FAILED)
 
 

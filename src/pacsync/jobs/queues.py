@@ -37,6 +37,7 @@ CONFLICTS = "conflict-resolution"
 TRANSFORMS = "data-transformation"
 ARCHIVES = "archive-scan"
 MESSAGES = "message-processing"
+DICOM_RETRIEVE = "dicom-retrieve"
 
 QUEUES: dict[str, QueueSpec] = {
     q.name: q
@@ -47,5 +48,9 @@ QUEUES: dict[str, QueueSpec] = {
         QueueSpec(TRANSFORMS, 10, polling_s=0.4),
         QueueSpec(ARCHIVES, 2, partition_by="archive", partition_concurrency=1, polling_s=1.0),
         QueueSpec(MESSAGES, 4, partition_by="connection", partition_concurrency=1, polling_s=0.4),
+        # a node serves one C-MOVE or C-GET from pacsync at a time; nodes run side by side
+        QueueSpec(
+            DICOM_RETRIEVE, 4, partition_by="connection", partition_concurrency=1, polling_s=1.0
+        ),
     )
 }
