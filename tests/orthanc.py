@@ -91,13 +91,13 @@ def storescp(folder: Path) -> Iterator[StoreScp]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_port(scp.port, process, "storescp")
+        wait_port(scp.port, process, "storescp")
         yield scp
     finally:
         _stop(process)
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+def wait_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -203,7 +203,7 @@ def orthanc(folder: Path, *, pacsync_port: int, destination: StoreScp) -> Iterat
                 if time.monotonic() > deadline:
                     raise RuntimeError("Orthanc did not answer /system within 30 s") from None
                 time.sleep(0.1)
-        _wait_port(server.dicom_port, process, "Orthanc")
+        wait_port(server.dicom_port, process, "Orthanc")
         yield server
     finally:
         _stop(process)
