@@ -183,3 +183,15 @@ def test_an_unknown_calling_ae_gets_no_worklist(listening: Listening, tmp_path: 
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert "Calling AE Title Not Recognized" in done.stdout + done.stderr
+
+
+def test_a_malformed_date_range_is_a_failure_status(listening: Listening, tmp_path: Path) -> None:
+    args = ["findscu", "-v", "-W", "-aet", MODALITY, "-aec", AE, "127.0.0.1",
+            str(listening.scp.port), "-k", "AccessionNumber=",
+            "-k", f"{STEP}.ScheduledProcedureStepStartDate=20261399-x"]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    said = done.stdout + done.stderr
+    assert "Received Final Find Response (Failed: UnableToProcess)" in said, said
+    assert "Pending" not in said  # nothing answered
+    still = listening.findscu(tmp_path, *asked(AccessionNumber="ACC1"))
+    assert accessions(still) == ["ACC1"]
