@@ -183,8 +183,9 @@ def test_metrics_show_dicom_operations_after_an_echo(
 ) -> None:
     client, auth, _ = api
     scu.echo(DicomNode.of("metrics-up", server.node_url, OPTIONS))
+    twice = {**OPTIONS, "retry": {"attempts": 2, "backoff_s": 0}}
     with pytest.raises(ConnectionTimeout, match="cannot be reached"):
-        scu.echo(DicomNode.of("metrics-off", closed_url(), OPTIONS))
+        scu.echo(DicomNode.of("metrics-off", closed_url(), twice))
     text = client.get("/metrics", headers=auth).text
     assert (
         'pacsync_dicom_operations_total{node="metrics-up",operation="echo",outcome="success"} 1.0'
@@ -192,7 +193,7 @@ def test_metrics_show_dicom_operations_after_an_echo(
     )
     assert (
         'pacsync_dicom_operations_total{node="metrics-off",operation="echo",'
-        'outcome="unreachable"} 1.0' in text
+        'outcome="unreachable"} 2.0' in text  # each attempt of the retry policy
     )
     assert (
         'pacsync_dicom_operation_seconds_bucket{le="0.1",node="metrics-up",operation="echo"}'
