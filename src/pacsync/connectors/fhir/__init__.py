@@ -1,0 +1,1 @@
+"""FHIR R4: resources built from pacsync's canonical records."""
