@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pacsync import bootstrap
 from pacsync.bootstrap import archives
@@ -27,7 +27,8 @@ from pacsync.jobs.request import JobRequest
 from pacsync.ports import JobContext
 
 if TYPE_CHECKING:
-    from pacsync.connectors.dicom.retrieve import SubOperations
+    from pacsync.connectors.dicom.retrieve import Progress, RetrieveResult, SubOperations
+    from pacsync.domain.dicom_node import DicomNode
 
 KIND = "dicom-retrieve"
 ENTITY = "instances"
@@ -62,6 +63,20 @@ def retrieve_request(
                       queue=DICOM_RETRIEVE, partition=node, args=args)  # fmt: skip
 
 
+class Retriever(Protocol):
+    """C-MOVE and C-GET as :mod:`pacsync.connectors.dicom.retrieve` does them."""
+
+    def move(
+        self, node: DicomNode, destination_ae: str, study_uid: str, *,
+        series_uid: str | None = None, sop_uid: str | None = None, progress: Progress = ...,
+    ) -> RetrieveResult: ...  # fmt: skip
+
+    def get(
+        self, node: DicomNode, into: Callable[[bytes], None], study_uid: str, *,
+        series_uid: str | None = None, sop_uid: str | None = None, progress: Progress = ...,
+    ) -> RetrieveResult: ...  # fmt: skip
+
+
 def progress_of(counts: SubOperations) -> dict[str, Any]:
     done = counts.completed + counts.failed + counts.warning
     return {"entities": {ENTITY: {"read": done, "total": counts.total,
@@ -80,9 +95,11 @@ class RetrieveJobs:
         executor_id: str,
         *,
         progress: Callable[[], Shown] = lambda: lambda counts: None,
+        retriever: Retriever | None = None,
     ) -> None:
         self.settings, self.store, self.executor_id = settings, store, executor_id
         self.progress = progress
+        self.retriever = retriever  # None: the DICOM connector's
 
     def __call__(self, ctx: JobContext, request: dict[str, Any]) -> dict[str, Any]:
         asked = JobRequest.from_dict(request)
@@ -91,6 +108,7 @@ class RetrieveJobs:
     def run(self, job_id: str, node_name: str, args: dict[str, Any]) -> dict[str, Any]:
         from pacsync.connectors.dicom import retrieve  # pydicom: only retrieves pay for it
 
+        retriever: Retriever = self.retriever or retrieve
         jobs = self.store.jobs
         jobs.start(job_id, self.executor_id)
         shown = self.progress()
@@ -110,13 +128,13 @@ class RetrieveJobs:
             where = {"series_uid": args.get("series"), "sop_uid": args.get("instance")}
             if args["how"] == "move":
                 into = str(args["destination"])
-                result = retrieve.move(target, into, study, progress=report, **where)
+                result = retriever.move(target, into, study, progress=report, **where)
             else:
                 into = args.get("into_archive") or str(args["into"])
                 folder = (nodes.archive_root(self.store, into) if args.get("into_archive")
                           else Path(into))  # fmt: skip
-                result = retrieve.get(target, nodes.folder_writer(folder), study,
-                                      progress=report, **where)  # fmt: skip
+                result = retriever.get(target, nodes.folder_writer(folder), study,
+                                       progress=report, **where)  # fmt: skip
         except PacsyncError as failed:
             jobs.finish(job_id, "failed", latest, failed)
             return {"status": "failed", "error": failed.as_dict()}

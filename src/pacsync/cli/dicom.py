@@ -80,8 +80,9 @@ def node_add(
         typer.Option(
             "--option",
             "-o",
-            help="key=value (repeatable): timeouts.connect=5, "
-            "max_pdu=0, secondary=dicom://AE@host2:104, query_cache_s=60, tls.ca=…",
+            help="key=value (repeatable): timeouts.connect=5, max_pdu=0, "
+            "secondary=dicom://AE@host2:104, retry.attempts=3, retry.backoff_s=2, "
+            "query_cache_s=60, tls.ca=…",
         ),
     ] = None,
 ) -> None:
