@@ -192,7 +192,7 @@ def observation_resource(
         "category": [{"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/observation-category",
             "code": "laboratory",
-        }]}] if report.diagnostic_service in ("", "LAB", "CH", "HM", "MB", "SR", "BLB") else [],
+        }]}] if report.diagnostic_service in ("LAB", "CH", "HM", "MB", "SR", "BLB") else [],
         "code": codeable(observation.code),
         "subject": subject,
         "encounter": encounter,

@@ -59,18 +59,18 @@ class Repetition:
         subs = self.raw[component - 1]
         if subcomponent > len(subs):
             return ""
-        return self.segment.unescape(subs[subcomponent - 1], self.where(component))
+        return self.segment.unescape(subs[subcomponent - 1], self.field, component)
 
     def whole(self) -> str:
         """The repetition as one text, delimiters kept (for free-text values that a sender
         left unescaped)."""
         d = self.segment.delimiters
         raw = d.component.join(d.subcomponent.join(c) for c in self.raw)
-        return self.segment.unescape(raw, self.where())
+        return self.segment.unescape(raw, self.field)
 
     def timestamp(self, component: int = 1) -> Timestamp | None:
         """A DTM component (a TS field's first), or None when empty."""
-        return self.segment.read_dtm(self.text(component), self.where(component))
+        return self.segment.read_dtm(self.text(component), self.field, component)
 
     @property
     def empty(self) -> bool:
@@ -102,8 +102,13 @@ class Segment:
         return tuple(rep for rep in reps if not rep.empty)
 
     def first(self, field: int) -> Repetition | None:
-        reps = self.repetitions(field)
-        return reps[0] if reps else None
+        if field < 1 or field > len(self.fields):
+            return None
+        for raw in self.fields[field - 1]:
+            rep = Repetition(raw, self, field)
+            if not rep.empty:
+                return rep
+        return None
 
     def text(self, field: int, component: int = 1, subcomponent: int = 1) -> str:
         """The unescaped text of a field's first repetition (one component of it)."""
@@ -112,26 +117,30 @@ class Segment:
 
     def timestamp(self, field: int, component: int = 1) -> Timestamp | None:
         """A DTM component of a field's first repetition, or None when empty."""
-        return self.read_dtm(self.text(field, component), self.where(field, component))
+        return self.read_dtm(self.text(field, component), field, component)
 
-    def read_dtm(self, text: str, where: str) -> Timestamp | None:
+    def read_dtm(self, text: str, field: int, component: int | None = None) -> Timestamp | None:
+        """``text`` (read from ``field``, for the error) as a DTM, or None when empty."""
         if not text:
             return None
         try:
             return parse_dtm(text, self.tz)
         except ValueError as exc:
+            where = self.where(field, component)
             raise InvalidHl7Message(
                 f"{where}: {exc}",
                 location=where,
                 hint=f"Send dates and times as {FORMAT}, e.g. 20260315 or 20260315143000+0100.",
             ) from exc
 
-    def unescape(self, raw: str, where: str) -> str:
+    def unescape(self, raw: str, field: int, component: int | None = None) -> str:
+        """``raw`` (read from ``field``, for the error) unescaped; HL7's null is empty."""
         if raw == _NULL:
             return ""
         try:
             return self.delimiters.unescape(raw)
         except EscapeError as exc:
+            where = self.where(field, component)
             raise InvalidHl7Message(
                 f"{where}: {exc}",
                 location=where,
