@@ -26,6 +26,13 @@ from typing import Any, Final
 from pydicom.dataset import Dataset
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, evt
+from pynetdicom import _config as pynetdicom_config
+from pynetdicom._handlers import (
+    standard_dimse_recv_handler,
+    standard_dimse_sent_handler,
+    standard_pdu_recv_handler,
+    standard_pdu_sent_handler,
+)
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityWorklistInformationFind,
@@ -37,10 +44,10 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
-from pynetdicom.transport import ThreadedAssociationServer
 
-from pacsync.connectors.dicom import qr
+from pacsync.connectors.dicom import qr, reactor
 from pacsync.connectors.dicom.inbox import DatasetMismatch, Inbox
+from pacsync.connectors.dicom.listener import SharedServer
 from pacsync.connectors.dicom.status import Status
 from pacsync.errors import InvalidDicom, PacsyncError, TransientError
 from pacsync.imaging.search import IndexSearch
@@ -125,6 +132,13 @@ def nodelay(event: evt.Event) -> None:
         sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def accepted(event: evt.Event) -> None:
+    """EVT_CONN_OPEN of an association we accept: no Nagle delay, and its threads
+    woken when there is work instead of polling (:mod:`.reactor`)."""
+    nodelay(event)
+    reactor.wake_on_work(event.assoc)
+
+
 class Scp:
     """The SCP ``ae_title`` on ``host``:``port`` (port 0: any free port)."""
 
@@ -140,6 +154,7 @@ class Scp:
         host: str = "127.0.0.1",
         port: int = 11112,
         max_pdu: int = 0,
+        listener: socket.socket | None = None,
     ) -> None:
         self.ae_title = ae_title
         self.peers = peers
@@ -150,7 +165,9 @@ class Scp:
         self.host = host
         self.port = port
         self.ae = _application_entity(ae_title, max_pdu)
-        self._server: ThreadedAssociationServer | None = None
+        self.listener = listener  # a socket shared with other processes (:mod:`.listener`)
+        self._server: SharedServer | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     # -- running ------------------------------------------------------------------------------
@@ -159,11 +176,18 @@ class Scp:
         """Listen in background threads; the port listened on."""
         with self._lock:
             if self._server is None:
-                self._server = self.ae.start_server(
-                    (self.host, self.port), block=False, evt_handlers=self._handlers()
+                server = self.ae.make_server(
+                    (self.host, self.port), evt_handlers=self._handlers(),
+                    server_class=SharedServer, listener=self.listener,
+                )  # fmt: skip
+                assert isinstance(server, SharedServer)
+                quiet(server)
+                self.port = int(server.server_address[1])
+                self._thread = threading.Thread(
+                    target=server.serve_forever, name=f"DicomScp@{self.port}", daemon=True
                 )
-                assert self._server is not None
-                self.port = int(self._server.server_address[1])
+                self._thread.start()
+                self._server = server
         log.info("DICOM SCP %s listening on %s:%d", self.ae_title, self.host, self.port)
         return self.port
 
@@ -172,6 +196,9 @@ class Scp:
             if self._server is not None:
                 self._server.shutdown()
                 self._server = None
+            if self._thread is not None:
+                self._thread.join()
+                self._thread = None
 
     def __enter__(self) -> Scp:
         self.start()
@@ -182,7 +209,7 @@ class Scp:
 
     def _handlers(self) -> list[Any]:
         return [
-            (evt.EVT_CONN_OPEN, nodelay),
+            (evt.EVT_CONN_OPEN, accepted),
             (evt.EVT_REQUESTED, self._requested),
             (evt.EVT_C_ECHO, self._echo),
             (evt.EVT_C_STORE, self._store),
@@ -270,6 +297,23 @@ def _failure(status: Status, sop_uid: str, error: BaseException) -> Dataset:
     reason = str(getattr(error, "message", None) or getattr(error, "strerror", None) or error)
     log.warning("C-STORE of %s refused (%s): %s", sop_uid, status.name, reason)
     return _status(status, reason)
+
+
+def quiet(server: SharedServer) -> None:
+    """No logging handlers of pynetdicom's on ``server`` when its logger would drop
+    what they write: they describe every PDU and DIMSE message they are given (and
+    the C-FIND SCP each request identifier, a module setting of pynetdicom's)."""
+    logs = logging.getLogger("pynetdicom").isEnabledFor(logging.INFO)
+    pynetdicom_config.LOG_REQUEST_IDENTIFIERS = logs
+    if logs:
+        return
+    for event, handler in (
+        (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
+        (evt.EVT_DIMSE_SENT, standard_dimse_sent_handler),
+        (evt.EVT_PDU_RECV, standard_pdu_recv_handler),
+        (evt.EVT_PDU_SENT, standard_pdu_sent_handler),
+    ):
+        server.unbind(event, handler)
 
 
 def _application_entity(ae_title: str, max_pdu: int) -> AE:
