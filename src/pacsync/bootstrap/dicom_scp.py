@@ -5,6 +5,7 @@ and the archives to read instances from."""
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -103,8 +104,10 @@ def scp(
     ae: str | None = None,
     host: str | None = None,
     port: int | None = None,
+    listener: socket.socket | None = None,
 ) -> Scp:
-    """The SCP of the settings (``ae``, ``host`` and ``port`` override them)."""
+    """The SCP of the settings (``ae``, ``host`` and ``port`` override them); with a
+    ``listener``, accepting from that socket shared with other processes."""
     title = ae_title(ae or settings.dicom_ae, "SCP AE title")
     return Scp(
         title,
@@ -115,4 +118,5 @@ def scp(
         worklist=worklist(store),
         host=host or settings.dicom_host,
         port=settings.dicom_port if port is None else port,
+        listener=listener,
     )
