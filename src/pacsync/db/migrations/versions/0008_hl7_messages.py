@@ -13,7 +13,10 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
-ACCEPTED = sa.text("accepted = true")
+# spelled as each dialect renders ``accepted == true()``: SQLite matches an upsert's
+# conflict target to a partial index by its expression
+SQLITE_ACCEPTED = sa.text("accepted = 1")
+PG_ACCEPTED = sa.text("accepted = true")
 
 
 def upgrade() -> None:
@@ -45,12 +48,11 @@ def upgrade() -> None:
             "uq_hl7_messages_control",
             ["sender", "control_id"],
             unique=True,
-            sqlite_where=ACCEPTED,
-            postgresql_where=ACCEPTED,
+            sqlite_where=SQLITE_ACCEPTED,
+            postgresql_where=PG_ACCEPTED,
         )
         batch_op.create_index("ix_hl7_messages_state", ["state", "feed", "id"], unique=False)
-        batch_op.create_index("ix_hl7_messages_received", ["received_at"], unique=False)
-        batch_op.create_index("ix_hl7_messages_kind", ["kind", "received_at"], unique=False)
+        batch_op.create_index("ix_hl7_messages_kind", ["kind", "id"], unique=False)
         batch_op.create_index("ix_hl7_messages_patient", ["patient_id"], unique=False)
 
 
@@ -58,7 +60,6 @@ def downgrade() -> None:
     with op.batch_alter_table("hl7_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_hl7_messages_patient")
         batch_op.drop_index("ix_hl7_messages_kind")
-        batch_op.drop_index("ix_hl7_messages_received")
         batch_op.drop_index("ix_hl7_messages_state")
         batch_op.drop_index("uq_hl7_messages_control")
 
