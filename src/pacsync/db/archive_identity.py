@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from pacsync.db.archive_batches import chunks
 from pacsync.db.archive_tables import (
@@ -23,6 +23,12 @@ from pacsync.domain.imaging import (
 from pacsync.imaging.ports import Parsed
 
 _st = image_studies.c
+_OTHER_STUDIES = select(_st.study_uid, _st.patient_name, _st.patient_birth_date).where(
+    _st.archive == bindparam("archive"),
+    _st.issuer == bindparam("issuer"),
+    _st.patient_id == bindparam("patient_id"),
+    _st.study_uid != bindparam("study_uid"),
+)  # built once: its compiled form is kept
 
 
 def other_study_of(
@@ -38,14 +44,10 @@ def other_study_of(
     (and why), or None.  Checked once per (patient, study) in a batch."""
     if (key, study_uid) in checked:
         return checked[(key, study_uid)]
-    query = select(_st.study_uid, _st.patient_name, _st.patient_birth_date).where(
-        _st.archive == archive,
-        _st.issuer == key.issuer,
-        _st.patient_id == key.patient_id,
-        _st.study_uid != study_uid,
-    )
     answer = None
-    for row in conn.execute(query):
+    given = {"archive": archive, "issuer": key.issuer, "patient_id": key.patient_id,
+             "study_uid": study_uid}  # fmt: skip
+    for row in conn.execute(_OTHER_STUDIES, given):
         known = Demographics(row.patient_name or "", row.patient_birth_date or "")
         if reason := identity_conflict(known, found):
             answer = ({"patient_name": row.patient_name,
