@@ -4,8 +4,12 @@ and the archives to read instances from."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
+import queue
 import socket
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from pacsync.connectors.dicom.qr import Instance
 from pacsync.connectors.dicom.scp import Peer, Peers, Scp
 from pacsync.db.archive_index import ArchiveIndexStore
 from pacsync.db.study_events import StudyEvents
+from pacsync.domain.clock import utc_now
 from pacsync.domain.dicom_node import DicomNode, ae_title
 from pacsync.domain.imaging import InstanceHeader
 from pacsync.domain.study_workflow import Event
@@ -60,12 +65,57 @@ def inbox(settings: Settings, store: bootstrap.Store) -> Inbox:
             f"archive '{INBOX}' is a {archive.kind} archive, not the DICOM inbox",
             hint=f"Rename or remove it: pacsync archive remove {INBOX}",
         )
-    events = StudyEvents(store.engine)
-
-    def received(header: InstanceHeader) -> None:
-        events.record(str(header.study_instance_uid), Event.RECEIVED, source=INBOX)
-
+    received = ReceivedEvents(StudyEvents(store.engine))
     return Inbox(INBOX, Path(archive.path), ArchiveIndexStore(store.engine), on_stored=received)
+
+
+class ReceivedEvents:
+    """The inbox's ``received`` study events, written by a thread of their own: the
+    C-STORE answer does not wait for them, and the instances of a study told of
+    meanwhile are added up in one write.  The thread starts with the first instance
+    (not in a process that only forks the SCP's workers); ``close`` writes what is
+    left and ends it."""
+
+    def __init__(self, events: StudyEvents) -> None:
+        self.events = events
+        self._queue: queue.SimpleQueue[tuple[str, dt.datetime] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, header: InstanceHeader) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._write, name="inbox-events",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+        self._queue.put((str(header.study_instance_uid), utc_now()))
+
+    def close(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _write(self) -> None:
+        while True:
+            told = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    told.append(self._queue.get_nowait())
+            studies: dict[str, tuple[int, dt.datetime]] = {}
+            for item in told:
+                if item is not None:
+                    count, _ = studies.get(item[0], (0, item[1]))
+                    studies[item[0]] = (count + 1, item[1])
+            for study_uid, (count, last) in studies.items():
+                try:
+                    self.events.record(study_uid, Event.RECEIVED, source=INBOX, at=last,
+                                       instances=count)  # fmt: skip
+                except Exception:  # the instances are stored: only the timeline misses them
+                    log.exception("study %s: the received event could not be written", study_uid)
+            if None in told:
+                return
 
 
 class ArchiveReader:

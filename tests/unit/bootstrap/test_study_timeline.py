@@ -10,6 +10,7 @@ from pacsync import bootstrap
 from pacsync.bootstrap import archives, dicom_nodes, dicom_scp
 from pacsync.config import Settings
 from pacsync.db.study_events import StudyEvents
+from pacsync.domain.imaging import InstanceHeader
 from pacsync.domain.study_workflow import Event
 
 STUDY = "1.2.826.0.1.3680043.10.3002.1"
@@ -39,10 +40,26 @@ def test_instances_received_by_the_inbox_accumulate_on_the_timeline(tmp_path: Pa
         data = ct(sources, number).read_bytes()
         inbox.receive(data, f"{STUDY}.1.{number}", CT)
         inbox.receive(data, f"{STUDY}.1.{number}", CT)  # the same again: not counted
+    inbox.close()  # the events are written by a thread of their own: all of them by now
     (received,) = StudyEvents(store.engine).timeline(STUDY)
     assert (received.event, received.source, received.instances) == (Event.RECEIVED, "inbox", 3)
     assert received.first_at is not None
     assert received.first_at <= received.at
+    store.engine.dispose()
+
+
+def test_received_events_of_several_studies_are_added_up_per_study(tmp_path: Path) -> None:
+    store = bootstrap.store(settings_for(tmp_path))
+    events = StudyEvents(store.engine)
+    received = dicom_scp.ReceivedEvents(events)
+    other = f"{STUDY}.2"
+    for study in (STUDY, other, STUDY, STUDY, other):
+        received(InstanceHeader(sop_instance_uid="1.2.3", study_instance_uid=study))
+    received.close()
+    received(InstanceHeader(sop_instance_uid="1.2.4", study_instance_uid=other))
+    received.close()  # told again after closing: written at the next close
+    counts = {s: [(e.event, e.instances) for e in events.timeline(s)] for s in (STUDY, other)}
+    assert counts == {STUDY: [(Event.RECEIVED, 3)], other: [(Event.RECEIVED, 3)]}
     store.engine.dispose()
 
 

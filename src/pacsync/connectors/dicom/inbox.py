@@ -29,10 +29,10 @@ import re
 import struct
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 import xxhash
 
@@ -66,6 +66,15 @@ class DatasetMismatch(InvalidDicom):
     """The dataset is DICOM but not the instance the request announced."""
 
 
+class Stored(Protocol):
+    """Told of each instance stored or replaced, once it is indexed."""
+
+    def __call__(self, header: InstanceHeader) -> None: ...
+
+    def close(self) -> None:
+        """Finish with what it was told: the inbox closes."""
+
+
 class Inbox:
     """The inbox archive ``archive`` at ``root``; ``receive`` is safe from many threads."""
 
@@ -77,7 +86,7 @@ class Inbox:
         *,
         read: HeaderReader = read_header,
         durable: bool = True,
-        on_stored: Callable[[InstanceHeader], None] | None = None,
+        on_stored: Stored | None = None,
     ) -> None:
         self.archive = archive
         self.root = root
@@ -114,6 +123,10 @@ class Inbox:
             except Exception:  # the instance is stored and indexed: the sender is told so
                 log.exception("%s: after storing %s", self.archive, header.sop_instance_uid)
         return received
+
+    def close(self) -> None:
+        if self.on_stored is not None:
+            self.on_stored.close()
 
     def _write(self, temp: Path, data: bytes) -> None:
         with open(temp, "xb") as file:

@@ -199,6 +199,7 @@ class Scp:
             if self._thread is not None:
                 self._thread.join()
                 self._thread = None
+            self.inbox.close()
 
     def __enter__(self) -> Scp:
         self.start()
