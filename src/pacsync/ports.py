@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.circuit import CircuitState
+from pacsync.domain.clinical import ParsedMessage
 from pacsync.domain.messaging import Incoming, Kept
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row
 from pacsync.domain.spec import PipelineSpec
@@ -171,6 +172,40 @@ class MessageJournal(Protocol):
     def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
         """Keep ``messages`` in one transaction (accepted ones once per sender and
         control id); answers in the same order.  Returns only once it is durable."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """A kept message waiting to be processed, as received."""
+
+    id: int
+    payload: bytes
+    encoding: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """How one message's processing ended: done (with the patient it concerns) or failed."""
+
+    id: int
+    patient_id: str | None
+    error: dict[str, Any] | None = None
+
+
+class MessageInbox(Protocol):
+    """Kept messages in arrival order, and where their processing is noted."""
+
+    def pending(self, feed: str | None, limit: int) -> list[PendingMessage]: ...
+
+    def settle(self, outcomes: Sequence[Settled], now: dt.datetime) -> None: ...
+
+
+class ClinicalSink(Protocol):
+    """Where the records of processed messages go (canonical records, FHIR resources)."""
+
+    def apply(self, messages: Sequence[tuple[int, ParsedMessage]]) -> int:
+        """Write what ``messages`` say, in order, in one transaction; records written."""
         ...
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pacsync import bootstrap
-from pacsync.bootstrap import archives, dicom_retrieve
+from pacsync.bootstrap import archives, dicom_retrieve, hl7_processing
 from pacsync.bootstrap.archive_triggers import ArchiveTriggers
 from pacsync.bootstrap.events import EventSink, StoreDeliveryLog
 from pacsync.bootstrap.sync_steps import SqlSyncSteps
@@ -24,7 +24,7 @@ from pacsync.db.workers import WorkerRegistry
 from pacsync.errors import PacsyncError
 from pacsync.jobs import webhooks as webhook_jobs
 from pacsync.jobs.outcome import error_from_dict
-from pacsync.jobs.queues import ARCHIVES, QUEUES
+from pacsync.jobs.queues import ARCHIVES, MESSAGES, QUEUES
 from pacsync.jobs.request import JobRequest
 from pacsync.jobs.schedules import Schedule, schedules_of
 from pacsync.jobs.sync_job import run_sync_job
@@ -157,6 +157,8 @@ def install_handlers(
         archives.KIND, archives.ScanJobs(settings, store, executor_id, stopping=stopping)
     )
     register_handler(dicom_retrieve.KIND, dicom_retrieve.RetrieveJobs(settings, store, executor_id))
+    processing = hl7_processing.ProcessJobs(store, executor_id, stopping=stopping)
+    register_handler(hl7_processing.KIND, processing)
     register_handler("sync", sync)
     register_handler("schedule", scheduled)
     register_handler(webhook_jobs.KIND, webhook)
@@ -309,6 +311,12 @@ def run_worker(
         triggers = ArchiveTriggers(store, lambda request: submit(settings, request, store=store))
     if triggers is not None:
         triggers.start()
+    messages = None
+    if MESSAGES in served:
+        messages = hl7_processing.ProcessTrigger(
+            store, lambda request: submit(settings, request, store=store)
+        )
+        messages.start()
     on_ready()
     beating = _Heartbeat(registry, executor_id, heartbeat_s)
     beating.start()
@@ -322,6 +330,8 @@ def run_worker(
         beating.stop()
         if triggers is not None:
             triggers.stop()
+        if messages is not None:
+            messages.stop()
         registry.stopped(executor_id)
         client.close()
         engine.shutdown(grace_s)

@@ -84,7 +84,8 @@ def send(
                     continue
                 sent += 1
                 console.print(
-                    f"{ack.code} {ack.control_id} ({ack.seconds * 1000:.1f} ms)", highlight=False
+                    f"{ack.code or 'sent'} {ack.control_id} ({ack.seconds * 1000:.1f} ms)",
+                    highlight=False,
                 )
     console.print(f"{sent} acknowledged, {refused} refused", highlight=False)
     if refused:
@@ -139,6 +140,34 @@ def show(message_id: Annotated[int, typer.Argument(help="The message's id in the
     payload, encoding = found
     text = payload.decode(encoding, errors="replace")
     console.print(text.replace("\r", "\n").rstrip("\n"), highlight=False, markup=False)
+
+
+@app.command("process")
+@reports_errors
+def process(
+    feed: Annotated[str | None, typer.Option(help="Only this feed's messages")] = None,
+    background: Annotated[
+        bool, typer.Option("--background", help="Queue it for the workers instead")
+    ] = False,
+) -> None:
+    """Process the kept messages now: records and FHIR resources, failures to the log."""
+    from pacsync.bootstrap import hl7_processing, jobs
+
+    settings = Settings()
+    store = bootstrap.store(settings)
+    if background:
+        job_id, created = jobs.submit(settings, hl7_processing.process_request(feed), store=store)
+        state = "queued" if created else "already queued"
+        console.print(f"job {job_id[:8]} {state}", highlight=False)
+        return
+    counts = hl7_processing.process(store, feed=feed)
+    console.print(
+        f"{counts.processed} processed, {counts.failed} failed, {counts.records} resources "
+        f"written in {counts.batches} batch(es)",
+        highlight=False,
+    )
+    if counts.failed:
+        console.print("failed ones: pacsync hl7 messages --state failed", highlight=False)
 
 
 @app.command("reprocess")

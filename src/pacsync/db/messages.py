@@ -43,6 +43,7 @@ from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import metadata
 from pacsync.domain.messaging import Incoming, Kept, MessageState
+from pacsync.ports import PendingMessage, Settled
 
 hl7_messages = Table(
     "hl7_messages",
@@ -259,8 +260,8 @@ class MessageStore:
 
     # -- processing ---------------------------------------------------------------------
 
-    def pending(self, feed: str | None, limit: int) -> list[tuple[int, bytes, str]]:
-        """The oldest received messages not yet processed: (id, payload, encoding)."""
+    def pending(self, feed: str | None, limit: int) -> list[PendingMessage]:
+        """The oldest received messages not yet processed."""
         table = hl7_messages
         stmt = select(table.c.id, table.c.payload, table.c.encoding).where(
             table.c.state == MessageState.RECEIVED
@@ -269,43 +270,35 @@ class MessageStore:
             stmt = stmt.where(table.c.feed == feed)
         stmt = stmt.order_by(table.c.id).limit(limit)
         with translated("store"), self.engine.connect() as conn:
-            return [(i, bytes(p), e) for i, p, e in conn.execute(stmt)]
+            return [PendingMessage(i, bytes(p), e) for i, p, e in conn.execute(stmt)]
 
-    def settle(
-        self,
-        done: Sequence[tuple[int, str | None]],
-        failed: Sequence[tuple[int, str | None, dict[str, Any]]],
-        now: dt.datetime,
-    ) -> None:
+    def settle(self, outcomes: Sequence[Settled], now: dt.datetime) -> None:
         """Mark messages processed (with the patient they concern) or failed (with why)."""
         table = hl7_messages
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("message_id"))
+            .values(
+                state=bindparam("new_state"),
+                processed_at=now,
+                patient_id=bindparam("patient"),
+                attempts=table.c.attempts + 1,
+                error=bindparam("why", type_=JSON),
+            )
+        )
+        params = [
+            {
+                "message_id": o.id,
+                "new_state": MessageState.PROCESSED if o.error is None else MessageState.FAILED,
+                "patient": o.patient_id and o.patient_id[:100],
+                "why": o.error,
+            }
+            for o in outcomes
+        ]
+        if not params:
+            return
         with translated("store"), self.engine.begin() as conn:
-            if done:
-                conn.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("message_id"))
-                    .values(
-                        state=MessageState.PROCESSED,
-                        processed_at=now,
-                        patient_id=bindparam("patient"),
-                        attempts=table.c.attempts + 1,
-                        error=None,
-                    ),
-                    [{"message_id": i, "patient": p} for i, p in done],
-                )
-            if failed:
-                conn.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("message_id"))
-                    .values(
-                        state=MessageState.FAILED,
-                        processed_at=now,
-                        patient_id=bindparam("patient"),
-                        attempts=table.c.attempts + 1,
-                        error=bindparam("why"),
-                    ),
-                    [{"message_id": i, "patient": p, "why": e} for i, p, e in failed],
-                )
+            conn.execute(stmt, params)
 
     def reprocess(self, ids: Sequence[int] | None = None, feed: str | None = None) -> int:
         """Put failed messages back in line (all of them, or those of ``ids``/``feed``)."""

@@ -27,6 +27,7 @@ from pacsync.errors import (
 from pacsync.jobs.retry import RetryPolicy
 
 MAX_ACK = 1 << 20
+ERROR_WINDOW_S = 2.0  # MSH-15 ER: how long an error ACK is waited for
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,8 @@ class Ack:
 
     @property
     def accepted(self) -> bool:
-        return self.code in ("AA", "CA")
+        """AA or CA; also no ACK where MSH-15 asked for none or only for errors."""
+        return self.code in ("AA", "CA", "")
 
 
 def read_ack(payload: bytes, encoding: str = "utf-8") -> Ack:
@@ -96,10 +98,14 @@ class MllpSender:
             raise MllpProtocolError(
                 f"not sent: {error.reason}", hint="Each message must start with an MSH segment."
             ) from None
+        # enhanced mode: NE asks for no commit ACK at all, ER for one only on an error
+        if header.accept_ack == "NE":
+            return self._unanswered(payload)
+        quiet_ok = header.accept_ack == "ER"
         attempt = 1
         while True:
             try:
-                ack = self._exchange(payload, header.encoding)
+                ack = self._exchange(payload, header.encoding, quiet_ok=quiet_ok)
                 break
             except MllpPeerUnavailable:
                 self.close()
@@ -145,13 +151,31 @@ class MllpSender:
         self._sock = sock
         return sock
 
-    def _exchange(self, payload: bytes, encoding: str) -> Ack:
+    def _unanswered(self, payload: bytes) -> Ack:
+        """Send a message whose sender asked for no ACK (MSH-15 NE)."""
         sock = self._connect()
-        started = time.perf_counter()
         try:
             sock.sendall(frame(payload))
+        except (OSError, ssl.SSLError) as exc:
+            self.close()
+            raise MllpPeerUnavailable(f"{self.where}: {exc}") from exc
+        return Ack("", read_header(payload).control_id, "no ACK asked for (MSH-15 NE)", b"", 0.0)
+
+    def _exchange(self, payload: bytes, encoding: str, *, quiet_ok: bool = False) -> Ack:
+        sock = self._connect()
+        started = time.perf_counter()
+        control_id = read_header(payload).control_id
+        try:
+            sock.sendall(frame(payload))
+            sock.settimeout(min(self.timeout_s, ERROR_WINDOW_S) if quiet_ok else self.timeout_s)
             while True:
-                data = sock.recv(65536)
+                try:
+                    data = sock.recv(65536)
+                except TimeoutError:
+                    if not quiet_ok:
+                        raise
+                    return Ack("", control_id, "no error reported (MSH-15 ER)", b"",
+                               time.perf_counter() - started)  # fmt: skip
                 if not data:
                     raise MllpPeerUnavailable(f"{self.where} closed the connection before its ACK")
                 acks, _ = self._framer.feed(data)
@@ -160,6 +184,7 @@ class MllpSender:
                     return Ack(ack.code, ack.control_id, ack.text, ack.raw,
                                time.perf_counter() - started)  # fmt: skip
         except TimeoutError as exc:
+            self.close()
             raise MllpPeerUnavailable(
                 f"{self.where} sent no ACK within {self.timeout_s:.0f} s"
             ) from exc

@@ -1,0 +1,111 @@
+"""FHIR R4 resources pacsync holds: what processed messages mapped to.
+
+A resource is kept once per type and id (ids come from natural identifiers:
+medical record number and authority, visit number, order numbers), so a
+message processed again, or a later message about the same patient, updates
+it in place; ``version`` counts the updates, like a FHIR server's versionId.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Engine, Integer, String, Table, func, select, tuple_
+
+from pacsync.connectors.sql.errors import translated
+from pacsync.db.tables import metadata
+
+fhir_resources = Table(
+    "fhir_resources",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("resource", JSON, nullable=False),
+    Column("message_id", Integer),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+
+class FhirResourceStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def put(self, conn: Any, resources: Sequence[tuple[int | None, dict[str, Any]]]) -> int:
+        """Insert or replace each resource (later ones win) in ``conn``'s transaction."""
+        table = fhir_resources
+        latest: dict[tuple[str, str], tuple[int | None, dict[str, Any]]] = {}
+        for message_id, resource in resources:
+            latest[(resource["resourceType"], resource["id"])] = (message_id, resource)
+        if not latest:
+            return 0
+        keys = list(latest)
+        known: dict[tuple[str, str], int] = {}
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            found = conn.execute(
+                select(table.c.resource_type, table.c.resource_id, table.c.version).where(
+                    tuple_(table.c.resource_type, table.c.resource_id).in_(chunk)
+                )
+            )
+            known.update({(t, i): v for t, i, v in found})
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        fresh = [
+            {"resource_type": t, "resource_id": i, "version": 1, "resource": r,
+             "message_id": m, "updated_at": now}
+            for (t, i), (m, r) in latest.items() if (t, i) not in known
+        ]  # fmt: skip
+        if fresh:
+            conn.execute(table.insert(), fresh)
+        for (kind, rid), (message_id, resource) in latest.items():
+            if (kind, rid) in known:
+                conn.execute(
+                    table.update()
+                    .where(table.c.resource_type == kind, table.c.resource_id == rid)
+                    .values(
+                        version=known[(kind, rid)] + 1,
+                        resource=resource,
+                        message_id=message_id,
+                        updated_at=now,
+                    )
+                )
+        return len(latest)
+
+    def get(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        table = fhir_resources
+        with translated("store"), self.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.resource, table.c.version, table.c.updated_at).where(
+                    table.c.resource_type == resource_type, table.c.resource_id == resource_id
+                )
+            ).first()
+        if row is None:
+            return None
+        resource = dict(row[0])
+        resource["meta"] = {"versionId": str(row[1]), "lastUpdated": f"{row[2]:%Y-%m-%dT%H:%M:%S}Z"}
+        return resource
+
+    def list(
+        self, resource_type: str, *, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        table = fhir_resources
+        stmt = (
+            select(table.c.resource)
+            .where(table.c.resource_type == resource_type)
+            .order_by(table.c.resource_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with translated("store"), self.engine.connect() as conn:
+            return [dict(r) for (r,) in conn.execute(stmt)]
+
+    def counts(self) -> dict[str, int]:
+        table = fhir_resources
+        stmt = select(table.c.resource_type, func.count()).group_by(table.c.resource_type)
+        with translated("store"), self.engine.connect() as conn:
+            return {t: int(n) for t, n in conn.execute(stmt)}
+
+
+__all__ = ["FhirResourceStore", "fhir_resources"]
