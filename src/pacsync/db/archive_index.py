@@ -7,9 +7,11 @@ touched, and levels left empty are removed.  A batch of one new instance (what t
 C-STORE inbox sends) takes the short way of :mod:`pacsync.db.archive_instance`.
 
 The batches of an archive are written one at a time, also from several processes:
-on SQLite the transaction takes the write lock first (``BEGIN IMMEDIATE``: a reader
-that wants to write later could find the database changed under it and fail), on
-PostgreSQL a transaction-scoped advisory lock named after the archive.
+on SQLite the writers queue on a file lock beside the database (SQLite's own wait
+for its write lock polls, sleeping 1, 2, 5 ms and longer between tries) and then
+take the write lock first (``BEGIN IMMEDIATE``: a transaction that reads and then
+writes could find the database changed under it and fail); on PostgreSQL they take
+a transaction-scoped advisory lock named after the archive.
 
 The identity rule (:mod:`pacsync.domain.imaging`) is applied here, where the
 known demographics are: an instance whose patient differs from the patient of the
@@ -20,7 +22,9 @@ demographics of its own headers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fcntl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, text, update
@@ -132,7 +136,7 @@ class ArchiveIndexStore:
 
     def apply(self, archive: str, changes: IndexChanges) -> int:
         touched = Touched(set(), set(), set())
-        with translated("store"), self.engine.begin() as conn:
+        with translated("store"), _queued(self.engine), self.engine.begin() as conn:
             _one_writer(conn, archive)
             if _one_new_file(changes):
                 added = archive_instance.add(conn, archive, changes.parsed[0])
@@ -154,6 +158,21 @@ class ArchiveIndexStore:
                 conn.execute(delete(archive_files).where(_f.id.in_(ids)))
             recount(conn, archive, touched)
         return conflicts
+
+
+@contextmanager
+def _queued(engine: Engine) -> Iterator[None]:
+    """Index writers of a SQLite file one after another, woken as soon as it is free."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.index-writer", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _one_writer(conn: Connection, archive: str) -> None:
