@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -160,10 +161,13 @@ def process(
         state = "queued" if created else "already queued"
         console.print(f"job {job_id[:8]} {state}", highlight=False)
         return
+    started = time.perf_counter()
     counts = hl7_processing.process(store, feed=feed)
+    took = time.perf_counter() - started
+    done = counts.processed + counts.failed
     console.print(
         f"{counts.processed} processed, {counts.failed} failed, {counts.records} resources "
-        f"written in {counts.batches} batch(es)",
+        f"written in {counts.batches} batch(es) in {took:.2f} s ({done / max(took, 1e-9):.0f}/s)",
         highlight=False,
     )
     if counts.failed:

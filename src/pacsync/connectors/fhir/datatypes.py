@@ -102,13 +102,24 @@ def identifier_key(identifier: Identifier) -> tuple[str, str]:
     return (identifier.authority_id or identifier.authority, identifier.value)
 
 
+def _kept(value: Any) -> Any:
+    """``value`` pruned, or None when nothing of it is left (0 and False are kept)."""
+    if isinstance(value, dict | list):
+        value = _pruned(value)
+        return value or None
+    return None if value is None or value == "" else value
+
+
 def _pruned(value: Any) -> Any:
     if isinstance(value, dict):
-        pruned = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in ("", None, [], {})}
+        out = {}
+        for key, item in value.items():
+            kept = _kept(item)
+            if kept is not None:
+                out[key] = kept
+        return out
     if isinstance(value, list):
-        items = [_pruned(v) for v in value]
-        return [v for v in items if v not in ("", None, [], {})]
+        return [item for item in map(_kept, value) if item is not None]
     return value
 
 
