@@ -38,7 +38,8 @@ START, END = b"\x0b", b"\x1c\r"
 ECHO_SERVER = textwrap.dedent(
     """
     import asyncio, sys
-    ACK = b"\\x0bMSH|^~\\\\&|ECHO|X|PMS|CLINIC|20240101||ACK^A01^ACK|1|P|2.5.1\\rMSA|AA|1\\r\\x1c\\r"
+    ACK = (b"\\x0bMSH|^~\\\\&|ECHO|X|PMS|CLINIC|20240101||ACK^A01^ACK|1|P|2.5.1\\r"
+           b"MSA|AA|1\\r\\x1c\\r")
     async def serve(reader, writer):
         buffer = b""
         while data := await reader.read(65536):
