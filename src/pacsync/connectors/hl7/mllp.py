@@ -15,6 +15,7 @@ from enum import Enum
 START = b"\x0b"
 END = b"\x1c\r"
 _FS = 0x1C
+_CR = 0x0D
 
 
 class Problem(Enum):
@@ -53,6 +54,7 @@ class Framer:
         self._skipping = False  # inside an oversize block: drop to its end
         self._skipped = 0
         self._head = b""
+        self._held_fs = False  # the last read ended with FS: a CR next ends the block
 
     @property
     def pending(self) -> int:
@@ -70,20 +72,44 @@ class Framer:
         pos = 0
         size = len(data)
         while pos < size:
-            if self._skipping:
+            if self._held_fs:
+                pos = self._after_fs(data, pos, payloads, dropped)
+            elif self._skipping:
                 pos = self._skip(data, pos, dropped)
             elif self._inside:
                 pos = self._collect(data, view, pos, payloads, dropped)
             else:
                 start = data.find(START, pos)
                 if start < 0:
-                    dropped.append(Dropped(Problem.OUTSIDE_BLOCK, size - pos))
+                    if not _only_whitespace(view[pos:]):
+                        dropped.append(Dropped(Problem.OUTSIDE_BLOCK, size - pos))
                     break
                 if start > pos and not _only_whitespace(view[pos:start]):
                     dropped.append(Dropped(Problem.OUTSIDE_BLOCK, start - pos))
                 self._inside = True
                 pos = start + 1
         return payloads, dropped
+
+    def _after_fs(
+        self, data: bytes, pos: int, payloads: list[bytes], dropped: list[Dropped]
+    ) -> int:
+        """The previous read ended with FS: a CR now completes the end block."""
+        self._held_fs = False
+        if data[pos] == _CR:
+            if self._skipping:
+                self._skipping = False
+                dropped.append(Dropped(Problem.TOO_LARGE, self._skipped, self._head))
+                self._skipped = 0
+            else:
+                payloads.append(bytes(self._buffer))
+                self._buffer.clear()
+                self._inside = False
+            return pos + 1
+        if self._skipping:  # not an end block: the FS was part of the block
+            self._skipped += 1
+        else:
+            self._buffer.append(_FS)
+        return pos
 
     def _collect(
         self,
@@ -93,25 +119,21 @@ class Framer:
         payloads: list[bytes],
         dropped: list[Dropped],
     ) -> int:
-        if self._buffer and self._buffer[-1] == _FS and data[pos : pos + 1] == b"\r":
-            # an end block split across reads: FS ended the last chunk, this CR closes it
-            self._buffer.pop()
-            payloads.append(bytes(self._buffer))
-            self._buffer.clear()
-            self._inside = False
-            return pos + 1
         end = data.find(END, pos)
         stop = end if end >= 0 else len(data)
         restart = data.find(START, pos, stop)
         if restart >= 0:  # a new block before this one ended: the sender gave up on it
             self._buffer += view[pos:restart]
-            dropped.append(Dropped(Problem.OUTSIDE_BLOCK, len(self._buffer)))
+            if self._buffer:
+                dropped.append(Dropped(Problem.OUTSIDE_BLOCK, len(self._buffer)))
             self._buffer.clear()
             return restart + 1
-        if len(self._buffer) + (stop - pos) > self.max_size:
-            self._skipped = len(self._buffer) + (stop - pos)
+        held = end < 0 and data[stop - 1] == _FS  # maybe the first half of the end block
+        content = stop - 1 if held else stop
+        if len(self._buffer) + (content - pos) > self.max_size:
+            self._skipped = len(self._buffer) + (content - pos)
             room = max(0, HEAD - len(self._buffer))
-            self._head = bytes(self._buffer[:HEAD]) + data[pos : min(stop, pos + room)]
+            self._head = bytes(self._buffer[:HEAD]) + data[pos : min(content, pos + room)]
             self._buffer.clear()
             self._inside = False
             if end >= 0:
@@ -119,6 +141,7 @@ class Framer:
                 self._skipped = 0
                 return end + len(END)
             self._skipping = True
+            self._held_fs = held
             return len(data)
         if end >= 0:
             if self._buffer:
@@ -129,13 +152,25 @@ class Framer:
                 payloads.append(data[pos:end])
             self._inside = False
             return end + len(END)
-        self._buffer += view[pos:]
+        self._buffer += view[pos:content]
+        self._held_fs = held
         return len(data)
 
     def _skip(self, data: bytes, pos: int, dropped: list[Dropped]) -> int:
         end = data.find(END, pos)
+        stop = end if end >= 0 else len(data)
+        restart = data.find(START, pos, stop)
+        if restart >= 0:  # the oversize block never ended: the sender gave up on it
+            self._skipped += restart - pos
+            dropped.append(Dropped(Problem.OUTSIDE_BLOCK, self._skipped))
+            self._skipping = False
+            self._skipped = 0
+            self._inside = True
+            return restart + 1
         if end < 0:
-            self._skipped += len(data) - pos
+            held = data[-1] == _FS
+            self._skipped += len(data) - pos - int(held)
+            self._held_fs = held
             return len(data)
         self._skipped += end - pos
         dropped.append(Dropped(Problem.TOO_LARGE, self._skipped, self._head))

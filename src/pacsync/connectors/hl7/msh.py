@@ -101,9 +101,8 @@ def read_header(payload: bytes, default_encoding: str = "utf-8") -> Header:
     """The header of ``payload``; :class:`HeaderError` when it is not an HL7 v2 message."""
     if not payload.startswith(b"MSH") or len(payload) < 8:
         raise HeaderError(SEGMENT_SEQUENCE_ERROR, "the message does not start with MSH")
-    cut = _segment_end(payload)
-    raw = payload[:cut]
-    separator = chr(raw[3])
+    separator = chr(payload[3])
+    raw = payload[: _segment_end(payload)]
     if separator.isalnum() or separator in "\r\n":
         raise HeaderError(DATA_TYPE_ERROR, "MSH-1 is not a field separator", field=1)
     latin = raw.decode("latin-1")
@@ -116,9 +115,9 @@ def read_header(payload: bytes, default_encoding: str = "utf-8") -> Header:
     encoding = _codec(charset, default_encoding)
     try:
         text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         raise HeaderError(
-            DATA_TYPE_ERROR, f"MSH is not valid {encoding}: {exc.reason}", field=18
+            DATA_TYPE_ERROR, f"MSH is not valid {encoding}: {_why(exc)}", field=18
         ) from None
     fields = text.split(separator)
     message_type = _field(fields, 9).split(component)
@@ -151,13 +150,18 @@ def decode(payload: bytes, header: Header) -> str:
     """The whole message as text in its character set (HeaderError when it is not)."""
     try:
         return payload.decode(header.encoding)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
+        where = f"byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else "the message"
         raise HeaderError(
             DATA_TYPE_ERROR,
-            f"byte {exc.start} is not valid {header.encoding} (MSH-18 "
+            f"{where} is not valid {header.encoding} (MSH-18 "
             f"{header.charset or 'empty: the default'})",
             field=18,
         ) from None
+
+
+def _why(exc: UnicodeError) -> str:
+    return exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
 
 
 def _segment_end(payload: bytes) -> int:
@@ -178,7 +182,8 @@ def _codec(charset: str, default: str) -> str:
     if name is None:
         try:
             name = codecs.lookup(charset).name
-        except LookupError:
+            b"MSH".decode(name, "replace")  # LookupError: not a text encoding (base64)
+        except (LookupError, ValueError):
             raise HeaderError(
                 DATA_TYPE_ERROR, f"MSH-18 names an unknown character set {charset!r}", 18
             ) from None

@@ -17,6 +17,7 @@ from pacsync.connectors.memory.dead_letters import DeadLetter, MemoryDeadLetters
 from pacsync.connectors.memory.destination import MemoryDestination, WriteRejected
 from pacsync.connectors.memory.imaging import MemoryCatalog, MemoryParsePool
 from pacsync.connectors.memory.jobs import MemoryJobContext, MemoryJobLog
+from pacsync.connectors.memory.messages import MemoryMessageJournal
 from pacsync.connectors.memory.progress import ProgressEvent, RecordingProgress
 from pacsync.connectors.memory.source import MemorySource, fingerprint
 from pacsync.connectors.memory.webhooks import MemoryDeliveryLog, MemoryWebhookSender
@@ -30,6 +31,7 @@ __all__ = [
     "MemoryDestination",
     "MemoryJobContext",
     "MemoryJobLog",
+    "MemoryMessageJournal",
     "MemoryParsePool",
     "MemorySource",
     "MemoryWebhookSender",
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
         Destination,
         JobContext,
         JobLog,
+        MessageJournal,
         ProgressSink,
         Source,
         WebhookDeliveryLog,
@@ -68,6 +71,7 @@ if TYPE_CHECKING:
         JobLog,
         WebhookSender,
         WebhookDeliveryLog,
+        MessageJournal,
     ]:
         return (
             MemorySource(spec),
@@ -79,4 +83,5 @@ if TYPE_CHECKING:
             MemoryJobLog(),
             MemoryWebhookSender(),
             MemoryDeliveryLog(),
+            MemoryMessageJournal(),
         )
