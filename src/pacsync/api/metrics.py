@@ -1,5 +1,6 @@
-"""Prometheus metrics: read from the store when scraped, plus the API's request latency
-and the DICOM operations this process made (``pacsync_dicom_*``).
+"""Prometheus metrics: read from the store when scraped, plus the API's request latency,
+the DICOM operations this process made (``pacsync_dicom_*``) and what its MLLP listener
+answered (``pacsync_hl7_*``).
 
 Counts live in the store (every worker writes them), so a scrape of any API
 process sees the whole site.  A part that cannot be read is left out and its
@@ -23,7 +24,9 @@ from prometheus_client.registry import Collector
 
 from pacsync.api.state import ApiState
 from pacsync.connectors.dicom.metrics import RECORDER
+from pacsync.connectors.hl7.metrics import METRICS as HL7_METRICS
 from pacsync.db.circuits import CircuitStore
+from pacsync.db.messages import MessageStore
 from pacsync.domain.circuit import CircuitStatus
 
 log = logging.getLogger("pacsync.api")
@@ -60,6 +63,7 @@ class StoreCollector(Collector):
             ("queues", self._queues),
             ("circuits", self._circuits),
             ("dead_letters", self._dead_letters),
+            ("messages", self._messages),
         ]
         for name, read in parts:
             try:
@@ -72,6 +76,33 @@ class StoreCollector(Collector):
             yield from metrics
         yield ok
         yield from RECORDER.collect()  # kept in memory: this process's echoes, finds, …
+        yield from HL7_METRICS.collect()  # this process's MLLP listener, when it runs one
+
+    def _messages(self) -> list[Metric]:
+        """HL7 messages kept per feed: by state and by the answer they got; the age of
+        the oldest one waiting to be processed."""
+        store = MessageStore(self.state.store.engine)
+        states = GaugeMetricFamily(
+            "pacsync_hl7_messages_stored", "HL7 messages in the log by feed and state.",
+            labels=["feed", "state"],
+        )  # fmt: skip
+        answers = GaugeMetricFamily(
+            "pacsync_hl7_messages_answered", "HL7 messages in the log by feed and answer.",
+            labels=["feed", "ack"],
+        )  # fmt: skip
+        for feed, counts in sorted(store.counts().items()):
+            for key, n in sorted(counts.items()):
+                if key.startswith("ack_"):
+                    answers.add_metric([feed, key.removeprefix("ack_")], n)
+                else:
+                    states.add_metric([feed, key], n)
+        waiting = GaugeMetricFamily(
+            "pacsync_hl7_oldest_pending_seconds",
+            "Age of the oldest kept message not yet processed, per feed.", labels=["feed"],
+        )  # fmt: skip
+        for feed, age in sorted(store.oldest_pending().items()):
+            waiting.add_metric([feed], age)
+        return [states, answers, waiting]
 
     def _jobs(self) -> list[Metric]:
         jobs = self.state.store.jobs

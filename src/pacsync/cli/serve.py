@@ -59,8 +59,15 @@ def serve(
             "--dicom/--no-dicom", help="Run the DICOM SCP too (default: PACSYNC_DICOM_LISTEN)"
         ),
     ] = None,
+    hl7: Annotated[
+        bool | None,
+        typer.Option(
+            "--hl7/--no-hl7", help="Run the MLLP listener too (default: PACSYNC_HL7_LISTEN)"
+        ),
+    ] = None,
 ) -> None:
-    """Serve the REST API (/api/v1, Swagger UI at /docs) and, when asked, the DICOM SCP."""
+    """Serve the REST API (/api/v1, Swagger UI at /docs) and, when asked, the DICOM SCP
+    and the HL7 MLLP listener."""
     settings = Settings()
     store = bootstrap.store(settings)
     try:
@@ -73,11 +80,14 @@ def serve(
     import uvicorn  # here: the other commands do not pay for importing the server
 
     scp = _start_scp(settings) if (settings.dicom_listen if dicom is None else dicom) else None
+    mllp = _start_mllp(settings) if (settings.hl7_listen if hl7 is None else hl7) else None
     try:
         _run(uvicorn, settings, host=host, port=port, workers=workers)
     finally:
         if scp is not None:
             scp.stop()
+        if mllp is not None:
+            mllp.stop()
 
 
 def _start_scp(settings: Settings) -> Any:
@@ -87,6 +97,16 @@ def _start_scp(settings: Settings) -> Any:
     listened = scp.start()
     print(f"pacsync DICOM SCP {scp.ae_title} on {scp.host}:{listened}", flush=True)
     return scp
+
+
+def _start_mllp(settings: Settings) -> Any:
+    from pacsync.bootstrap import hl7
+
+    running = hl7.listener(settings, bootstrap.store(settings))
+    listened = running.start()
+    options = running.listener.options
+    print(f"pacsync MLLP listener '{settings.hl7_feed}' on {options.host}:{listened}", flush=True)
+    return running
 
 
 def _run(uvicorn: Any, settings: Settings, *, host: str, port: int, workers: int) -> None:

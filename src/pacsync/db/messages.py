@@ -234,6 +234,13 @@ class MessageStore:
         with translated("store"), self.engine.connect() as conn:
             return [LoggedMessage(**row._mapping) for row in conn.execute(stmt)]
 
+    def get(self, message_id: int) -> LoggedMessage | None:
+        table = hl7_messages
+        stmt = select(*(c for c in table.c if c.name != "payload")).where(table.c.id == message_id)
+        with translated("store"), self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else LoggedMessage(**row._mapping)
+
     def payload(self, message_id: int) -> tuple[bytes, str] | None:
         table = hl7_messages
         with translated("store"), self.engine.connect() as conn:
@@ -257,6 +264,18 @@ class MessageStore:
                     feed_counts.get(f"ack_{code or 'none'}", 0) + count
                 )
         return out
+
+    def oldest_pending(self) -> dict[str, float]:
+        """Seconds the oldest message waiting to be processed has waited, per feed."""
+        table = hl7_messages
+        stmt = (
+            select(table.c.feed, func.min(table.c.received_at))
+            .where(table.c.state == MessageState.RECEIVED)
+            .group_by(table.c.feed)
+        )
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with translated("store"), self.engine.connect() as conn:
+            return {feed: (now - at).total_seconds() for feed, at in conn.execute(stmt)}
 
     # -- processing ---------------------------------------------------------------------
 

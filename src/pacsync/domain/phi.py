@@ -1,0 +1,38 @@
+"""De-identified display of clinical messages for callers who may not see PHI.
+
+The segments that carry a person's identity (patient, next of kin, guarantor,
+insurance) keep their structure and set ids but every value is masked; other
+segments (orders, results, charges) are shown as they are.  Identifiers shown
+elsewhere keep only their last characters.
+"""
+
+from __future__ import annotations
+
+PHI_SEGMENTS = frozenset({"PID", "PD1", "NK1", "GT1", "IN1", "IN2", "IN3", "MRG", "ROL"})
+MASK = "***"
+
+
+def mask_identifier(value: str | None, keep: int = 2) -> str | None:
+    """``12345678`` as ``******78``: enough to tell two apart, not to identify."""
+    if not value:
+        return value
+    shown = value[-keep:] if len(value) > keep * 2 else ""
+    return "*" * (len(value) - len(shown)) + shown
+
+
+def mask_message(text: str, separator: str = "|") -> str:
+    """The message with every value of its PHI segments masked (set ids kept)."""
+    lines = []
+    for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r"):
+        name = line[:3]
+        if name in PHI_SEGMENTS and line[3:4] == separator:
+            fields = line.split(separator)
+            masked = [fields[0], fields[1]] if len(fields) > 1 else [fields[0]]
+            masked += [MASK if value else "" for value in fields[2:]]
+            lines.append(separator.join(masked))
+        else:
+            lines.append(line)
+    return "\r".join(lines)
+
+
+__all__ = ["MASK", "PHI_SEGMENTS", "mask_identifier", "mask_message"]
