@@ -65,32 +65,49 @@ class _WakingQueue(queue.Queue[Any]):
         self._wake()
 
 
+class _DulWait:
+    """The DUL reactor's sleep: a wait on its socket and on one end of a socket pair,
+    written to when a primitive is queued while the reactor waits."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.queue = _WakingQueue(self.poke)
+        self.waiting = False
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def poke(self) -> None:
+        if self.waiting:  # else the reactor finds the primitive before it waits again
+            with contextlib.suppress(OSError):  # full (it wakes anyway) or closed
+                self._writer.send(b"\0")
+
+    def __call__(self, seconds: float) -> None:
+        self.waiting = True  # before looking at the queue: a put after the look pokes
+        try:
+            if self.queue.empty():
+                ready, _, _ = select.select([self.sock, self._reader], [], [], seconds)
+                if self._reader in ready:
+                    self._reader.recv(4096)
+        except (OSError, ValueError):  # the socket closed under us: plain sleep
+            time.sleep(seconds)
+        finally:
+            self.waiting = False
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
 def wake_on_work(assoc: Association) -> None:
     """Wake ``assoc``'s reactors on work (before its threads start)."""
     dul = assoc.dul
     sock = dul.socket.socket if dul.socket is not None else None
     if sock is None:
         return
-    # the DUL reactor: the socket, or a byte on this pair when a primitive is queued
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    weakref.finalize(dul, reader.close)
-    weakref.finalize(dul, writer.close)
-
-    def poke() -> None:
-        with contextlib.suppress(OSError):  # full (the reactor wakes anyway) or closed
-            writer.send(b"\0")
-
-    def dul_wait(seconds: float) -> None:
-        try:
-            ready, _, _ = select.select([sock, reader], [], [], seconds)
-            if reader in ready:
-                reader.recv(4096)
-        except (OSError, ValueError):  # the socket closed under us: plain sleep
-            time.sleep(seconds)
-
-    dul.to_provider_queue = _WakingQueue(poke)
+    dul_wait = _DulWait(sock)
+    weakref.finalize(dul, dul_wait.close)
+    dul.to_provider_queue = dul_wait.queue
     _waits[dul] = dul_wait
     # the association reactor: an event set by a complete message or a primitive
     work = threading.Event()

@@ -303,9 +303,11 @@ def _failure(status: Status, sop_uid: str, error: BaseException) -> Dataset:
 def quiet(server: SharedServer) -> None:
     """No logging handlers of pynetdicom's on ``server`` when its logger would drop
     what they write: they describe every PDU and DIMSE message they are given (and
-    the C-FIND SCP each request identifier, a module setting of pynetdicom's)."""
+    the C-FIND SCP each request and response identifier, module settings of
+    pynetdicom's)."""
     logs = logging.getLogger("pynetdicom").isEnabledFor(logging.INFO)
     pynetdicom_config.LOG_REQUEST_IDENTIFIERS = logs
+    pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = logs
     if logs:
         return
     for event, handler in (
