@@ -111,7 +111,7 @@ def load_pipeline(path: Path, environ: dict[str, str] | None = None) -> Pipeline
     try:
         return PipelineSpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, path, lines)) from None
+        raise ConfigError(_explain(exc, path, lines, data)) from None
 
 
 def _environment(path: Path, environ: dict[str, str] | None) -> dict[str, str]:
@@ -169,15 +169,15 @@ def _substitute(value: str, env: dict[str, str], where: str) -> str:
     return _VARIABLE.sub(replace, value)
 
 
-def _explain(exc: ValidationError, path: Path, lines: dict[tuple[Any, ...], int]) -> str:
+def _explain(exc: ValidationError, path: Path, lines: dict[tuple[Any, ...], int], data: Any) -> str:
     problems = []
     for error in exc.errors():
-        loc = tuple(error["loc"])
+        loc = _in_file(tuple(error["loc"]), data)
         line = next((lines[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in lines), 1)
         field = ".".join(str(p) for p in loc) or "(top level)"
         message = error["msg"]
         if error["type"] == "extra_forbidden":
-            choices = _choices(loc[:-1])
+            choices = _choices(loc[:-1], data)
             message = f"unknown field '{loc[-1]}'" + (f"; valid: {choices}" if choices else "")
         elif error["type"] == "literal_error":
             message = f"{message} (got {error.get('input')!r})"
@@ -185,15 +185,34 @@ def _explain(exc: ValidationError, path: Path, lines: dict[tuple[Any, ...], int]
     return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
-def _choices(loc: tuple[Any, ...]) -> str:
+def _in_file(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """``loc`` without the parts naming a union member (pydantic puts the tag of the kind
+    it validated in the location, e.g. ``source.drop.delimiter``): only what the file has."""
+    kept: list[Any] = []
+    node = data
+    for i, part in enumerate(loc):
+        present = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if present:
+            node = node[part]
+        elif i < len(loc) - 1:
+            continue  # a union tag: the next part is the one in the file
+        kept.append(part)
+    return tuple(kept)
+
+
+def _choices(loc: tuple[Any, ...], data: Any = None) -> str:
     """Valid field names at ``loc`` in a pipeline file, following the spec models."""
     annotation: Any = PipelineSpec
+    node = data
     for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
         origin = getattr(annotation, "__origin__", None)
         if origin in (dict, list):
             annotation = annotation.__args__[-1]
             continue
-        model = _inner_model(annotation)
+        model = _inner_model(annotation, node if isinstance(node, dict) else None)
         if model is None:
             return ""
         info = model.model_fields.get(str(part)) or next(
@@ -202,19 +221,25 @@ def _choices(loc: tuple[Any, ...]) -> str:
         if info is None:
             return ""
         annotation = info.annotation
-    model = _inner_model(annotation)
+    model = _inner_model(annotation, node if isinstance(node, dict) else None)
     if model is None:
         return ""
     return ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
 
 
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
+def _inner_model(annotation: Any, value: dict[Any, Any] | None = None) -> type[BaseModel] | None:
+    """The model of ``annotation``; of a union of models, the one whose fields ``value``
+    (the mapping in the file) has most of."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if getattr(annotation, "__origin__", None) in (dict, list):
         return None
-    for arg in getattr(annotation, "__args__", ()):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
+    found = [m for a in getattr(annotation, "__args__", ()) if (m := _inner_model(a, value))]
+    if not found:
+        return None
+    keys = set(value or ())
+
+    def shared(model: type[BaseModel]) -> int:
+        return len(keys & {f.alias or n for n, f in model.model_fields.items()})
+
+    return max(found, key=shared)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.circuit import CircuitState
 from pacsync.domain.clinical import ParsedMessage
+from pacsync.domain.drops import FileIdentity, FileRecord, FileReport
 from pacsync.domain.messaging import Incoming, Kept
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row
 from pacsync.domain.spec import PipelineSpec
@@ -164,6 +166,44 @@ class PartitionRunner(Protocol):
         job_id: str | None,
         report: Callable[[int, EntityCounts], None],
     ) -> list[EntityCounts]: ...
+
+
+class FileRecords(Protocol):
+    """The records of one open dropped file, in file order."""
+
+    @property
+    def columns(self) -> list[str]:
+        """The column each value of a record is, in order."""
+        ...
+
+    def __iter__(self) -> Iterator[FileRecord]:
+        """Every record, malformed ones with their reason; raises
+        :class:`pacsync.domain.drops.DropFileRefused` when the rest cannot be read."""
+        ...
+
+
+class DropFolder(Protocol):
+    """The folders files are dropped in for a pipeline's entities."""
+
+    def ready(self, entity: str) -> list[str]:
+        """Names of the complete files waiting, in the order they are loaded."""
+        ...
+
+    def identify(self, entity: str, name: str) -> FileIdentity | None:
+        """The file as it is now (its content hashed); None when it is gone."""
+        ...
+
+    def records(
+        self, entity: str, name: str, needed: Sequence[str]
+    ) -> AbstractContextManager[FileRecords]:
+        """The file opened for reading; ``needed`` are the columns the mapping reads.
+        Raises :class:`pacsync.domain.drops.DropFileRefused` for a wrong header."""
+        ...
+
+    def finish(self, entity: str, name: str, report: FileReport) -> str:
+        """Move the file to archive/ (or error/ when refused) with its report beside it;
+        where it went."""
+        ...
 
 
 class MessageJournal(Protocol):

@@ -31,7 +31,7 @@ from pacsync.db.webhooks import WebhookStore
 from pacsync.domain.circuit import BreakerPolicy
 from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import PipelineSpec
-from pacsync.errors import JobInterrupted, PacsyncError, WorkerLost
+from pacsync.errors import ConfigError, JobInterrupted, PacsyncError, WorkerLost
 from pacsync.jobs.breaker import CircuitBreaker
 from pacsync.ports import Partition
 from pacsync.security.secrets import SecretBox
@@ -100,6 +100,11 @@ def source(spec: PipelineSpec, connection: str | None = None) -> SqlSource:
     """The pipeline's source, on ``connection`` (default: the configured one)."""
     name = connection or spec.source.connection
     conn = spec.connections[name]
+    if conn.folder is not None:
+        raise ConfigError(
+            f"connection '{name}' is a folder ({conn.url}), not a database",
+            hint="Its files are read by the pipeline's drop entities: `pacsync run` loads them.",
+        )
     engine = make_engine(conn.url, connect_timeout=conn.connect_timeout, **conn.options)
     return SqlSource(spec, engine, connection_name=name)
 

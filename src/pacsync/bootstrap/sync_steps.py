@@ -1,4 +1,7 @@
-"""The steps of a sync job on real connections and the store (see pacsync.jobs.sync_job)."""
+"""The steps of a sync job on real connections and the store (see pacsync.jobs.sync_job).
+
+A pipeline reads a SQL source, or the drop folders of a ``file:`` connection
+(its entities are loaded by :mod:`pacsync.sync.drops`)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 from pacsync import bootstrap
 from pacsync.bootstrap.events import AnnouncedDeadLetters, EventSink
 from pacsync.config import Settings
+from pacsync.connectors.files.drops import FolderDrops
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.source import SqlSource
 from pacsync.db.audit import local_actor
@@ -22,6 +26,8 @@ from pacsync.errors import CircuitOpen, PacsyncError
 from pacsync.jobs.outcome import error_from_dict, error_to_dict
 from pacsync.jobs.request import JobRequest
 from pacsync.ports import ProgressSink
+from pacsync.sync.drops import DropRun, run_drop_entity
+from pacsync.sync.entity import Mode
 from pacsync.sync.pipeline import (
     NullProgress,
     RunContext,
@@ -38,9 +44,10 @@ ENDED_EVENTS = {"succeeded": "job.completed", "failed": "job.failed", "interrupt
 @dataclass
 class _Open:
     spec: PipelineSpec
-    source: SqlSource
+    source: SqlSource | None  # None: the pipeline reads drop folders
     destination: SqlDestination
     connections: tuple[str, str]  # the source's and the destination's, fallbacks applied
+    folder: FolderDrops | None = None
 
 
 class SqlSyncSteps:
@@ -96,6 +103,22 @@ class SqlSyncSteps:
             self._close(job_id)  # the next attempt picks its endpoints again
             return {"progress": progress, "error": error_to_dict(refused)}
         result = RunResult.resumed(job_id, progress)
+        mode: Mode = "full" if asked.mode == "full" else "incremental"
+        if opened.source is None:
+            assert opened.folder is not None
+            drops = DropRun(
+                opened.spec,
+                job_id,
+                opened.folder,
+                opened.destination,
+                self.dead_letters,
+                self.store.jobs,
+                self.progress(),
+                should_stop=self._stop_check(job_id),
+                deadline=request.get("deadline"),
+            )
+            run_drop_entity(drops, result, entity, mode)
+            return self._entity_done(job_id, opened, result)
         ctx = RunContext(
             opened.spec,
             job_id,
@@ -108,7 +131,10 @@ class SqlSyncSteps:
             runner=bootstrap.ProcessPartitionRunner(self.settings),
             deadline=request.get("deadline"),
         )
-        run_entity(ctx, result, entity, "full" if asked.mode == "full" else "incremental")
+        run_entity(ctx, result, entity, mode)
+        return self._entity_done(job_id, opened, result)
+
+    def _entity_done(self, job_id: str, opened: _Open, result: RunResult) -> dict[str, Any]:
         self._record_health(opened, result.error)
         if result.error is not None and result.error.transient:
             self._close(job_id)
@@ -196,11 +222,13 @@ class SqlSyncSteps:
                 _, spec = bootstrap.pipeline(pipeline, self.settings)
                 reading = self._endpoint(spec, spec.source.connection)
                 writing = self._endpoint(spec, spec.destination.connection)
+                files = spec.connections[reading].folder is not None
                 self._open[job_id] = _Open(
                     spec,
-                    bootstrap.source(spec, reading),
+                    None if files else bootstrap.source(spec, reading),
                     bootstrap.destination(spec, writing),
                     (reading, writing),
+                    FolderDrops(spec) if files else None,
                 )
             return self._open[job_id]
 
@@ -215,7 +243,8 @@ class SqlSyncSteps:
         with self._lock:
             opened = self._open.pop(job_id, None)
         if opened is not None:
-            opened.source.close()
+            if opened.source is not None:
+                opened.source.close()
             opened.destination.close()
 
     def _stop_check(self, job_id: str, every_s: float = 1.0) -> Callable[[], bool]:

@@ -4,15 +4,28 @@ A pipeline moves one or more entities from a source connection to a
 destination connection.  Each entity names its source table and key, the
 incremental strategy, the target table, the field mapping, validation rules
 and an optional filter.
+
+A source may instead be a folder connection (``url: file:/path``) whose entities
+read files dropped there (``source: {drop: patients, format: csv, ...}``): see
+:class:`DropSpec`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import codecs
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 Strategy = Literal["hash_diff", "cursor", "change_tracking"]
 FieldType = Literal[
@@ -20,6 +33,9 @@ FieldType = Literal[
 ]
 RuleName = Literal["required", "range", "regex", "enum", "unique", "reference", "length"]
 DeleteMode = Literal["soft", "hard"]
+FileFormat = Literal["csv", "json", "ndjson", "xml"]
+FileReady = Literal["quiet", "marker"]
+FOLDER_SCHEME = "file:"
 
 MIN_BATCH = 10
 MAX_BATCH = 100_000
@@ -40,11 +56,99 @@ class ConnectionSpec(Spec):
         None, description="another connection to use while this one's circuit is open"
     )
 
+    @property
+    def folder(self) -> str | None:
+        """The folder of a ``file:`` connection (files are dropped there), else None."""
+        if not self.url.startswith(FOLDER_SCHEME):
+            return None
+        path = self.url[len(FOLDER_SCHEME) :]
+        return path[2:] if path.startswith("//") else path
+
 
 class SourceTableSpec(Spec):
     table: str
     db_schema: str | None = Field(None, alias="schema")
     key: list[str] = Field(min_length=1)
+
+
+class DropSpec(Spec):
+    """Files of one kind dropped in a folder: which files, how to read them, their key.
+
+    ``columns`` are the names a record carries: a CSV file's header (or its columns in
+    order when ``header`` is false), the keys of a JSON object, the child elements of an
+    XML record (``@name`` for its attributes, ``Child/Grandchild`` for nested ones).
+    Without ``columns`` the columns the mapping reads are expected.
+    """
+
+    drop: str = Field(description="folder of the files, relative to the connection's folder")
+    pattern: str = Field("*", description="file names to read, e.g. patients_*.csv")
+    format: FileFormat
+    key: list[str] = Field(min_length=1)
+    columns: list[str] = Field(default_factory=list)
+    header: bool = True
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote: str = Field('"', min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    nulls: list[str] = Field(default_factory=lambda: [""], description="values read as null")
+    record_path: str | None = Field(
+        None,
+        description="XML: the repeated record element (Export/Patients/Patient); "
+        "JSON: dotted path of the array in the document (data.patients)",
+    )
+    snapshot: bool = Field(
+        False, description="each file holds every record: stored keys missing from it are deleted"
+    )
+    ready: FileReady = Field(
+        "quiet", description="a file is complete when unchanged for quiet_s, or has a marker"
+    )
+    quiet_s: float = Field(5.0, ge=0, le=3600)
+    marker: str = Field(".done", min_length=1, description="suffix of the marker file")
+    archive: str = Field("archive", description="where loaded files go (in the drop folder)")
+    error: str = Field("error", description="where refused files go (in the drop folder)")
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding '{value}' (e.g. utf-8, latin-1, cp1252)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _readable(self) -> DropSpec:
+        if not self.header and self.format == "csv" and not self.columns:
+            raise ValueError("a CSV file without a header needs 'columns' in file order")
+        if self.format == "xml" and not self.record_path:
+            raise ValueError("an XML drop needs 'record_path', the repeated record element")
+        if self.format == "ndjson" and self.record_path:
+            raise ValueError("'record_path' does not apply to NDJSON (one record a line)")
+        missing = [k for k in self.key if self.columns and k not in self.columns]
+        if missing:
+            raise ValueError(f"key column '{missing[0]}' is not one of the columns")
+        return self
+
+    @property
+    def table(self) -> str:
+        """What the entity reads, where a table name would be shown."""
+        return f"{self.drop}/{self.pattern}"
+
+    @property
+    def db_schema(self) -> None:
+        return None
+
+
+def _source_kind(value: Any) -> str:
+    if isinstance(value, DropSpec) or (isinstance(value, dict) and "drop" in value):
+        return "<drop>"
+    return "<table>"
+
+
+# a table or a drop folder, told apart by the 'drop' field (so errors name one kind's fields)
+EntitySource = Annotated[
+    Annotated[SourceTableSpec, Tag("<table>")] | Annotated[DropSpec, Tag("<drop>")],
+    Discriminator(_source_kind),
+]
 
 
 class TargetTableSpec(Spec):
@@ -117,7 +221,7 @@ class RuleSpec(Spec):
 
 
 class EntitySpec(Spec):
-    source: SourceTableSpec
+    source: EntitySource
     target: TargetTableSpec
     strategy: Strategy = "hash_diff"
     cursor: CursorSpec | None = None
@@ -147,7 +251,23 @@ class EntitySpec(Spec):
         for key in self.source.key:
             if key not in mapped_sources:
                 raise ValueError(f"key column '{key}' must be mapped by a field with from: {key}")
+        if isinstance(self.source, DropSpec):
+            if self.strategy == "cursor" or self.cursor is not None:
+                raise ValueError("a drop entity has no cursor: files are read whole, once")
+            declared = self.source.columns
+            read = {c for f in self.fields.values() for c in _inputs(f)}
+            unknown = sorted(read - set(declared)) if declared else []
+            if unknown:
+                raise ValueError(
+                    f"the mapping reads column '{unknown[0]}', which the files do not have; "
+                    "columns are: " + ", ".join(declared)
+                )
         return self
+
+    @property
+    def drop(self) -> DropSpec | None:
+        """The files the entity reads, when its source is a drop folder."""
+        return self.source if isinstance(self.source, DropSpec) else None
 
     @property
     def integer_key(self) -> bool:
@@ -163,6 +283,16 @@ class EntitySpec(Spec):
         """Target field names carrying the source key, in key order."""
         by_source = {f.source: name for name, f in self.fields.items() if f.source}
         return [by_source[k] for k in self.source.key]
+
+
+def _inputs(spec: FieldSpec) -> list[str]:
+    if spec.source:
+        return [spec.source]
+    if spec.concat:
+        return list(spec.concat)
+    if spec.split:
+        return [spec.split.source]
+    return []
 
 
 class EndpointSpec(Spec):
@@ -240,6 +370,16 @@ class PipelineSpec(Spec):
                 raise ValueError(
                     f"{role} connection '{name}' is not defined; connections are: "
                     + ", ".join(self.connections)
+                )
+        folder = self.connections[self.source.connection].folder
+        for entity_name, entity in self.entities.items():
+            if (entity.drop is None) != (folder is None):
+                raise ValueError(
+                    f"entity '{entity_name}' reads "
+                    + ("files" if entity.drop else "a table")
+                    + f" but source connection '{self.source.connection}' is "
+                    + ("a database" if folder is None else "a folder (file:)")
+                    + "; a pipeline reads one kind of source"
                 )
         for name, conn in self.connections.items():
             if conn.fallback is not None and conn.fallback not in self.connections:

@@ -1,0 +1,428 @@
+"""Loading dropped files into a destination: one entity, every complete file in turn.
+
+Each record goes through the entity's mapping and validation like a table row.
+A record the reader could not read (wrong column count, bad bytes, not JSON)
+or whose key is empty or unreadable is parked whole as a dead letter with its
+file, line and reason; the file goes on.  Records are written in batches with
+a checkpoint naming the file (name, size, modification time, content hash) and
+the records committed so far, so a stopped run resumes at the next record of
+the same file, and a file changed since starts over.
+
+Delta: a record whose fingerprint equals the one stored beside its target row
+is not written again.  ``snapshot: true`` files hold every record, so stored
+keys missing from a loaded file are deleted — unless the file had no records
+or some could not be read (a record's key cannot be trusted then).
+
+A file refused as a whole (wrong header, JSON or XML that stops being
+well-formed) goes to error/; a loaded one to archive/, each with its report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pacsync.domain.checkpoint import Checkpoint
+from pacsync.domain.drops import (
+    DropFileRefused,
+    FileIdentity,
+    FileRecord,
+    FileReport,
+    WrongColumns,
+    fingerprint,
+)
+from pacsync.domain.mapping import Mapper, mapping_version, source_columns
+from pacsync.domain.records import EntityCounts, Key, Rejected, Row, RowError, key_text, parse_key
+from pacsync.domain.spec import DropSpec, EntitySpec, PipelineSpec
+from pacsync.domain.validation import Validator
+from pacsync.errors import JobInterrupted, JobTimeout, PacsyncError
+from pacsync.ports import DeadLetters, Destination, DropFolder, JobLog, ProgressSink, WriteBatch
+from pacsync.sync.batch import BatchProcessor
+from pacsync.sync.pipeline import RunResult, _Tracker
+
+FILE_COLUMN, LINE_COLUMN = "_file", "_line"  # carried by each row, so dead letters say where
+MALFORMED = "malformed"
+MODE = "drop"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Records read since the last commit."""
+
+    rows: list[Row] = field(default_factory=list)
+    keys: list[Key] = field(default_factory=list)
+    lines: dict[Key, FileRecord] = field(default_factory=dict)
+    malformed: list[tuple[FileRecord, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.malformed)
+
+
+class _Recording:
+    """Dead letters that remember what was parked through them (for the file's report)."""
+
+    def __init__(self, inner: DeadLetters) -> None:
+        self.inner = inner
+        self.parked: list[Rejected] = []
+
+    def park(
+        self, job_id: str | None, pipeline: str, entity: str, rejected: Sequence[Rejected]
+    ) -> int:
+        self.parked.extend(rejected)
+        return self.inner.park(job_id, pipeline, entity, rejected)
+
+    def open_keys(self, pipeline: str, entity: str) -> set[Key]:
+        return self.inner.open_keys(pipeline, entity)
+
+    def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
+        return self.inner.resolve(pipeline, entity, keys, reason)
+
+    def retry_keys(self, pipeline: str, entity: str) -> set[Key]:
+        return self.inner.retry_keys(pipeline, entity)
+
+    def retried(self, pipeline: str, entity: str, keys: Sequence[Key]) -> int:
+        return self.inner.retried(pipeline, entity, keys)
+
+
+class DropSync:
+    """One run of one drop entity: every complete file waiting, in name order."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        entity: str,
+        *,
+        folder: DropFolder,
+        destination: Destination,
+        dead_letters: DeadLetters,
+        progress: ProgressSink,
+        job_id: str | None = None,
+        rewrite: bool = False,
+        deadline: float | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.spec, self.name = spec, entity
+        self.entity: EntitySpec = spec.entities[entity]
+        drop = self.entity.drop
+        if drop is None:
+            raise ValueError(f"entity '{entity}' does not read dropped files")
+        self.drop: DropSpec = drop
+        self.folder, self.destination, self.progress = folder, destination, progress
+        self.dead_letters = dead_letters
+        self.job_id, self.rewrite = job_id, rewrite
+        self.deadline, self.should_stop = deadline, should_stop
+        self.batch_size = spec.batch_size_for(entity)
+        self.version = mapping_version(self.entity)
+        self.needed = source_columns(self.entity)
+        self.counts = EntityCounts()
+        self.reports: list[tuple[str, FileReport]] = []
+        self.parked: set[Key] = set()
+
+    def run(self) -> EntityCounts:
+        self.destination.prepare(self.name)
+        self.parked = self.dead_letters.open_keys(self.spec.name, self.name)
+        saved = self.destination.load_checkpoint(self.name)
+        names = self.folder.ready(self.name)
+        self.progress.entity_started(self.name, None, MODE)
+        runs = saved.completed_runs if saved else 0
+        loading = saved if saved is not None and saved.phase == "full" else None
+        for name in names:
+            identity = self.folder.identify(self.name, name)
+            if identity is None:  # taken away since it was listed
+                continue
+            resumed = None
+            if (
+                loading is not None
+                and FileIdentity.from_dict(loading.extra.get("file")) == identity
+            ):
+                resumed = loading
+            runs = self._file(identity, resumed, runs)
+        self.progress.entity_done(self.name, self.counts)
+        return self.counts
+
+    # -- one file -------------------------------------------------------------------------------
+
+    def _file(self, identity: FileIdentity, resumed: Checkpoint | None, runs: int) -> int:
+        name = identity.name
+        report = FileReport(file=name)
+        offset = 0
+        if resumed is not None:
+            report = FileReport.from_dict(resumed.extra.get("report") or {"file": name})
+            offset = int(resumed.extra.get("row", 0))
+        checkpoint = Checkpoint(
+            pipeline=self.spec.name,
+            entity=self.name,
+            mapping_version=self.version,
+            phase="full",
+            completed_runs=runs,
+            extra={"file": identity.as_dict(), "row": offset, "report": report.as_dict()},
+        )
+        seen: set[Key] = set()
+        loader: _FileLoad | None = None
+        try:
+            with self.folder.records(self.name, name, self.needed) as records:
+                loader = _FileLoad(self, records.columns, identity, report, checkpoint)
+                loader.load(records, offset, seen)
+        except DropFileRefused as refused:
+            if loader is not None:
+                loader.flush()  # the records read before the fault
+            report.outcome, report.reason = "refused", refused.message
+            if isinstance(refused, WrongColumns):
+                report.missing_columns = refused.missing
+                report.unexpected_columns = refused.unexpected
+        else:
+            assert loader is not None
+            report.outcome = "archived"
+            if self.drop.snapshot:
+                self._snapshot_deletes(loader, seen)
+        report.rejects.sort(key=lambda entry: int(entry["record"]))
+        self.folder.finish(self.name, name, report)
+        self.reports.append((name, report))
+        done = Checkpoint(
+            pipeline=self.spec.name,
+            entity=self.name,
+            mapping_version=self.version,
+            phase="idle",
+            completed_runs=runs + 1,
+            extra={"last_file": identity.as_dict(), "outcome": report.outcome},
+        )
+        self.commit(WriteBatch(), done, closing=True)
+        return runs + 1
+
+    def _snapshot_deletes(self, loader: _FileLoad, seen: set[Key]) -> None:
+        report = loader.report
+        if not seen:
+            report.reason = "snapshot with no records: nothing deleted"
+            return
+        if report.malformed:
+            report.reason = "snapshot with unreadable records: nothing deleted"
+            return
+        gone = [k for k in self.destination.fingerprints(self.name) if k not in seen]
+        for start in range(0, len(gone), self.batch_size):
+            chunk = gone[start : start + self.batch_size]
+            report.deleted += len(chunk)
+            self.commit(WriteBatch(deletes=chunk), loader.checkpoint_now())
+
+    # -- shared ---------------------------------------------------------------------------------
+
+    def commit(self, batch: WriteBatch, checkpoint: Checkpoint, *, closing: bool = False) -> None:
+        """Write the batch with its checkpoint in one transaction."""
+        self.counts.deleted += len(batch.deletes)
+        batch.checkpoint = checkpoint
+        self.destination.write(self.name, batch)
+        if self.parked and (batch.rows or batch.deletes):
+            self._resolve_parked(batch)
+        self.counts.batches += 1
+        self.progress.batch_done(self.name, self.counts)
+        if not closing:
+            self._check_limits()
+
+    def _resolve_parked(self, batch: WriteBatch) -> None:
+        positions = [list(self.entity.fields).index(f) for f in self.entity.key_fields]
+        done = {tuple(row[i] for i in positions) for row in batch.rows}
+        done.update(batch.deletes)
+        settled = [k for k in done if parse_key(key_text(k)) in self.parked]
+        if settled:
+            self.dead_letters.resolve(self.spec.name, self.name, settled, "synced or deleted")
+            self.parked.difference_update(parse_key(key_text(k)) for k in settled)
+
+    def _check_limits(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise JobTimeout(
+                f"entity '{self.name}' stopped at the job timeout after "
+                f"{self.counts.batches} committed batches"
+            )
+        if self.should_stop():
+            raise KeyboardInterrupt
+
+
+class _FileLoad:
+    """The records of one open file, read in batches and committed with their offset."""
+
+    def __init__(
+        self,
+        sync: DropSync,
+        columns: Sequence[str],
+        identity: FileIdentity,
+        report: FileReport,
+        checkpoint: Checkpoint,
+    ) -> None:
+        self.sync, self.identity, self.report = sync, identity, report
+        self.checkpoint = checkpoint
+        self.recorder = _Recording(sync.dead_letters)
+        self.mapper = Mapper(sync.entity, [*columns, LINE_COLUMN, FILE_COLUMN])
+        self.processor = BatchProcessor(
+            pipeline=sync.spec.name,
+            entity=sync.name,
+            mapper=self.mapper,
+            validator=Validator(sync.entity, self.mapper.fields),
+            destination=sync.destination,
+            dead_letters=self.recorder,
+            job_id=sync.job_id,
+        )
+        read = set(sync.needed)
+        self.fingerprinted = [i for i, c in enumerate(columns) if c in read]
+        self.key_columns = [columns.index(k) for k in sync.drop.key]
+        self.key_names = list(sync.drop.key)
+        self.pending = _Pending()
+        self.offset = int(checkpoint.extra.get("row", 0))  # records committed
+        self.read_to = self.offset  # records read
+
+    def load(self, records: Any, offset: int, seen: set[Key]) -> None:
+        target_key = self.processor.target_key
+        source_key = self.mapper.source_key
+        snapshot = self.sync.drop.snapshot
+        size = self.sync.batch_size
+        name = self.identity.name
+        for record in records:
+            if record.index < offset:  # committed before the run stopped: keys only
+                if snapshot and record.values is not None:
+                    self._known_key(record, seen)
+                continue
+            if record.values is None:
+                self.pending.malformed.append((record, record.problem or "unreadable"))
+            else:
+                values = record.values
+                row = (*values, record.line, name)
+                try:
+                    self._check_key(values)
+                    key = target_key(source_key(row))
+                except RowError as error:
+                    self.pending.malformed.append((record, error.message))
+                else:
+                    if key in self.pending.lines:  # a later version of a record in this batch
+                        self.flush(record.index)
+                    fp = fingerprint([values[i] for i in self.fingerprinted], self.sync.version)
+                    self.pending.rows.append((*row, fp))
+                    self.pending.keys.append(key)
+                    self.pending.lines[key] = record
+                    if snapshot:
+                        seen.add(key)
+            self.report.records += 1
+            self.read_to = record.index + 1
+            if len(self.pending) >= size:
+                self.flush(self.read_to)
+        self.flush()
+
+    def _known_key(self, record: FileRecord, seen: set[Key]) -> None:
+        assert record.values is not None
+        row = (*record.values, record.line, self.identity.name)
+        try:
+            self._check_key(record.values)
+            seen.add(self.processor.target_key(self.mapper.source_key(row)))
+        except RowError:
+            pass
+
+    def _check_key(self, values: tuple[Any, ...]) -> None:
+        for name, i in zip(self.key_names, self.key_columns, strict=True):
+            value = values[i]
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise RowError(name, MALFORMED, f"key column '{name}' is empty")
+
+    def checkpoint_now(self) -> Checkpoint:
+        extra = {"file": self.identity.as_dict(), "row": self.offset}
+        return self.checkpoint.advance(extra={**extra, "report": self.report.as_dict()})
+
+    def flush(self, next_offset: int | None = None) -> None:
+        """Park and write what is pending; the checkpoint moves to ``next_offset`` (None:
+        past the last record read)."""
+        pending, self.pending = self.pending, _Pending()
+        sync, report, counts = self.sync, self.report, self.sync.counts
+        if next_offset is None:
+            next_offset = self.read_to
+        if pending.malformed:
+            self._park_malformed(pending.malformed, counts)
+        batch = WriteBatch()
+        if pending.rows:
+            existing = sync.destination.lookup(sync.name, pending.keys)
+            before = (counts.inserted, counts.updated, counts.unchanged, counts.filtered)
+            self.recorder.parked = []
+            batch = self.processor.process(pending.rows, counts, existing, rewrite=sync.rewrite)
+            batch.insert_only = False
+            after = (counts.inserted, counts.updated, counts.unchanged, counts.filtered)
+            report.inserted += after[0] - before[0]
+            report.updated += after[1] - before[1]
+            report.unchanged += after[2] - before[2]
+            report.filtered += after[3] - before[3]
+            for rejected in self.recorder.parked:
+                found = pending.lines.get(rejected.key)
+                line = found.line if found else int(rejected.record.get(LINE_COLUMN) or 0)
+                index = found.index if found else -1
+                report.reject(line, index, str(rejected.error), rejected.key)
+        self.offset = next_offset
+        if pending or batch.deletes:
+            sync.commit(batch, self.checkpoint_now())
+
+    def _park_malformed(self, items: list[tuple[FileRecord, str]], counts: EntityCounts) -> None:
+        name = self.identity.name
+        rejected = []
+        for record, reason in items:
+            payload: dict[str, Any] = {FILE_COLUMN: name, LINE_COLUMN: record.line}
+            payload["record"] = record.index + 1
+            payload["text"] = record.raw
+            error = RowError("record", MALFORMED, reason)
+            key = (f"{name}:{record.line or record.index + 1}",)
+            rejected.append(Rejected(key, fingerprint([record.raw], name), payload, error))
+            self.report.reject(record.line, record.index, reason, None)
+            self.report.malformed += 1
+        counts.read += len(items)
+        counts.dead_lettered += len(items)
+        counts.rules_failed[MALFORMED] = counts.rules_failed.get(MALFORMED, 0) + len(items)
+        self.sync.dead_letters.park(self.sync.job_id, self.sync.spec.name, self.sync.name, rejected)
+
+
+# -- as a job's entity step -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class DropRun:
+    """What one job's drop entity runs share."""
+
+    spec: PipelineSpec
+    job_id: str
+    folder: DropFolder
+    destination: Destination
+    dead_letters: DeadLetters
+    job_log: JobLog
+    progress: ProgressSink
+    should_stop: Callable[[], bool] = lambda: False
+    flush_s: float = 1.0
+    deadline: float | None = None  # wall-clock (epoch seconds) end of the job's time budget
+
+
+def run_drop_entity(
+    ctx: DropRun, result: RunResult, name: str, mode: Literal["full", "incremental"]
+) -> None:
+    """Load the entity's waiting files into ``result``; a PacsyncError is recorded there,
+    never raised.  ``full`` writes every record again, changed or not."""
+    tracker = _Tracker(result, ctx.progress, ctx.job_log, ctx.flush_s)
+    deadline = None
+    if ctx.deadline is not None:
+        deadline = time.monotonic() + (ctx.deadline - time.time())
+    started, before = time.monotonic(), result.seconds
+    try:
+        sync = DropSync(
+            ctx.spec,
+            name,
+            folder=ctx.folder,
+            destination=ctx.destination,
+            dead_letters=ctx.dead_letters,
+            progress=tracker,
+            job_id=ctx.job_id,
+            rewrite=mode == "full",
+            deadline=deadline,
+            should_stop=ctx.should_stop,
+        )
+        result.entities[name] = sync.run()
+        result.modes[name] = MODE
+    except PacsyncError as error:
+        result.status, result.error, result.failed_entity = "failed", error, name
+    except KeyboardInterrupt:
+        result.status, result.failed_entity = "interrupted", name
+        result.error = JobInterrupted(
+            f"stopped while loading files of '{name}'; every committed batch is kept"
+        )
+    finally:
+        result.seconds = before + time.monotonic() - started
