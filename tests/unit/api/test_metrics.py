@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from prometheus_client.parser import text_string_to_metric_families
 
+from clinical_messages import incoming
 from pacsync.db.circuits import CircuitStore
+from pacsync.db.messages import MessageStore
 from pacsync.domain.access import Role
 from pacsync.domain.circuit import CircuitState
 from pacsync.domain.records import Rejected, RowError
 from pacsync.errors import SchemaMismatch
+from pacsync.ports import Settled
 
 from .conftest import Api, problem
 
@@ -72,4 +77,22 @@ def test_every_part_of_the_store_was_read(api: Api) -> None:
         for (name, labels), v in samples.items()
         if name == "pacsync_scrape_ok"
     }
-    assert parts == dict.fromkeys(("jobs", "statistics", "queues", "circuits", "dead_letters"), 1.0)
+    assert parts == dict.fromkeys(
+        ("jobs", "statistics", "queues", "circuits", "dead_letters", "messages"), 1.0
+    )
+
+
+def test_messages_are_counted_per_feed_by_state_and_answer(api: Api) -> None:
+    journal = MessageStore(api.store.engine)
+    journal.keep([incoming("1"), incoming("2"), incoming("3", accepted=False)])
+    (first, _) = journal.pending(None, 10)
+    journal.settle([Settled(first.id, "P1")], dt.datetime(2026, 1, 1))
+    samples = _samples(api.get("/metrics", as_=Role.VIEWER).text)
+    stored = "pacsync_hl7_messages_stored"
+    assert samples[(stored, (("feed", "mllp"), ("state", "processed")))] == 1
+    assert samples[(stored, (("feed", "mllp"), ("state", "received")))] == 1
+    assert samples[(stored, (("feed", "mllp"), ("state", "rejected")))] == 1
+    answered = "pacsync_hl7_messages_answered"
+    assert samples[(answered, (("ack", "AA"), ("feed", "mllp")))] == 2
+    assert samples[(answered, (("ack", "AR"), ("feed", "mllp")))] == 1
+    assert samples[("pacsync_hl7_oldest_pending_seconds", (("feed", "mllp"),))] >= 0

@@ -1,0 +1,31 @@
+"""De-identified display: identity segments masked, identifiers shortened."""
+
+from __future__ import annotations
+
+from pacsync.domain.phi import mask_identifier, mask_message
+
+MESSAGE = (
+    "MSH|^~\\&|PMS|CLINIC|||20261123||ADT^A01|C1|P|2.5.1\r"
+    "PID|1||P100^^^HOSP^MR||Doe^John||19700101|M\r"
+    "NK1|1|Doe^Jane|SPO\r"
+    "OBX|1|NM|8302-2^Body height^LN||180|cm"
+)
+
+
+def test_identity_segments_keep_their_shape_and_set_id_only() -> None:
+    masked = mask_message(MESSAGE).split("\r")
+    assert masked[0] == MESSAGE.split("\r", maxsplit=1)[0]
+    assert masked[1] == "PID|1||***||***||***|***"
+    assert masked[2] == "NK1|1|***|***"
+    assert masked[3] == "OBX|1|NM|8302-2^Body height^LN||180|cm"
+
+
+def test_lf_separated_messages_are_masked_too() -> None:
+    assert "Doe" not in mask_message(MESSAGE.replace("\r", "\n"))
+
+
+def test_identifiers_keep_their_last_characters_when_long_enough() -> None:
+    assert mask_identifier("P12345678") == "*******78"
+    assert mask_identifier("P1") == "**"
+    assert mask_identifier("") == ""
+    assert mask_identifier(None) is None
