@@ -19,6 +19,7 @@ import hl7
 from pacsync.connectors.hl7.msh import CONDITION_TEXT, Header
 
 APPLICATION = "PACSYNC"
+MSA_3_LENGTH = 80  # MSA-3 is ST of at most 80 characters; ERR-8 (TX) holds the whole reason
 
 
 class AckCode(StrEnum):
@@ -79,7 +80,7 @@ def build_ack(
     if condition is not None:
         text = _clean(reason or CONDITION_TEXT.get(condition, ""), header)
         if _version(header.version) < (2, 7):  # MSA-3 was withdrawn in 2.7: ERR-8 says it
-            segments[1] += f"{sep}{text}"
+            segments[1] += f"{sep}{text[:MSA_3_LENGTH]}"
         label = _clean(CONDITION_TEXT.get(condition, ""), header)
         location = f"MSH{component}1{component}{field}" if field else ""
         if _older_than_25(header.version):  # ERR-1: segment^sequence^field^code&text&table
@@ -134,7 +135,7 @@ def unreadable_ack(reason: str, condition: int) -> bytes:
     text = _ascii(reason)
     return (
         f"MSH|^~\\&|{APPLICATION}||||{now}||ACK^^ACK|{_control_id()}|P|2.5.1\r"
-        f"MSA|AR|UNKNOWN|{text}\r"  # MSA-2 is required: no control id could be read
+        f"MSA|AR|UNKNOWN|{text[:MSA_3_LENGTH]}\r"  # MSA-2 is required: no control id was read
         f"ERR|||{condition}^{CONDITION_TEXT.get(condition, '')}^HL70357|E||||{text}\r"
     ).encode("ascii")
 

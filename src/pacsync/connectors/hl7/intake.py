@@ -197,8 +197,11 @@ class Intake:
         """Keep the decided messages; the answers in order (None: MSH-15 asked for none)."""
         try:
             kept = await self.commit.keep([d.message for d in decisions])
-        except (PacsyncError, OSError) as error:
-            log.error("%s: messages could not be kept: %s", self.feed, error)
+        except Exception as error:  # not kept: refused, so the sender sends them again
+            if isinstance(error, (PacsyncError, OSError)):
+                log.error("%s: messages could not be kept: %s", self.feed, error)
+            else:
+                log.exception("%s: messages could not be kept: %s", self.feed, error)
             self.metrics.store_failed(self.feed, len(decisions))
             return [self._store_down(d) for d in decisions]
         answers: list[bytes | None] = []

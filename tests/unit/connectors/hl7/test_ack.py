@@ -1,0 +1,200 @@
+"""Acknowledgements, each checked by hl7apy's strict validation as an independent reader."""
+
+from __future__ import annotations
+
+import pytest
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.core import Message
+from hl7apy.parser import parse_message
+
+from pacsync.connectors.hl7 import msh
+from pacsync.connectors.hl7.ack import AckCode, ack_code, build_ack, unreadable_ack
+from pacsync.connectors.hl7.msh import Header, read_header
+from pacsync.connectors.hl7.sender import read_ack
+
+VERSIONS = ["2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8"]
+
+
+def header(
+    version: str = "2.5.1",
+    *,
+    control_id: str = "MSG0001",
+    charset: str = "",
+    accept: str = "",
+    application: str = "",
+) -> Header:
+    fields = [
+        "MSH", "^~\\&", "PMS", "CLINIC", "PACSYNC", "HOSP", "20260101120000", "",
+        "ADT^A01^ADT_A01", control_id, "P", version, "", "", accept, application, "", charset,
+    ]  # fmt: skip
+    raw = "|".join(fields).rstrip("|") + "\rPID|1||42\r"
+    return read_header(raw.encode("utf-8" if charset != "8859/1" else "latin-1"))
+
+
+def validated(ack: bytes, encoding: str = "utf-8") -> Message:
+    """The ACK as hl7apy reads it under strict validation (raises when it is not valid)."""
+    message = parse_message(
+        ack.decode(encoding), validation_level=VALIDATION_LEVEL.STRICT, find_groups=False
+    )
+    assert message.validate()
+    return message
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("code", list(AckCode))
+def test_every_ack_is_valid_and_answers_the_message(version: str, code: AckCode) -> None:
+    request = header(version, control_id=f"CTRL-{version}-{code}")
+    ack = build_ack(request, code)
+    assert ack.endswith(b"\r")
+    parsed = validated(ack)
+    assert parsed.msh.msh_9.to_er7() == "ACK^A01^ACK"
+    assert parsed.msh.msh_12.to_er7() == version
+    assert parsed.msh.msh_11.to_er7() == "P"
+    # sender and receiver swapped
+    assert [parsed.msh.msh_3.to_er7(), parsed.msh.msh_4.to_er7()] == ["PACSYNC", "HOSP"]
+    assert [parsed.msh.msh_5.to_er7(), parsed.msh.msh_6.to_er7()] == ["PMS", "CLINIC"]
+    assert parsed.msh.msh_10.to_er7() not in ("", request.control_id)
+    assert len(parsed.msh.msh_7.to_er7()) == 14
+    assert parsed.msa.msa_1.to_er7() == code.value
+    assert parsed.msa.msa_2.to_er7() == request.control_id
+    assert not parsed.children.get("ERR")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("code", [AckCode.AE, AckCode.AR, AckCode.CE, AckCode.CR])
+def test_an_error_ack_names_the_condition_the_field_and_the_reason(
+    version: str, code: AckCode
+) -> None:
+    request = header(version)
+    ack = build_ack(
+        request, code, condition=msh.UNSUPPORTED_VERSION_ID, reason="version 9 is odd", field=12
+    )
+    parsed = validated(ack)
+    assert parsed.msa.msa_1.to_er7() == code.value
+    assert parsed.msa.msa_2.to_er7() == "MSG0001"
+    err = parsed.err
+    if version in ("2.3.1", "2.4"):  # ERR-1: segment^sequence^field^code&text&table
+        assert err.err_1.to_er7() == "MSH^1^12^203&Unsupported version id&HL70357"
+    else:  # ERR-2 the location, ERR-3 the condition, ERR-4 severity, ERR-8 the reason
+        assert err.err_2.to_er7() == "MSH^1^12"
+        assert err.err_3.to_er7() == "203^Unsupported version id^HL70357"
+        assert err.err_4.to_er7() == "E"
+        assert err.err_8.to_er7() == "version 9 is odd"
+    if version in ("2.7", "2.8"):  # MSA-3 was withdrawn in 2.7
+        assert parsed.msa.to_er7() == f"MSA|{code.value}|MSG0001"
+    else:
+        assert parsed.msa.msa_3.to_er7() == "version 9 is odd"
+    assert read_ack(ack).text == "version 9 is odd"
+
+
+def test_without_a_reason_the_condition_text_is_the_reason() -> None:
+    parsed = validated(build_ack(header(), AckCode.AR, condition=msh.UNSUPPORTED_MESSAGE_TYPE))
+    assert parsed.err.err_8.to_er7() == "Unsupported message type"
+    assert parsed.err.err_2.to_er7() == ""  # no field named: no location
+
+
+def test_delimiters_in_the_reason_cannot_split_its_field() -> None:
+    ack = build_ack(
+        header(), AckCode.AE, condition=msh.DATA_TYPE_ERROR, reason="a|b^c~d\\e&f\rg", field=7
+    )
+    parsed = validated(ack)
+    assert parsed.err.err_8.to_er7() == "a b c d e f g"
+    assert ack.count(b"\r") == 3  # MSH, MSA, ERR
+
+
+@pytest.mark.parametrize("version", ["2.4", "2.5.1"])
+def test_a_long_reason_is_cut_to_what_its_fields_hold(version: str) -> None:
+    ack = build_ack(header(version), AckCode.AE, condition=msh.DATA_TYPE_ERROR, reason="x" * 1000)
+    parsed = validated(ack)
+    assert parsed.msa.msa_3.to_er7() == "x" * 80  # ST(80)
+    if version == "2.5.1":
+        assert parsed.err.err_8.to_er7() == "x" * 200
+
+
+def test_a_long_reason_of_unreadable_bytes_is_cut_to_what_msa_3_holds() -> None:
+    parsed = validated(unreadable_ack("y" * 500, msh.SEGMENT_SEQUENCE_ERROR), "ascii")
+    assert parsed.msa.msa_3.to_er7() == "y" * 80
+    assert parsed.err.err_8.to_er7() == "y" * 200
+
+
+@pytest.mark.parametrize(
+    ("charset", "encoding"), [("8859/1", "iso8859-1"), ("UNICODE UTF-8", "utf-8")]
+)
+def test_the_ack_is_in_the_message_character_set_and_says_so(charset: str, encoding: str) -> None:
+    request = header("2.5.1", charset=charset)
+    ack = build_ack(request, AckCode.AE, condition=msh.DATA_TYPE_ERROR, reason="Müller é")
+    parsed = validated(ack, encoding)
+    assert parsed.msh.msh_18.to_er7() == charset
+    assert parsed.err.err_8.to_er7() == "Müller é"
+    assert "Müller é".encode(encoding) in ack
+
+
+def test_acks_of_one_feed_share_a_template_but_echo_their_own_control_id() -> None:
+    first = validated(build_ack(header(control_id="A1"), AckCode.AA))
+    second = validated(build_ack(header(control_id="B2"), AckCode.AA))
+    assert (first.msa.msa_2.to_er7(), second.msa.msa_2.to_er7()) == ("A1", "B2")
+    assert first.msh.msh_10.to_er7() != second.msh.msh_10.to_er7()
+
+
+def test_the_template_does_not_take_the_placeholder_from_a_control_id() -> None:
+    # a control id with the template's own placeholder byte must not be echoed twice
+    ack = build_ack(header(control_id="X\x01Y"), AckCode.AA)
+    assert read_ack(ack).control_id == "X\x01Y"
+
+
+def test_an_older_version_has_a_two_component_message_type() -> None:
+    raw = b"MSH|^~\\&|PMS|CLINIC|PACSYNC|HOSP|20260101||ADT^A01|C1|P|2.3\rPID|1\r"
+    ack = build_ack(read_header(raw), AckCode.AA)
+    assert b"|ACK^A01|" in ack
+    assert (read_ack(ack).code, read_ack(ack).control_id) == ("AA", "C1")
+
+
+def test_unreadable_bytes_get_an_ascii_reject_without_a_control_id() -> None:
+    ack = unreadable_ack("the message does not start with MSH: é|^", msh.SEGMENT_SEQUENCE_ERROR)
+    parsed = validated(ack, "ascii")
+    assert parsed.msh.msh_12.to_er7() == "2.5.1"
+    assert parsed.msa.msa_1.to_er7() == "AR"
+    assert parsed.msa.msa_2.to_er7() == "UNKNOWN"
+    assert parsed.err.err_3.to_er7() == "100^Segment sequence error^HL70357"
+    assert parsed.err.err_8.to_er7() == "the message does not start with MSH:"
+
+
+@pytest.mark.parametrize(
+    ("accept", "outcome", "sent"),
+    [
+        ("", AckCode.AA, AckCode.AA),  # original mode: always answered, A codes
+        ("", AckCode.AE, AckCode.AE),
+        ("", AckCode.AR, AckCode.AR),
+        ("AL", AckCode.AA, AckCode.CA),  # enhanced mode: commit (C) codes
+        ("AL", AckCode.AE, AckCode.CE),
+        ("AL", AckCode.AR, AckCode.CR),
+        ("NE", AckCode.AA, None),  # never
+        ("NE", AckCode.AE, None),
+        ("NE", AckCode.AR, None),
+        ("ER", AckCode.AA, None),  # errors only
+        ("ER", AckCode.AE, AckCode.CE),
+        ("ER", AckCode.AR, AckCode.CR),
+        ("SU", AckCode.AA, AckCode.CA),  # successes only
+        ("SU", AckCode.AE, None),
+        ("SU", AckCode.AR, None),
+    ],
+)
+def test_msh_15_decides_whether_and_how_a_commit_is_acknowledged(
+    accept: str, outcome: AckCode, sent: AckCode | None
+) -> None:
+    assert ack_code(header(accept=accept), outcome) is sent
+
+
+def test_msh_16_alone_is_enhanced_mode_with_commit_acks_always() -> None:
+    request = header(application="AL")
+    assert request.enhanced
+    assert ack_code(request, AckCode.AA) is AckCode.CA
+    assert ack_code(request, AckCode.AE) is AckCode.CE
+
+
+def test_an_unreadable_message_is_answered_in_original_mode() -> None:
+    assert ack_code(None, AckCode.AR) is AckCode.AR
+
+
+def test_accepted_codes() -> None:
+    assert [c for c in AckCode if c.accepted] == [AckCode.AA, AckCode.CA]
