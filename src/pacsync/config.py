@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pacsync.domain.spec import PipelineSpec
@@ -203,16 +203,17 @@ def _in_file(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
 
 
 def _choices(loc: tuple[Any, ...], data: Any = None) -> str:
-    """Valid field names at ``loc`` in a pipeline file, following the spec models."""
+    """Valid field names at ``loc`` in a pipeline file, following the spec models (of a
+    union, the kind the value in the file is)."""
     annotation: Any = PipelineSpec
     node = data
     for part in loc:
-        node = node.get(part) if isinstance(node, dict) else None
         origin = getattr(annotation, "__origin__", None)
         if origin in (dict, list):
             annotation = annotation.__args__[-1]
+            node = _child(node, part)
             continue
-        model = _inner_model(annotation, node if isinstance(node, dict) else None)
+        model = _inner_model(annotation)
         if model is None:
             return ""
         info = model.model_fields.get(str(part)) or next(
@@ -220,26 +221,41 @@ def _choices(loc: tuple[Any, ...], data: Any = None) -> str:
         )
         if info is None:
             return ""
-        annotation = info.annotation
-    model = _inner_model(annotation, node if isinstance(node, dict) else None)
+        node = _child(node, part)
+        annotation = _member(info.annotation, info.metadata, node)
+    model = _inner_model(annotation)
     if model is None:
         return ""
     return ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
 
 
-def _inner_model(annotation: Any, value: dict[Any, Any] | None = None) -> type[BaseModel] | None:
-    """The model of ``annotation``; of a union of models, the one whose fields ``value``
-    (the mapping in the file) has most of."""
+def _child(node: Any, part: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _member(annotation: Any, metadata: list[Any], value: Any) -> Any:
+    """The member of a discriminated union ``value`` is validated as (else ``annotation``)."""
+    for item in metadata:
+        if isinstance(item, Discriminator) and callable(item.discriminator):
+            tag = item.discriminator(value)
+            for member in getattr(annotation, "__args__", ()):
+                tags = [m for m in getattr(member, "__metadata__", ()) if isinstance(m, Tag)]
+                if tags and tags[0].tag == tag:
+                    return member
+    return annotation
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if getattr(annotation, "__origin__", None) in (dict, list):
         return None
-    found = [m for a in getattr(annotation, "__args__", ()) if (m := _inner_model(a, value))]
-    if not found:
-        return None
-    keys = set(value or ())
-
-    def shared(model: type[BaseModel]) -> int:
-        return len(keys & {f.alias or n for n, f in model.model_fields.items()})
-
-    return max(found, key=shared)
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
