@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 
 from pacsync.connectors.sql.engine import make_engine
-from pacsync.connectors.sql.errors import translated
+from pacsync.connectors.sql.errors import translate, translated
 from pacsync.db.tables import metadata
 from pacsync.domain.messaging import Incoming, Kept, MessageState
 from pacsync.ports import PendingMessage, Settled
@@ -167,6 +167,8 @@ class MessageStore:
         try:
             cursor.execute(sql, params)
             new = {(s, c): i for s, c, i in cursor.fetchall()}
+        except conn.dialect.loaded_dbapi.Error as exc:  # the driver's own: not SQLAlchemy's
+            raise translate(exc, "store") from exc
         finally:
             cursor.close()
         kept = {index: Kept(new[key], False) for key, index in first.items() if key in new}
