@@ -14,6 +14,7 @@ from typing import Any
 from pacsync import bootstrap
 from pacsync.bootstrap import archives, dicom_retrieve, hl7_processing
 from pacsync.bootstrap.archive_triggers import ArchiveTriggers
+from pacsync.bootstrap.drops import DropTriggers
 from pacsync.bootstrap.events import EventSink, StoreDeliveryLog
 from pacsync.bootstrap.sync_steps import SqlSyncSteps
 from pacsync.config import Settings, list_pipelines, load_pipeline
@@ -24,7 +25,7 @@ from pacsync.db.workers import WorkerRegistry
 from pacsync.errors import PacsyncError
 from pacsync.jobs import webhooks as webhook_jobs
 from pacsync.jobs.outcome import error_from_dict
-from pacsync.jobs.queues import ARCHIVES, MESSAGES, QUEUES
+from pacsync.jobs.queues import ARCHIVES, MESSAGES, QUEUES, SYNC
 from pacsync.jobs.request import JobRequest
 from pacsync.jobs.schedules import Schedule, schedules_of
 from pacsync.jobs.sync_job import run_sync_job
@@ -311,6 +312,10 @@ def run_worker(
         triggers = ArchiveTriggers(store, lambda request: submit(settings, request, store=store))
     if triggers is not None:
         triggers.start()
+    drops = None
+    if SYNC in served:  # files dropped for a pipeline queue its run
+        drops = DropTriggers(settings, lambda request: submit(settings, request, store=store))
+        drops.start()
     messages = None
     if MESSAGES in served:
         messages = hl7_processing.ProcessTrigger(
@@ -330,6 +335,8 @@ def run_worker(
         beating.stop()
         if triggers is not None:
             triggers.stop()
+        if drops is not None:
+            drops.stop()
         if messages is not None:
             messages.stop()
         registry.stopped(executor_id)
