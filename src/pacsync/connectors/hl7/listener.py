@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from pacsync.connectors.hl7.intake import Decision, Intake
-from pacsync.connectors.hl7.mllp import Framer, frame
+from pacsync.connectors.hl7.mllp import Dropped, Framer, frame
 
 log = logging.getLogger("pacsync.hl7.listener")
 
@@ -43,6 +43,7 @@ class MllpListener:
         self.options = options
         self._server: asyncio.Server | None = None
         self._connections = 0
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def port(self) -> int:
@@ -70,6 +71,8 @@ class MllpListener:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in list(self._writers):  # idle clients would hold them until their timeout
+                writer.close()
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -82,6 +85,7 @@ class MllpListener:
             writer.close()
             return
         self._connections += 1
+        self._writers.add(writer)
         framer = Framer(self.options.max_message_bytes)
         try:
             while True:
@@ -97,12 +101,7 @@ class MllpListener:
                     break
                 arrived = time.perf_counter()
                 payloads, dropped = framer.feed(data)
-                decisions: list[Decision] = []
-                for event in dropped:
-                    decision = self.intake.dropped(event, peer)
-                    if decision is not None:
-                        decisions.append(decision)
-                decisions.extend(self.intake.decide(p, peer) for p in payloads)
+                decisions = self._decisions(payloads, dropped, peer)
                 if not decisions:
                     continue
                 answers = await self.intake.receive(decisions)
@@ -120,9 +119,27 @@ class MllpListener:
             log.info("%s: connection from %s ended: %s", self.intake.feed, peer, error)
         finally:
             self._connections -= 1
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
+
+    def _decisions(
+        self, payloads: list[bytes], dropped: list[Dropped], peer: str
+    ) -> list[Decision]:
+        """Each payload and each answered drop, in the order they arrived."""
+        decisions: list[Decision] = []
+        events = iter(dropped)
+        event = next(events, None)
+        for index, payload in enumerate([*payloads, None]):
+            while event is not None and event.position <= index:
+                decision = self.intake.dropped(event, peer)
+                if decision is not None:
+                    decisions.append(decision)
+                event = next(events, None)
+            if payload is not None:
+                decisions.append(self.intake.decide(payload, peer))
+        return decisions
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

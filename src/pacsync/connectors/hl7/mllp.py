@@ -9,7 +9,7 @@ only and the connection goes on with the next start byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 START = b"\x0b"
@@ -33,6 +33,7 @@ class Dropped:
     problem: Problem
     size: int  # bytes dropped
     head: bytes = b""  # the start of an oversize block
+    position: int = 0  # payloads of the same ``feed`` call that came before it
 
 
 def frame(payload: bytes) -> bytes:
@@ -70,25 +71,37 @@ class Framer:
         dropped: list[Dropped] = []
         view = memoryview(data)
         pos = 0
-        size = len(data)
-        while pos < size:
-            if self._held_fs:
-                pos = self._after_fs(data, pos, payloads, dropped)
-            elif self._skipping:
-                pos = self._skip(data, pos, dropped)
-            elif self._inside:
-                pos = self._collect(data, view, pos, payloads, dropped)
-            else:
-                start = data.find(START, pos)
-                if start < 0:
-                    if not _only_whitespace(view[pos:]):
-                        dropped.append(Dropped(Problem.OUTSIDE_BLOCK, size - pos))
-                    break
-                if start > pos and not _only_whitespace(view[pos:start]):
-                    dropped.append(Dropped(Problem.OUTSIDE_BLOCK, start - pos))
-                self._inside = True
-                pos = start + 1
+        while pos < len(data):
+            events = len(dropped)
+            pos = self._step(data, view, pos, payloads, dropped)
+            if len(dropped) > events:  # one event a step: no payload came with it
+                dropped[-1] = replace(dropped[-1], position=len(payloads))
         return payloads, dropped
+
+    def _step(
+        self,
+        data: bytes,
+        view: memoryview,
+        pos: int,
+        payloads: list[bytes],
+        dropped: list[Dropped],
+    ) -> int:
+        """Consume from ``pos`` up to the next event; the position after it."""
+        if self._held_fs:
+            return self._after_fs(data, pos, payloads, dropped)
+        if self._skipping:
+            return self._skip(data, pos, dropped)
+        if self._inside:
+            return self._collect(data, view, pos, payloads, dropped)
+        start = data.find(START, pos)
+        if start < 0:
+            if not _only_whitespace(view[pos:]):
+                dropped.append(Dropped(Problem.OUTSIDE_BLOCK, len(data) - pos))
+            return len(data)
+        if start > pos and not _only_whitespace(view[pos:start]):
+            dropped.append(Dropped(Problem.OUTSIDE_BLOCK, start - pos))
+        self._inside = True
+        return start + 1
 
     def _after_fs(
         self, data: bytes, pos: int, payloads: list[bytes], dropped: list[Dropped]

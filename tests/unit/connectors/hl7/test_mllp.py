@@ -204,3 +204,14 @@ def test_an_oversize_block_that_never_ends_does_not_swallow_the_next_block() -> 
     assert payloads == [message(2)]
     assert [d.problem for d in dropped] == [Problem.OUTSIDE_BLOCK]
     assert dropped[0].size == len(abandoned) - 1
+
+
+def test_a_drop_says_how_many_payloads_of_the_same_read_came_before_it() -> None:
+    framer = Framer(1000)
+    stream = b"noise" + frame(message(1)) + frame(message(2, 5000)) + frame(message(3))
+    payloads, dropped = framer.feed(stream)
+    assert payloads == [message(1), message(3)]
+    assert [(d.problem, d.position) for d in dropped] == [
+        (Problem.OUTSIDE_BLOCK, 0),
+        (Problem.TOO_LARGE, 1),
+    ]
