@@ -5,10 +5,15 @@ With several processes this one binds the port, makes sure the inbox archive exi
 forks the workers (each opens its own store and runs its own SCP on the shared
 socket) and watches them: on ``stop`` each is asked to end (SIGTERM) and waited for;
 a worker that ends by itself stops the others and is reported as a
-:class:`~pacsync.errors.PacsyncError` (the service manager restarts the command)."""
+:class:`~pacsync.errors.PacsyncError` (the service manager restarts the command).
+
+Once an SCP listens, what the process has made so far is moved out of the garbage
+collector's sight (``gc.freeze``): its full collections then walk only what serving
+allocates (76 ms per full collection before, in the middle of an association)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -53,6 +58,7 @@ def listen(
     scp = dicom_scp.scp(settings, store, ae=ae, host=host, port=port)
     if processes <= 1:
         scp.start()
+        gc.freeze()
         try:
             started(scp, 1)
             stop.wait()
@@ -111,6 +117,7 @@ def _work(settings: Settings, listener: socket.socket, ae: str, host: str) -> No
     store = bootstrap.store(settings)
     scp = dicom_scp.scp(settings, store, ae=ae, host=host, port=0, listener=listener)
     scp.start()
+    gc.freeze()
     try:
         stop.wait()
     finally:

@@ -8,9 +8,12 @@ each worker accepts from that socket with its own pynetdicom AE through a
 
 Every worker waiting on the socket is woken by a new connection and one accept wins
 (the socket does not block: the others find nothing and go back to waiting).  A
-worker that is already serving associations waits :data:`BUSY_DELAY` for each of
-them before it accepts, so an idle worker takes the connection: two senders that
-arrive together are served by two processes.  (Listeners bound with SO_REUSEPORT
+worker with connections open (associations being served, or negotiated) waits
+:data:`BUSY_DELAY` for each of them before it accepts, so an idle worker takes the
+connection: two senders that connect at the same moment are served by two
+processes.  Connections are counted from accept to close, not by association
+threads: the thread of a connection closed without an association request (a port
+probe) lives on until its ACSE timeout.  (Listeners bound with SO_REUSEPORT
 would spread connections by a hash of their addresses instead, and would often put
 two senders on one process.)
 
@@ -22,9 +25,11 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import threading
 import time
 from typing import Any, Final
 
+from pynetdicom import evt
 from pynetdicom.transport import AddressInformation, ThreadedAssociationServer
 
 #: how long a worker lets an idle one take a connection, per association it serves
@@ -56,7 +61,10 @@ class SharedServer(ThreadedAssociationServer):
 
     def __init__(self, *args: Any, listener: socket.socket | None = None, **kwargs: Any) -> None:
         self._listener = listener
+        self._open = 0  # connections accepted and not closed yet
+        self._lock = threading.Lock()
         super().__init__(*args, **kwargs)
+        self.bind(evt.EVT_CONN_CLOSE, self._closed)
 
     def server_bind(self) -> None:
         if self._listener is None:
@@ -72,11 +80,23 @@ class SharedServer(ThreadedAssociationServer):
             super().server_activate()
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        if self._listener is not None:
-            busy = len(self.active_associations)
-            if busy:
-                time.sleep(BUSY_DELAY * busy)
-        return super().get_request()  # BlockingIOError: another worker took it
+        if self._listener is not None and self._open:
+            time.sleep(BUSY_DELAY * self._open)
+        accepted = super().get_request()  # BlockingIOError: another worker took it
+        with self._lock:
+            self._open += 1
+        return accepted
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            super().finish_request(request, client_address)  # starts the association
+        except BaseException:
+            self._closed(None)
+            raise
+
+    def _closed(self, event: evt.Event | None) -> None:
+        with self._lock:
+            self._open -= 1
 
     def shutdown(self) -> None:
         """Stop serving and close the socket (this process's copy of a shared one)."""

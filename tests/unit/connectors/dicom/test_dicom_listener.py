@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,8 +81,28 @@ def served_by(served: Path) -> dict[int, int]:
     return {int(port): int(pid) for port, pid in zip(lines[::2], lines[1::2], strict=True)}
 
 
+def together(port: int) -> list[Association]:
+    """Two associations requested at the same moment."""
+    start = threading.Barrier(2)
+    made: list[Association] = []
+
+    def request() -> None:
+        start.wait()
+        made.append(associate(port))
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 2
+    return made
+
+
 @pytest.mark.parametrize("attempt", range(3))
-def test_two_associations_at_once_are_served_by_two_processes(tmp_path: Path, attempt: int) -> None:
+def test_one_association_then_another_are_served_by_two_processes(
+    tmp_path: Path, attempt: int
+) -> None:
     served = tmp_path / "served"
     with workers(2, served) as port:
         first = associate(port)
@@ -95,6 +116,40 @@ def test_two_associations_at_once_are_served_by_two_processes(tmp_path: Path, at
         finally:
             first.release()
             second.release()
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_associations_requested_together_are_served_by_two_processes(
+    tmp_path: Path, attempt: int
+) -> None:
+    served = tmp_path / "served"
+    with workers(2, served) as port:
+        first, second = together(port)
+        try:
+            pids = served_by(served)
+            assert pids[local_port(first)] != pids[local_port(second)]
+        finally:
+            first.release()
+            second.release()
+
+
+def test_a_connection_closed_before_associating_leaves_its_process_idle(
+    tmp_path: Path,
+) -> None:
+    served = tmp_path / "served"
+    with workers(2, served) as port:
+        socket.create_connection(("127.0.0.1", port)).close()  # a port probe
+        time.sleep(0.2)
+        for _ in range(3):
+            first, second = together(port)
+            try:
+                pids = served_by(served)
+                assert pids[local_port(first)] != pids[local_port(second)]
+            finally:
+                first.release()
+                second.release()
+            served.unlink()
+            time.sleep(0.2)  # both connections closed: both processes idle again
 
 
 def test_associations_one_after_another_are_all_served(tmp_path: Path) -> None:
