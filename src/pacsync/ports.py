@@ -249,6 +249,37 @@ class ClinicalSink(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A processed message waiting to be sent on one route."""
+
+    delivery_id: int
+    message_id: int
+    payload: bytes
+    control_id: str
+
+
+class MllpOutbox(Protocol):
+    """Messages waiting for one route, in arrival order, and what became of each."""
+
+    def pending(self, route: str, limit: int) -> list[Outgoing]: ...
+
+    def sent(self, delivery_id: int, ack_code: str, now: dt.datetime) -> None: ...
+
+    def refused(self, delivery_id: int, error: dict[str, Any], now: dt.datetime) -> None: ...
+
+    def tried(self, delivery_id: int, error: dict[str, Any]) -> None: ...
+
+
+class MessageSender(Protocol):
+    """One MLLP peer: sends a message and waits for its ACK (retrying what is transient);
+    the ACK code, or a PacsyncError (NegativeAcknowledgement when refused)."""
+
+    def send(self, payload: bytes) -> str: ...
+
+    def close(self) -> None: ...
+
+
 class DeadLetters(Protocol):
     def park(
         self, job_id: str | None, pipeline: str, entity: str, rejected: Sequence[Rejected]

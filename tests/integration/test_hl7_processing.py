@@ -138,3 +138,49 @@ def test_a_worker_processes_what_the_listener_kept(
         if worker is not None:
             _stop(worker)
         _stop(listener)
+
+
+def test_processed_messages_go_on_to_a_route_in_order(pacsync: Any, tmp_path: Path) -> None:
+    """Upstream pacsync routes ADT and ORU to a downstream pacsync (another home) over
+    MLLP; the worker does it unasked; the order of arrival is kept."""
+    upstream, downstream = _free_port(), _free_port()
+    down_home = tmp_path / "downstream-home"
+    down_env = {"PACSYNC_HOME": str(down_home), "PACSYNC_HL7_FEED": "downstream"}
+    receiver = pacsync.start("hl7", "listen", "--port", str(downstream), env=down_env)
+    listener = pacsync.start("hl7", "listen", "--port", str(upstream))
+    worker = None
+    try:
+        _wait_for_line(receiver, "MLLP listener")
+        _wait_for_line(listener, "MLLP listener")
+        added = pacsync.run(
+            "hl7", "route", "add", "ris", f"mllp://127.0.0.1:{downstream}",
+            "--type", "ADT^*", "--type", "ORU",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        worker = pacsync.start("worker", "--id", "hl7-router", "--queues", "message-processing")
+        _wait_for_line(worker, "ready")
+        fixtures = sorted(FIXTURES.glob("*.hl7"))
+        sent = pacsync.run("hl7", "send", f"127.0.0.1:{upstream}", *fixtures)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        wanted = [
+            p for p in fixtures if p.name.startswith(("adt_", "oru_"))
+        ]  # what the route takes, in the order sent
+        received = create_engine(f"sqlite:///{down_home / 'pacsync.db'}")
+        try:
+            journal = MessageStore(received)
+            deadline = time.monotonic() + 90
+            while len(journal.search(limit=100)) < len(wanted):
+                assert time.monotonic() < deadline, "the route did not deliver everything"
+                time.sleep(0.3)
+            got = [m.control_id for m in reversed(journal.search(limit=100))]
+        finally:
+            received.dispose()
+        expected = [path.read_text(encoding="latin-1").split("|")[9] for path in wanted]
+        assert got == expected
+        listed = pacsync.run("hl7", "route", "list")
+        assert f"127.0.0.1:{downstream}" in listed.stdout
+    finally:
+        if worker is not None:
+            _stop(worker)
+        _stop(listener)
+        _stop(receiver)

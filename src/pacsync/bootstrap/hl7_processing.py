@@ -7,19 +7,25 @@ is queued (:class:`ProcessTrigger`), and ``pacsync hl7 process`` runs it here.""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import select
+
 from pacsync import bootstrap
+from pacsync.bootstrap import hl7_routes
 from pacsync.connectors.fhir.from_hl7 import fhir_resources
 from pacsync.connectors.hl7.records import parse_message
 from pacsync.connectors.sql.errors import translated
+from pacsync.db.deliveries import DeliveryStore
 from pacsync.db.fhir_resources import FhirResourceStore
-from pacsync.db.messages import MessageStore
+from pacsync.db.messages import MessageStore, hl7_messages
 from pacsync.domain.clinical import ParsedMessage
+from pacsync.domain.messaging import Route
 from pacsync.errors import PacsyncError
 from pacsync.jobs.messages import ProcessCounts, process_pending
 from pacsync.jobs.queues import MESSAGES
@@ -33,15 +39,38 @@ ALL_FEEDS = "*"
 
 
 class FhirSink:
-    """Writes the FHIR R4 resources of processed messages into the store."""
+    """Writes the FHIR R4 resources of processed messages into the store and, in the
+    same transaction, queues each message for the MLLP routes that take it."""
 
-    def __init__(self, store: FhirResourceStore) -> None:
+    def __init__(self, store: FhirResourceStore, routes: Sequence[Route] = ()) -> None:
         self.store = store
+        self.routes = list(routes)
+        self.deliveries = DeliveryStore(store.engine)
 
     def apply(self, messages: Sequence[tuple[int, ParsedMessage]]) -> int:
         resources = [(mid, r) for mid, parsed in messages for r in fhir_resources(parsed)]
         with translated("store"), self.store.engine.begin() as conn:
-            return self.store.put(conn, resources)
+            written = self.store.put(conn, resources)
+            if self.routes and messages:
+                feeds = _feeds(conn, [mid for mid, _ in messages])
+                now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                self.deliveries.enqueue(
+                    conn,
+                    [
+                        (route.name, mid)
+                        for mid, parsed in messages
+                        for route in self.routes
+                        if route.takes(parsed.trigger, feeds.get(mid, ""))
+                    ],
+                    now,
+                )
+            return written
+
+
+def _feeds(conn: Any, ids: list[int]) -> dict[int, str]:
+    table = hl7_messages
+    rows = conn.execute(select(table.c.id, table.c.feed).where(table.c.id.in_(ids)))
+    return {int(i): str(f) for i, f in rows}
 
 
 def process(
@@ -55,7 +84,7 @@ def process(
     return process_pending(
         MessageStore(store.engine),
         parse_message,
-        FhirSink(FhirResourceStore(store.engine)),
+        FhirSink(FhirResourceStore(store.engine), hl7_routes.routes(store)),
         feed=feed,
         should_stop=should_stop,
         progress=progress,
@@ -142,11 +171,16 @@ class ProcessTrigger(threading.Thread):
                 log.warning("queueing message processing failed: %s", exc)
 
     def tick(self) -> bool:
-        """Queue a job when messages wait and no processing job is queued or running."""
+        """Queue processing when messages wait and no processing job is queued or running,
+        and a delivery for each route with messages waiting; whether anything was queued."""
+        queued = False
+        for route in hl7_routes.routes_to_deliver(self.store):
+            self.submit(hl7_routes.deliver_request(route, trigger="message"))
+            queued = True
         if not self.messages.pending(None, 1):
-            return False
+            return queued
         if any(job.kind == KIND for job in self.store.jobs.active(ALL_FEEDS)):
-            return False
+            return queued
         self.submit(process_request(None, trigger="message"))
         return True
 

@@ -19,8 +19,89 @@ from pacsync.connectors.hl7.sender import MllpSender, split_messages
 from pacsync.db.messages import MessageStore
 from pacsync.errors import InvalidRequest, NegativeAcknowledgement, NotFound
 
-app = typer.Typer(help="HL7 v2 over MLLP: listen, send, and the message log.",
+app = typer.Typer(help="HL7 v2 over MLLP: listen, send, route, and the message log.",
                   no_args_is_help=True)  # fmt: skip
+routes_app = typer.Typer(help="MLLP routes: where processed messages are sent on.",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(routes_app, name="route")
+
+
+@routes_app.command("add")
+@reports_errors
+def route_add(
+    name: Annotated[str, typer.Argument(help="The route's name")],
+    url: Annotated[str, typer.Argument(help="mllp://host:port of the receiver")],
+    types: Annotated[
+        list[str] | None, typer.Option("--type", help="ADT^A01, ADT^* or ADT (repeatable)")
+    ] = None,
+    feeds: Annotated[list[str] | None, typer.Option("--feed", help="Only this feed's")] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Speak TLS to the receiver")] = False,
+) -> None:
+    """Send processed messages (of these types and feeds) on to an MLLP receiver, in order."""
+    from pacsync.bootstrap import hl7_routes
+
+    store = bootstrap.store(Settings())
+    route = hl7_routes.add_route(store, name, url, kinds=types or [], feeds=feeds or [], tls=tls)
+    taken = ", ".join(route.kinds) or "every type"
+    console.print(f"route {route.name} → {route.host}:{route.port} ({taken})", highlight=False)
+
+
+@routes_app.command("list")
+@reports_errors
+def route_list() -> None:
+    """The routes and their deliveries: pending, sent, refused."""
+    from pacsync.bootstrap import hl7_routes
+    from pacsync.db.deliveries import DeliveryStore
+
+    store = bootstrap.store(Settings())
+    counts = DeliveryStore(store.engine).counts()
+    table = Table("route", "receiver", "types", "feeds", "pending", "sent", "refused")
+    for route in hl7_routes.routes(store):
+        seen = counts.get(route.name, {})
+        table.add_row(
+            route.name, f"{route.host}:{route.port}{' (TLS)' if route.tls else ''}",
+            ", ".join(route.kinds) or "any", ", ".join(route.feeds) or "any",
+            str(seen.get("pending", 0)), str(seen.get("sent", 0)), str(seen.get("refused", 0)),
+        )  # fmt: skip
+    console.print(table)
+
+
+@routes_app.command("remove")
+@reports_errors
+def route_remove(name: Annotated[str, typer.Argument(help="The route's name")]) -> None:
+    """Stop routing to it (messages already sent stay logged)."""
+    store = bootstrap.store(Settings())
+    found = store.connections.get(name)
+    if found is None or found.kind != "mllp":
+        raise NotFound(f"no MLLP route '{name}'", hint="List them: pacsync hl7 route list")
+    store.connections.delete(name)
+    console.print(f"route {name} removed", highlight=False)
+
+
+@routes_app.command("retry")
+@reports_errors
+def route_retry(name: Annotated[str, typer.Argument(help="The route's name")]) -> None:
+    """Send the messages the receiver refused once more (after a fix on its side)."""
+    from pacsync.db.deliveries import DeliveryStore
+
+    count = DeliveryStore(bootstrap.store(Settings()).engine).retry_refused(name)
+    console.print(f"{count} message(s) queued again for {name}", highlight=False)
+
+
+@app.command("deliver")
+@reports_errors
+def deliver(route: Annotated[str, typer.Argument(help="The route's name")]) -> None:
+    """Send what waits for a route now, in this process (workers do it unasked)."""
+    from pacsync.bootstrap import hl7_routes
+
+    counts = hl7_routes.deliver_route(bootstrap.store(Settings()), route)
+    console.print(f"{counts.sent} sent, {counts.refused} refused", highlight=False)
+    if counts.stopped is not None:
+        console.print(
+            f"[red]stopped: {counts.stopped.get('code')} {counts.stopped.get('message')}[/]",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("listen")

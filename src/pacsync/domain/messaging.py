@@ -115,4 +115,26 @@ class AcceptPolicy:
         return None
 
 
-__all__ = ["AcceptPolicy", "Incoming", "Kept", "MessageState", "Refusal"]
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where processed messages are sent on over MLLP: kinds (``ADT^*``; empty for any)
+    and feeds (empty for any) it takes, in arrival order, each once acknowledged."""
+
+    name: str
+    host: str
+    port: int
+    kinds: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    tls: bool = False
+
+    def takes(self, kind: str, feed: str) -> bool:
+        if self.feeds and feed not in self.feeds:
+            return False
+        if not self.kinds:
+            return True
+        family = kind.split("^", maxsplit=1)[0]
+        wanted = {kind, family, f"{family}^*"}
+        return any(k in wanted for k in self.kinds)
+
+
+__all__ = ["AcceptPolicy", "Incoming", "Kept", "MessageState", "Refusal", "Route"]
