@@ -257,10 +257,10 @@ webhook_receipts = Table(
 )
 
 
-# the archive index's, study timeline's, worklist's and message journal's tables join this metadata
+# the tables defined beside their stores (archive index, study timeline, worklist, messages, …)
 from pacsync.db import archive_tables as _archive_tables  # noqa: E402, F401
+from pacsync.db import deliveries as _deliveries  # noqa: E402, F401
+from pacsync.db import fhir_resources as _fhir_resources  # noqa: E402, F401
+from pacsync.db import messages as _messages  # noqa: E402, F401
 from pacsync.db import study_events as _study_events  # noqa: E402, F401
 from pacsync.db import worklist as _worklist  # noqa: E402, F401
-from pacsync.db import messages as _messages  # noqa: E402, F401
-from pacsync.db import fhir_resources as _fhir_resources  # noqa: E402, F401
-from pacsync.db import deliveries as _deliveries  # noqa: E402, F401
