@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pacsync import bootstrap
@@ -26,7 +26,7 @@ from pacsync.errors import CircuitOpen, PacsyncError
 from pacsync.jobs.outcome import error_from_dict, error_to_dict
 from pacsync.jobs.request import JobRequest
 from pacsync.ports import ProgressSink
-from pacsync.sync.drops import DropRun, run_drop_entity
+from pacsync.sync.drops import DropRun, refused_files, run_drop_entity
 from pacsync.sync.entity import Mode
 from pacsync.sync.pipeline import (
     NullProgress,
@@ -48,6 +48,7 @@ class _Open:
     destination: SqlDestination
     connections: tuple[str, str]  # the source's and the destination's, fallbacks applied
     folder: FolderDrops | None = None
+    refused: list[str] = field(default_factory=list)  # dropped files refused by this job
 
 
 class SqlSyncSteps:
@@ -116,8 +117,13 @@ class SqlSyncSteps:
                 self.progress(),
                 should_stop=self._stop_check(job_id),
                 deadline=request.get("deadline"),
+                refused=opened.refused,
             )
             run_drop_entity(drops, result, entity, mode)
+            last = selected_entities(opened.spec, asked.entities or None)[-1] == entity
+            if last and opened.refused and result.error is None:  # the job says so, at its end
+                result.status, result.failed_entity = "failed", entity
+                result.error = refused_files(opened.refused)
             return self._entity_done(job_id, opened, result)
         ctx = RunContext(
             opened.spec,

@@ -117,7 +117,7 @@ class DropSync:
         self.version = mapping_version(self.entity)
         self.needed = source_columns(self.entity)
         self.counts = EntityCounts()
-        self.reports: list[tuple[str, FileReport]] = []
+        self.reports: list[tuple[str, FileReport]] = []  # (where the file went, its report)
         self.parked: set[Key] = set()
 
     def run(self) -> EntityCounts:
@@ -178,8 +178,8 @@ class DropSync:
             if self.drop.snapshot:
                 self._snapshot_deletes(loader, seen)
         report.rejects.sort(key=lambda entry: int(entry["record"]))
-        self.folder.finish(self.name, name, report)
-        self.reports.append((name, report))
+        where = self.folder.finish(self.name, name, report)
+        self.reports.append((where, report))
         done = Checkpoint(
             pipeline=self.spec.name,
             entity=self.name,
@@ -390,6 +390,13 @@ class DropRun:
     should_stop: Callable[[], bool] = lambda: False
     flush_s: float = 1.0
     deadline: float | None = None  # wall-clock (epoch seconds) end of the job's time budget
+    refused: list[str] = field(default_factory=list)  # files refused so far, with where to
+
+
+def refused_files(refused: Sequence[str]) -> DropFileRefused:
+    """The error a job ends with when it refused files (after loading everything else)."""
+    shown = "; ".join(refused[:3]) + (f"; and {len(refused) - 3} more" if len(refused) > 3 else "")
+    return DropFileRefused(f"{len(refused)} file(s) refused: {shown}")
 
 
 def run_drop_entity(
@@ -415,7 +422,14 @@ def run_drop_entity(
             deadline=deadline,
             should_stop=ctx.should_stop,
         )
-        result.entities[name] = sync.run()
+        try:
+            result.entities[name] = sync.run()
+        finally:
+            ctx.refused.extend(
+                f"{report.file} → {where} ({report.reason})"
+                for where, report in sync.reports
+                if report.outcome == "refused"
+            )
         result.modes[name] = MODE
     except PacsyncError as error:
         result.status, result.error, result.failed_entity = "failed", error, name

@@ -8,12 +8,18 @@ from typing import Any
 
 import pytest
 
-from pacsync.connectors.memory import MemoryDeadLetters, MemoryDestination, RecordingProgress
+from pacsync.connectors.memory import (
+    MemoryDeadLetters,
+    MemoryDestination,
+    MemoryJobLog,
+    RecordingProgress,
+)
 from pacsync.connectors.memory.drops import MemoryDrops
 from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import StoreUnavailable
-from pacsync.sync.drops import DropSync
+from pacsync.sync.drops import DropRun, DropSync, refused_files, run_drop_entity
+from pacsync.sync.pipeline import RunResult
 
 HEADER = "id,name,born\n"
 PATIENTS: dict[str, Any] = {
@@ -359,3 +365,30 @@ def test_parked_records_are_resolved_when_a_later_file_brings_them_right(world: 
 
     assert world.dead_letters.open("patients") == []
     assert world.names() == {1: "Fixed"}
+
+
+def test_a_job_step_notes_refused_files_for_the_job_to_report(world: World) -> None:
+    world.drop("a.csv", "id,nam,born\n1,A,2001-01-01\n")
+    world.drop("b.csv", HEADER + "1,A,2001-01-01\n")
+    run = DropRun(
+        world.spec,
+        "job-1",
+        world.drops,
+        world.destination,
+        world.dead_letters,
+        MemoryJobLog(),
+        world.progress,
+    )
+    result = RunResult(job_id="job-1")
+
+    run_drop_entity(run, result, "patients", "incremental")
+
+    assert result.error is None
+    assert result.entities["patients"].inserted == 1
+    assert result.modes["patients"] == "drop"
+    assert run.refused == ["a.csv → error/a.csv (wrong columns in the header: missing columns: "
+                           "name; unexpected columns: nam)"]  # fmt: skip
+    error = refused_files(run.refused * 4)
+    assert (error.code, error.transient) == ("PACS-305", False)
+    assert error.message.startswith("4 file(s) refused: a.csv → error/a.csv")
+    assert error.message.endswith("; and 1 more")
