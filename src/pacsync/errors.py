@@ -12,6 +12,7 @@ hint.  Retry logic looks only at the marker class, never at the message::
     │   ├── RateLimited               PACS-106
     │   ├── StoreUnavailable          PACS-201
     │   ├── ReceiverUnavailable       PACS-302
+    │   ├── DropFolderUnavailable     PACS-304
     │   ├── ArchiveOffline            PACS-402
     │   └── MllpPeerUnavailable       PACS-651
     └── TerminalError                 park it, do not retry
@@ -28,6 +29,7 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── InvalidRequest            PACS-105
         ├── SourceError               PACS-301
         ├── DeliveryRefused           PACS-303
+        ├── DropFileRefused           PACS-305
         ├── InvalidDicom              PACS-401
         ├── AssociationRejected       PACS-501
         ├── DimseFailure              PACS-502
@@ -176,6 +178,26 @@ class SourceError(TerminalError):
 class DeliveryRefused(TerminalError):
     code = "PACS-303"
     default_hint = "Check the webhook's URL and the receiver's logs: it refused the message."
+
+
+class DropFolderUnavailable(TransientError):
+    """A drop folder or a file in it cannot be read now (a share offline, a lock)."""
+
+    code = "PACS-304"
+    default_hint = (
+        "Check that the folder exists, is mounted and readable by pacsync; "
+        "files stay where they are and are read at the next run."
+    )
+
+
+class DropFileRefused(TerminalError):
+    """A dropped file cannot be loaded as declared; it is moved to error/ with a report."""
+
+    code = "PACS-305"
+    default_hint = (
+        "Read the report beside the file in the error folder; fix the export or the "
+        "entity's columns in the pipeline, then drop the file again."
+    )
 
 
 class InvalidDicom(TerminalError):

@@ -20,30 +20,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from pacsync.domain.records import jsonable
-from pacsync.errors import SourceError, TransientError
+from pacsync.errors import DropFileRefused
 
 REPORTED_REJECTS = 200  # rejected records listed in a report (all are counted)
 Outcome = Literal["archived", "refused"]
-
-
-class DropFolderUnavailable(TransientError):
-    """The drop folder or a file in it cannot be read now (a share offline, a lock)."""
-
-    code = "PACS-304"
-    default_hint = (
-        "Check that the folder exists, is mounted and readable by pacsync; "
-        "files stay where they are and are read at the next run."
-    )
-
-
-class DropFileRefused(SourceError):
-    """A dropped file cannot be loaded as declared; it is moved to error/ with a report."""
-
-    code = "PACS-305"
-    default_hint = (
-        "Read the report beside the file in the error folder; fix the export or the "
-        "entity's columns in the pipeline, then drop the file again."
-    )
 
 
 class WrongColumns(DropFileRefused):

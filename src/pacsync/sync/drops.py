@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.drops import (
-    DropFileRefused,
     FileIdentity,
     FileRecord,
     FileReport,
@@ -37,7 +36,7 @@ from pacsync.domain.mapping import Mapper, mapping_version, source_columns
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row, RowError, key_text, parse_key
 from pacsync.domain.spec import DropSpec, EntitySpec, PipelineSpec
 from pacsync.domain.validation import Validator
-from pacsync.errors import JobInterrupted, JobTimeout, PacsyncError
+from pacsync.errors import DropFileRefused, JobInterrupted, JobTimeout, PacsyncError
 from pacsync.ports import DeadLetters, Destination, DropFolder, JobLog, ProgressSink, WriteBatch
 from pacsync.sync.batch import BatchProcessor
 from pacsync.sync.pipeline import RunResult, _Tracker

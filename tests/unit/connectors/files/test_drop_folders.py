@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from pacsync.connectors.files.drops import FolderDrops
-from pacsync.domain.drops import DropFolderUnavailable, FileReport
+from pacsync.domain.drops import FileReport
 from pacsync.domain.spec import PipelineSpec
+from pacsync.errors import DropFolderUnavailable
 
 NOW = 1_800_000_000.0  # the clock the folders are looked at with
 

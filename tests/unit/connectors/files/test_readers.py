@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from pacsync.connectors.files.readers import open_records
-from pacsync.domain.drops import DropFileRefused, FileRecord, WrongColumns
+from pacsync.domain.drops import FileRecord, WrongColumns
 from pacsync.domain.spec import DropSpec
+from pacsync.errors import DropFileRefused
 
 
 def read(data: bytes, needed: tuple[str, ...] = ("id", "name"), **spec: Any) -> list[FileRecord]:
