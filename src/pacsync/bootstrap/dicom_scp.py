@@ -4,12 +4,12 @@ and the archives to read instances from."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import queue
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from pacsync.errors import ConfigError, NotFound
 log = logging.getLogger("pacsync.dicom.scp")
 
 INBOX = "inbox"
+EVENTS_EVERY = 0.2  # seconds of received instances written as one event per study
 CONNECTION_KIND = "dicom"
 
 
@@ -72,7 +73,8 @@ def inbox(settings: Settings, store: bootstrap.Store) -> Inbox:
 class ReceivedEvents:
     """The inbox's ``received`` study events, written by a thread of their own: the
     C-STORE answer does not wait for them, and the instances of a study told of
-    meanwhile are added up in one write.  The thread starts with the first instance
+    within :data:`EVENTS_EVERY` are added up in one write (which takes the store's
+    write lock once instead of once per instance).  The thread starts with the first instance
     (not in a process that only forks the SCP's workers); ``close`` writes what is
     left and ends it."""
 
@@ -100,9 +102,14 @@ class ReceivedEvents:
     def _write(self) -> None:
         while True:
             told = [self._queue.get()]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    told.append(self._queue.get_nowait())
+            closing = told[0] is None
+            deadline = time.monotonic() + EVENTS_EVERY
+            while not closing and (left := deadline - time.monotonic()) > 0:
+                try:
+                    told.append(self._queue.get(timeout=left))
+                except queue.Empty:
+                    break
+                closing = told[-1] is None
             studies: dict[str, tuple[int, dt.datetime]] = {}
             for item in told:
                 if item is not None:
@@ -114,7 +121,7 @@ class ReceivedEvents:
                                        instances=count)  # fmt: skip
                 except Exception:  # the instances are stored: only the timeline misses them
                     log.exception("study %s: the received event could not be written", study_uid)
-            if None in told:
+            if closing:
                 return
 
 
