@@ -199,3 +199,17 @@ def test_the_next_day_rewrites_only_what_changed(
     assert refused["unexpected_columns"] == ["surname"]
     assert refused["missing_columns"][:2] == ["last_name", "first_name"]
     assert len(list((drops / "patients" / "error").glob("patients_20261125.*.csv"))) == 1
+
+
+def test_check_finds_the_drop_folders(pacsync: Any, target: str, drops: Path) -> None:
+    env = {"PMS_DROPS": str(drops), "WAREHOUSE_URL": target}
+
+    done = pacsync("check", RECIPE / "pipeline.yaml", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"ok source 'exports' (file:{drops})" in done.stdout
+
+    shutil.rmtree(drops / "providers")
+    done = pacsync("check", RECIPE / "pipeline.yaml", env=env)
+    assert done.returncode == 1
+    assert "PACS-304" in done.stderr
+    assert "drop of entity 'providers'" in done.stderr

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from pacsync.config import Settings, find_pipeline, load_pipeline
+from pacsync.connectors.files.drops import FolderDrops
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.source import SqlSource
@@ -107,6 +108,14 @@ def source(spec: PipelineSpec, connection: str | None = None) -> SqlSource:
         )
     engine = make_engine(conn.url, connect_timeout=conn.connect_timeout, **conn.options)
     return SqlSource(spec, engine, connection_name=name)
+
+
+def source_end(spec: PipelineSpec) -> SqlSource | FolderDrops:
+    """What the pipeline reads: its database, or the drop folders of a ``file:`` connection
+    (``check()`` finds each entity's folder)."""
+    if spec.connections[spec.source.connection].folder is not None:
+        return FolderDrops(spec)
+    return source(spec)
 
 
 def destination(spec: PipelineSpec, connection: str | None = None) -> SqlDestination:

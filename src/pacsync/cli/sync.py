@@ -182,9 +182,11 @@ def check(pipeline: PipelineArg) -> None:
         highlight=False,
     )
     problems: list[PacsyncError] = []
-    for role, build in (("source", bootstrap.source), ("destination", bootstrap.destination)):
+    ends = (("source", bootstrap.source_end), ("destination", bootstrap.destination))
+    for role, build in ends:
         name = getattr(spec, role).connection
-        url = redact(spec.connections[name].url)
+        conn = spec.connections[name]
+        url = conn.url if conn.folder is not None else redact(conn.url)
         try:
             endpoint = build(spec)
             endpoint.check()

@@ -55,6 +55,15 @@ class FolderDrops:
     def folder(self, entity: str) -> Path:
         return self.root / self.drops[entity].drop
 
+    def check(self) -> None:
+        """Every entity's drop folder can be listed."""
+        for entity in self.drops:
+            with _translated(self.folder(entity), entity), os.scandir(self.folder(entity)):
+                pass
+
+    def close(self) -> None:
+        return None
+
     # -- DropFolder port ------------------------------------------------------------------------
 
     def ready(self, entity: str) -> list[str]:

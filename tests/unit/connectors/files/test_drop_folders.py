@@ -133,3 +133,14 @@ def test_records_of_a_file_are_read_with_the_entity_format(tmp_path: Path) -> No
     with drops.records("p", "p_1.csv", ["id"]) as records:
         assert records.columns == ["id", "name"]
         assert [r.values for r in records] == [("1", "Ann")]
+
+
+def test_check_lists_every_entity_folder(tmp_path: Path) -> None:
+    drops = FolderDrops(spec(tmp_path), clock=lambda: NOW)
+    with pytest.raises(DropFolderUnavailable, match="in not found"):
+        drops.check()
+    (tmp_path / "in").mkdir()
+
+    drops.check()
+
+    assert drops.ready("p") == []
