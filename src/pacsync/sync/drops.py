@@ -85,6 +85,17 @@ class _Recording:
         return self.inner.retried(pipeline, entity, keys)
 
 
+def drop_version(entity: EntitySpec) -> str:
+    """The version of what shapes an entity's rows from its files: its mapping and how
+    files are parsed, not where they are found or when they count as complete."""
+    drop = entity.drop
+    assert drop is not None
+    where = {"drop", "pattern", "snapshot", "ready", "quiet_s", "marker", "archive", "error"}
+    defaults = DropSpec(drop="", format=drop.format, key=drop.key)
+    parsed = drop.model_copy(update={name: getattr(defaults, name) for name in where})
+    return mapping_version(entity.model_copy(update={"source": parsed}))
+
+
 class DropSync:
     """One run of one drop entity: every complete file waiting, in name order."""
 
@@ -113,7 +124,7 @@ class DropSync:
         self.job_id, self.rewrite = job_id, rewrite
         self.deadline, self.should_stop = deadline, should_stop
         self.batch_size = spec.batch_size_for(entity)
-        self.version = mapping_version(self.entity)
+        self.version = drop_version(self.entity)
         self.needed = source_columns(self.entity)
         self.counts = EntityCounts()
         self.reports: list[tuple[str, FileReport]] = []  # (where the file went, its report)

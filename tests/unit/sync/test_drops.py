@@ -18,7 +18,7 @@ from pacsync.connectors.memory.drops import MemoryDrops
 from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import StoreUnavailable
-from pacsync.sync.drops import DropRun, DropSync, refused_files, run_drop_entity
+from pacsync.sync.drops import DropRun, DropSync, drop_version, refused_files, run_drop_entity
 from pacsync.sync.pipeline import RunResult
 
 HEADER = "id,name,born\n"
@@ -392,3 +392,11 @@ def test_a_job_step_notes_refused_files_for_the_job_to_report(world: World) -> N
     assert (error.code, error.transient) == ("PACS-305", False)
     assert error.message.startswith("4 file(s) refused: a.csv → error/a.csv")
     assert error.message.endswith("; and 1 more")
+
+
+def test_where_files_are_found_is_not_part_of_the_version() -> None:
+    base = pipeline().entities["patients"]
+    moved = pipeline(drop="elsewhere", pattern="p*.csv", quiet_s=60, snapshot=True)
+    parsed = pipeline(delimiter=";")
+    assert drop_version(moved.entities["patients"]) == drop_version(base)
+    assert drop_version(parsed.entities["patients"]) != drop_version(base)
