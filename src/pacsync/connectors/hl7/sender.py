@@ -27,6 +27,7 @@ from pacsync.errors import (
 from pacsync.jobs.retry import RetryPolicy
 
 MAX_ACK = 1 << 20
+_ACK_CODES = frozenset({"AA", "AE", "AR", "CA", "CE", "CR"})  # HL7 table 0008
 ERROR_WINDOW_S = 2.0  # MSH-15 ER: how long an error ACK is waited for
 
 
@@ -56,6 +57,8 @@ def read_ack(payload: bytes, encoding: str = "utf-8") -> Ack:
     msa = next((s.split(sep) for s in segments if s.startswith("MSA")), None)
     if msa is None or len(msa) < 2:
         raise MllpProtocolError("the answer has no MSA segment: it is not an ACK")
+    if msa[1] not in _ACK_CODES:  # an empty one would read as "no ACK asked for"
+        raise MllpProtocolError(f"the answer's MSA-1 {msa[1]!r} is not an acknowledgement code")
     note = msa[3] if len(msa) > 3 else ""
     err = next((s.split(sep) for s in segments if s.startswith("ERR")), None)
     if err is not None and len(err) > 8 and err[8]:

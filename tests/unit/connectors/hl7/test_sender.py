@@ -259,3 +259,26 @@ def test_a_file_splits_into_messages_with_cr_segment_ends(text: bytes) -> None:
 
 def test_an_empty_file_has_no_messages() -> None:
     assert split_messages(b"\n\r\n  \n") == []
+
+
+def test_an_ack_with_an_empty_msa_1_is_not_an_acceptance(
+    receiver: Callable[..., Receiver],
+) -> None:
+    server = receiver(lambda p: frame(ack(control_id(p), "")))
+    with MllpSender("127.0.0.1", server.port) as sender, pytest.raises(MllpProtocolError):
+        sender.send(ADT)
+
+
+def test_msh_15_ne_is_sent_without_waiting_for_an_ack(receiver: Callable[..., Receiver]) -> None:
+    server = receiver(lambda p: b"")  # answers nothing
+    quiet = ADT.replace(b"|P|2.5.1\r", b"|P|2.5.1|||NE\r")
+    with MllpSender("127.0.0.1", server.port, timeout_s=5) as sender:
+        answer = sender.send(quiet)
+        assert (answer.code, answer.control_id, answer.accepted) == ("", "C1", True)
+        assert answer.seconds < 1
+
+
+@pytest.mark.parametrize("code", ["", "OK", "aa"])
+def test_read_ack_refuses_an_msa_1_outside_table_0008(code: str) -> None:
+    with pytest.raises(MllpProtocolError, match="MSA-1"):
+        read_ack(ack("C1", code))
