@@ -109,8 +109,13 @@ class FileReport:
 def fingerprint(values: Sequence[Any], version: str) -> str:
     """The record state of a file record: its values read by the mapping, and the
     mapping's version (a changed mapping rewrites every record it meets again)."""
-    text = json.dumps([version, *(jsonable(v) for v in values)], separators=(",", ":"))
+    text = json.dumps([version, *values], separators=(",", ":"), default=_text)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+
+
+def _text(value: Any) -> str:
+    """What a value JSON has no type for stands as in a fingerprint."""
+    return str(jsonable(value))
 
 
 @dataclass(frozen=True, slots=True)

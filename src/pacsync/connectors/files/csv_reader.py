@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from pacsync.connectors.files.record_values import nulled, text_encoding, undecodable
+from pacsync.connectors.files.record_values import text_encoding, undecodable
 from pacsync.domain.drops import FileRecord, WrongColumns, check_header
 from pacsync.domain.spec import DropSpec
 from pacsync.errors import DropFileRefused
@@ -110,4 +110,5 @@ class CsvRecords:
                 yield FileRecord(index, line, None, raw, problem)
             else:
                 assert fields is not None
-                yield FileRecord(index, line, tuple(nulled(f, nulls) for f in fields), raw)
+                values = tuple(None if f in nulls else f for f in fields)
+                yield FileRecord(index, line, values, raw)
