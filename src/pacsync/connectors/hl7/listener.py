@@ -3,8 +3,9 @@
 Each connection reads whatever arrives, frames it (:mod:`.mllp`), decides each
 complete message from its MSH and keeps those of one read together (one commit
 with whatever other connections sent meanwhile), then writes the answers in
-order.  A connection silent for ``idle_timeout_s`` is closed; one sending a
-block larger than ``max_message_bytes`` gets AR for it and goes on.
+order.  A connection silent for ``idle_timeout_s``, or still sending one message
+that long after it began (a trickle that is never quite silent), is closed; one
+sending a block larger than ``max_message_bytes`` gets AR for it and goes on.
 """
 
 from __future__ import annotations
@@ -87,31 +88,29 @@ class MllpListener:
         self._connections += 1
         self._writers.add(writer)
         framer = Framer(self.options.max_message_bytes)
+        idle = self.options.idle_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None  # a message begun must be complete by then
         try:
             while True:
+                wait = idle if deadline is None else deadline - loop.time()
                 try:
-                    data = await asyncio.wait_for(
-                        reader.read(READ_SIZE), self.options.idle_timeout_s
-                    )
+                    if wait <= 0:
+                        raise TimeoutError
+                    data = await asyncio.wait_for(reader.read(READ_SIZE), wait)
                 except TimeoutError:
-                    log.info("%s: %s silent for %.0f s: closed", self.intake.feed, peer,
-                             self.options.idle_timeout_s)  # fmt: skip
+                    why = "silent" if deadline is None else "still sending one message"
+                    log.info("%s: %s %s for %.0f s: closed", self.intake.feed, peer, why, idle)
                     break
                 if not data:
                     break
                 arrived = time.perf_counter()
                 payloads, dropped = framer.feed(data)
-                decisions = self._decisions(payloads, dropped, peer)
-                if not decisions:
-                    continue
-                answers = await self.intake.receive(decisions)
-                out = b"".join(frame(a) for a in answers if a is not None)
-                if out:
-                    writer.write(out)
-                    await writer.drain()
-                took = time.perf_counter() - arrived
-                for _ in decisions:
-                    self.intake.metrics.latency(self.intake.feed, took)
+                if not framer.inside:
+                    deadline = None
+                elif deadline is None or payloads or dropped:  # a new message began
+                    deadline = loop.time() + idle
+                await self._answer(writer, self._decisions(payloads, dropped, peer), arrived)
             if framer.inside:
                 log.warning("%s: %s closed in the middle of a message (%d bytes dropped)",
                             self.intake.feed, peer, framer.pending)  # fmt: skip
@@ -123,6 +122,21 @@ class MllpListener:
             writer.close()
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
+
+    async def _answer(
+        self, writer: asyncio.StreamWriter, decisions: list[Decision], arrived: float
+    ) -> None:
+        """Keep what one read completed, then write the answers in order."""
+        if not decisions:
+            return
+        answers = await self.intake.receive(decisions)
+        out = b"".join(frame(a) for a in answers if a is not None)
+        if out:
+            writer.write(out)
+            await writer.drain()
+        took = time.perf_counter() - arrived
+        for _ in decisions:
+            self.intake.metrics.latency(self.intake.feed, took)
 
     def _decisions(
         self, payloads: list[bytes], dropped: list[Dropped], peer: str

@@ -150,3 +150,35 @@ def test_closing_the_listener_closes_its_connections() -> None:
 
     asyncio.run(main())
     assert journal.control_ids() == ["C1"]
+
+
+def test_a_message_trickling_in_slower_than_the_idle_timeout_is_cut_off() -> None:
+    async def scenario(port: int, journal: MemoryMessageJournal) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = asyncio.get_running_loop().time()
+        message = frame(adt("SLOW"))
+        closed = False
+        for index in range(len(message)):  # a byte every 0.1 s: never silent for 0.5 s
+            try:
+                writer.write(message[index : index + 1])
+                await writer.drain()
+            except ConnectionError:
+                closed = True
+                break
+            if reader.at_eof() or await _closed(reader):
+                closed = True
+                break
+            await asyncio.sleep(0.1)
+        assert closed, "a trickling sender held its connection for the whole message"
+        assert asyncio.get_running_loop().time() - started < 3
+        writer.close()
+
+    journal = serve(scenario, idle_timeout_s=0.5)
+    assert journal.messages == []
+
+
+async def _closed(reader: asyncio.StreamReader) -> bool:
+    try:
+        return await asyncio.wait_for(reader.read(1), 0.001) == b""
+    except TimeoutError:
+        return False
