@@ -6,9 +6,10 @@ association per process, ``-R``: only the needed presentation context) to
 
   (a) the practical limit: DCMTK ``storescp --fork`` writing to a temporary folder;
   (b) the peer: Orthanc (the Debian package) with a temporary configuration and storage;
-  (c) pacsync: ``pacsync dicom-listen`` in its own process, on a fresh PACSYNC_HOME
-      (the embedded SQLite store), the sender's AE added as a dicom connection first;
-      after each run every instance must be indexed in the inbox archive;
+  (c) pacsync: ``pacsync dicom-listen`` on a fresh PACSYNC_HOME (the embedded SQLite
+      store), the sender's AE added as a dicom connection first, with its default
+      worker processes (one per core, sharing the port); after each run every
+      instance must be indexed in the inbox archive;
 
 with 1 and with 2 concurrent senders (the files split in halves), each ``--repeats``
 times on a fresh receiver, alternated; the figures are the median.  Every DCMTK tool
@@ -741,6 +742,12 @@ def phase(name: str) -> None:
     print(f"[{time.perf_counter() - STARTED:6.1f} s] {name}", flush=True)
 
 
+def default_processes() -> int:
+    from pacsync.bootstrap.dicom_listen import default_processes as processes
+
+    return processes()
+
+
 def tool_versions() -> dict[str, str]:
     versions = {}
     for tool, args in (("storescu", ["--version"]), ("Orthanc", ["--version"])):
@@ -879,8 +886,9 @@ def main() -> None:
             "orthanc": "TCP_NODELAY=1 Orthanc <temp config: storage and SQLite index in a temp "
             "dir, no plugins>; a fresh one per run",
             "pacsync": "PACSYNC_HOME=<fresh> pacsync dicom node add sender "
-            "dicom://STORESCU@127.0.0.1:104; pacsync dicom-listen --ae PACSYNC --port PORT; "
-            "indexed instances counted in the store after each run",
+            "dicom://STORESCU@127.0.0.1:104; pacsync dicom-listen --ae PACSYNC --port PORT "
+            f"(default --processes: {default_processes()}, one per core); indexed instances "
+            "counted in the store after each run",
             "cfind": "pynetdicom 3 in the benchmark process, one association per server reused for "
             "every query, TCP_NODELAY on its socket; Study Root, STUDY level; 20 warm-up "
             "queries each; queries interleaved in chunks of 50 between the servers",
