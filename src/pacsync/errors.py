@@ -14,7 +14,9 @@ hint.  Retry logic looks only at the marker class, never at the message::
     │   ├── ReceiverUnavailable       PACS-302
     │   ├── DropFolderUnavailable     PACS-304
     │   ├── ArchiveOffline            PACS-402
-    │   └── MllpPeerUnavailable       PACS-651
+    │   ├── MllpPeerUnavailable       PACS-651
+    │   ├── FhirServerUnavailable     PACS-705
+    │   └── FhirRateLimited           PACS-706
     └── TerminalError                 park it, do not retry
         ├── AuthenticationFailed      PACS-002
         ├── SchemaMismatch            PACS-003
@@ -35,7 +37,17 @@ hint.  Retry logic looks only at the marker class, never at the message::
         ├── DimseFailure              PACS-502
         ├── InvalidHl7Message         PACS-601
         ├── MllpProtocolError         PACS-652
-        └── NegativeAcknowledgement   PACS-653
+        ├── NegativeAcknowledgement   PACS-653
+        ├── FhirAuthRejected          PACS-701  (an AuthenticationFailed)
+        ├── FhirResourceNotFound      PACS-702
+        ├── FhirConflict              PACS-703
+        ├── FhirPreconditionFailed    PACS-704
+        ├── FhirRequestRejected       PACS-707
+        ├── FhirProtocolError         PACS-708
+        └── FhirBulkExportFailed      PACS-709
+
+A transient error may carry ``retry_after`` (seconds the peer asked us to wait, e.g.
+HTTP Retry-After); retry decisions wait at least that long.
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ class PacsyncError(Exception):
 
     code = "PACS-000"
     default_hint = "See the logs for details."
+    retry_after: float | None = None  # seconds the peer asked us to wait, when it said
 
     def __init__(
         self, message: str, *, hint: str | None = None, connection: str | None = None
@@ -270,3 +283,77 @@ class NegativeAcknowledgement(TerminalError):
 
     code = "PACS-653"
     default_hint = "Read the receiver's reason (MSA-3/ERR); fix the message or its mapping."
+
+
+class FhirAuthRejected(AuthenticationFailed):
+    """The FHIR server or its token endpoint refused our credentials (401/403)."""
+
+    code = "PACS-701"
+    default_hint = (
+        "Check the connection's client id, token URL and key: the server must have the "
+        "public key (JWKS) of the client registered, and the client the scopes asked for."
+    )
+
+
+class FhirResourceNotFound(TerminalError):
+    """The FHIR server has no such resource, type or operation (404/410)."""
+
+    code = "PACS-702"
+    default_hint = "Check the resource type and id, and the server's base URL."
+
+
+class FhirConflict(TerminalError):
+    """The FHIR server refused a write that conflicts with what it holds (409)."""
+
+    code = "PACS-703"
+    default_hint = "Read the resource again and apply the change to its current version."
+
+
+class FhirPreconditionFailed(TerminalError):
+    """An If-Match (or conditional) write found another version than the one expected
+    (412): someone else changed the resource since we read it."""
+
+    code = "PACS-704"
+    default_hint = (
+        "The resource changed since it was read: read it again, compare, and write with "
+        "the new ETag."
+    )
+
+
+class FhirServerUnavailable(TransientError):
+    """The FHIR server failed (5xx), timed out or could not be reached."""
+
+    code = "PACS-705"
+    default_hint = "Check that the FHIR server is up and reachable; it is tried again later."
+
+
+class FhirRateLimited(TransientError):
+    """The FHIR server asked us to slow down (429); ``retry_after`` says for how long."""
+
+    code = "PACS-706"
+    default_hint = "The server limits the request rate; it is tried again after Retry-After."
+
+
+class FhirRequestRejected(TerminalError):
+    """The FHIR server refused a request as invalid (400, 405, 406, 415, 422, …)."""
+
+    code = "PACS-707"
+    default_hint = "Read the server's OperationOutcome in the message; fix the request or resource."
+
+
+class FhirProtocolError(TerminalError):
+    """The FHIR server answered with something that is not what FHIR promises: a body
+    that is not a resource, an invalid resource, a Bundle whose next link is broken."""
+
+    code = "PACS-708"
+    default_hint = "The server's answer does not follow FHIR R4; see the message and its logs."
+
+
+class FhirBulkExportFailed(TerminalError):
+    """A Bulk Data $export ended with an error or without a usable manifest."""
+
+    code = "PACS-709"
+    default_hint = (
+        "Read the server's reason; start the export again (files already written are "
+        "replaced, nothing is appended twice)."
+    )

@@ -2,6 +2,8 @@
 
 Transient errors are retried with exponential backoff and jitter (by default
 3 attempts in all, waiting about 2 s, then 4 s); terminal errors never are.
+A transient error that says how long to wait (``retry_after``, e.g. from HTTP
+Retry-After) is waited for at least that long.
 """
 
 from __future__ import annotations
@@ -48,4 +50,7 @@ def decide(
         return Decision(False, reason=f"{error.code} is terminal")
     if attempt >= policy.attempts:
         return Decision(False, reason=f"gave up after {attempt} attempts")
-    return Decision(True, policy.delay(attempt, rand), f"{error.code} is transient")
+    delay = policy.delay(attempt, rand)
+    if error.retry_after is not None:  # the peer said how long to wait: never less
+        delay = max(delay, min(error.retry_after, policy.max_delay))
+    return Decision(True, delay, f"{error.code} is transient")
