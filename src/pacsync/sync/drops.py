@@ -90,9 +90,10 @@ def drop_version(entity: EntitySpec) -> str:
     files are parsed, not where they are found or when they count as complete."""
     drop = entity.drop
     assert drop is not None
-    where = {"drop", "pattern", "snapshot", "ready", "quiet_s", "marker", "archive", "error"}
-    defaults = DropSpec(drop="", format=drop.format, key=drop.key)
-    parsed = drop.model_copy(update={name: getattr(defaults, name) for name in where})
+    where = ("drop", "pattern", "snapshot", "ready", "quiet_s", "marker", "archive", "error")
+    fields = DropSpec.model_fields
+    plain = {n: None if fields[n].is_required() else fields[n].get_default() for n in where}
+    parsed = drop.model_copy(update=plain)
     return mapping_version(entity.model_copy(update={"source": parsed}))
 
 

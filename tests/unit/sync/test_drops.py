@@ -400,3 +400,7 @@ def test_where_files_are_found_is_not_part_of_the_version() -> None:
     parsed = pipeline(delimiter=";")
     assert drop_version(moved.entities["patients"]) == drop_version(base)
     assert drop_version(parsed.entities["patients"]) != drop_version(base)
+    xml = pipeline(format="xml", record_path="Patient", drop="x")
+    assert drop_version(xml.entities["patients"]) == drop_version(
+        pipeline(format="xml", record_path="Patient", ready="marker").entities["patients"]
+    )
