@@ -99,7 +99,7 @@ class FhirClient:
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             return path
-        return f"{self.base_url}/{path.lstrip('/')}"
+        return f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
 
     def send(
         self,
@@ -259,6 +259,17 @@ class FhirClient:
             headers={"Prefer": "return=representation"},
         )
         return self._versioned(body, response, rtype)
+
+    def transaction(self, bundle: JSON) -> JSON:
+        """POST a transaction or batch Bundle to the base URL; the response Bundle.  A
+        transaction is all or nothing on the server, so it is not repeated after a 5xx."""
+        if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in (
+            "transaction",
+            "batch",
+        ):
+            raise InvalidRequest("only a transaction or batch Bundle is posted to the base URL")
+        body, _ = self.json("POST", "", json=bundle)
+        return paging.require_bundle(body, f"{bundle['type']} response")
 
     def delete(self, resource_type: str, resource_id: str) -> None:
         self.send("DELETE", f"{resource_type}/{resource_id}", ok=(404, 410))
