@@ -57,6 +57,7 @@ class DropTriggers(threading.Thread):
         self.wake = threading.Event()
         self._observer: Any = None
         self._watched: dict[str, Any] = {}
+        self._warned: set[str] = set()  # folders said to be unreadable, until they are again
 
     def run(self) -> None:
         self._observer = Observer()
@@ -84,22 +85,29 @@ class DropTriggers(threading.Thread):
                     continue
                 drops = FolderDrops(spec, clock=self.clock)
             except PacsyncError as error:
-                log.warning("%s: not watched: %s", path, error)
+                self._warn(str(path), f"{path}: not watched: {error}")
                 continue
+            self._warned.discard(str(path))
             waiting: dict[str, list[str]] = {}
             for entity in drops.drops:
                 folders.add(str(drops.folder(entity)))
                 try:
                     names = drops.ready(entity)
                 except PacsyncError as error:
-                    log.warning("pipeline %s: %s", spec.name, error)
+                    self._warn(f"{spec.name}/{entity}", f"pipeline {spec.name}: {error}")
                     continue
+                self._warned.discard(f"{spec.name}/{entity}")
                 if names:
                     waiting[entity] = names
             if waiting:
                 asked.append(self._queue(spec.name, path, waiting))
         self._follow(folders)
         return asked
+
+    def _warn(self, what: str, message: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            log.warning("%s", message)
 
     def _queue(self, pipeline: str, path: Path, waiting: dict[str, list[str]]) -> str:
         files = "\n".join(f"{e}/{n}" for e, names in sorted(waiting.items()) for n in names)

@@ -3,6 +3,7 @@ folders, once per set of files and retry period."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -129,3 +130,22 @@ def test_a_new_file_wakes_the_watcher(tmp_path: Path) -> None:
         triggers.stop()
         triggers.join(timeout=10)
     assert [r.entities for r in queue.requests][:1] == [["patients"]]
+
+
+def test_a_missing_drop_folder_is_reported_once_until_it_is_back(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "drops" / "patients").mkdir(parents=True)
+    triggers = DropTriggers(settings, Queue(), clock=lambda: NOW)
+
+    with caplog.at_level(logging.WARNING, logger="pacsync.drops"):
+        triggers.tick()
+        triggers.tick()
+        (tmp_path / "drops" / "visits").mkdir()
+        triggers.tick()
+        (tmp_path / "drops" / "visits").rmdir()
+        triggers.tick()
+
+    missing = [r.getMessage() for r in caplog.records if "visits" in r.getMessage()]
+    assert len(missing) == 2
+    assert "PACS-304" in missing[0]
