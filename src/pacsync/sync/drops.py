@@ -39,7 +39,7 @@ from pacsync.domain.validation import Validator
 from pacsync.errors import DropFileRefused, JobInterrupted, JobTimeout, PacsyncError
 from pacsync.ports import DeadLetters, Destination, DropFolder, JobLog, ProgressSink, WriteBatch
 from pacsync.sync.batch import BatchProcessor
-from pacsync.sync.pipeline import RunResult, _Tracker
+from pacsync.sync.pipeline import ProgressTracker, RunResult
 
 FILE_COLUMN, LINE_COLUMN = "_file", "_line"  # carried by each row, so dead letters say where
 MALFORMED = "malformed"
@@ -415,7 +415,7 @@ def run_drop_entity(
 ) -> None:
     """Load the entity's waiting files into ``result``; a PacsyncError is recorded there,
     never raised.  ``full`` writes every record again, changed or not."""
-    tracker = _Tracker(result, ctx.progress, ctx.job_log, ctx.flush_s)
+    tracker = ProgressTracker(result, ctx.progress, ctx.job_log, ctx.flush_s)
     deadline = None
     if ctx.deadline is not None:
         deadline = time.monotonic() + (ctx.deadline - time.time())

@@ -76,7 +76,7 @@ class NullProgress:
         return None
 
 
-class _Tracker:
+class ProgressTracker:
     """Forwards progress to the caller's sink and, now and then, to the job log."""
 
     def __init__(self, result: RunResult, sink: ProgressSink, log: JobLog, flush_s: float):
@@ -127,7 +127,7 @@ def run_entity(ctx: RunContext, result: RunResult, name: str, mode: Mode) -> Non
 
     Resumes from the entity's checkpoint, so running it again after a crash or a
     failed attempt continues where the committed batches end."""
-    tracker = _Tracker(result, ctx.progress, ctx.job_log, ctx.flush_s)
+    tracker = ProgressTracker(result, ctx.progress, ctx.job_log, ctx.flush_s)
     deadline = None
     if ctx.deadline is not None:
         deadline = time.monotonic() + (ctx.deadline - time.time())
