@@ -33,6 +33,7 @@ from pynetdicom._handlers import (
     standard_pdu_recv_handler,
     standard_pdu_sent_handler,
 )
+from pynetdicom.association import Association
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     ModalityWorklistInformationFind,
@@ -45,7 +46,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from pacsync.connectors.dicom import qr, reactor
+from pacsync.connectors.dicom import qr, reactor, responses
 from pacsync.connectors.dicom.inbox import DatasetMismatch, Inbox
 from pacsync.connectors.dicom.listener import SharedServer
 from pacsync.connectors.dicom.status import Status
@@ -133,10 +134,14 @@ def nodelay(event: evt.Event) -> None:
 
 
 def accepted(event: evt.Event) -> None:
-    """EVT_CONN_OPEN of an association we accept: no Nagle delay, and its threads
-    woken when there is work instead of polling (:mod:`.reactor`)."""
+    """EVT_CONN_OPEN of an association we accept: no Nagle delay, no logging handlers
+    for a logger that drops their lines, its threads woken when there is work instead
+    of polling (:mod:`.reactor`), its pending C-FIND responses sent one PDU each
+    (:mod:`.responses`)."""
     nodelay(event)
+    _quiet_association(event.assoc)
     reactor.wake_on_work(event.assoc)
+    responses.send_pending_at_once(event.assoc)
 
 
 class Scp:
@@ -301,14 +306,18 @@ def _failure(status: Status, sop_uid: str, error: BaseException) -> Dataset:
 
 
 def quiet(server: SharedServer) -> None:
-    """No logging handlers of pynetdicom's on ``server`` when its logger would drop
-    what they write: they describe every PDU and DIMSE message they are given (and
-    the C-FIND SCP each request and response identifier, module settings of
-    pynetdicom's)."""
+    """pynetdicom's request and response identifiers of C-FIND (module settings of
+    pynetdicom's) pretty-printed only for a logger that would write them."""
     logs = logging.getLogger("pynetdicom").isEnabledFor(logging.INFO)
     pynetdicom_config.LOG_REQUEST_IDENTIFIERS = logs
     pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = logs
-    if logs:
+
+
+def _quiet_association(assoc: Association) -> None:
+    """No logging handlers of pynetdicom's on ``assoc`` (it binds them to each one)
+    when its logger would drop what they write: they describe every PDU and DIMSE
+    message."""
+    if logging.getLogger("pynetdicom").isEnabledFor(logging.INFO):
         return
     for event, handler in (
         (evt.EVT_DIMSE_RECV, standard_dimse_recv_handler),
@@ -316,7 +325,7 @@ def quiet(server: SharedServer) -> None:
         (evt.EVT_PDU_RECV, standard_pdu_recv_handler),
         (evt.EVT_PDU_SENT, standard_pdu_sent_handler),
     ):
-        server.unbind(event, handler)
+        assoc.unbind(event, handler)
 
 
 def _application_entity(ae_title: str, max_pdu: int) -> AE:
