@@ -12,6 +12,7 @@ from pacsync.cli import (
     dead_letters,
     dicom,
     dicom_listen,
+    fhir,
     hl7,
     jobs,
     keys,
@@ -50,6 +51,7 @@ app.add_typer(dicom.app, name="dicom")
 app.add_typer(study.app, name="study")
 app.add_typer(worklist.app, name="worklist")
 app.add_typer(hl7.app, name="hl7")
+app.add_typer(fhir.app, name="fhir")
 app.command("search")(search.search)
 app.command("dicom-listen")(dicom_listen.listen)
 

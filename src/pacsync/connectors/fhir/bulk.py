@@ -10,8 +10,9 @@
    ``transient``.
 3. Download: each output file streamed to ``<Type>.<n>.ndjson.part`` and renamed when
    complete, every line checked to be a JSON resource of the manifest's type; the
-   manifest is written last as ``manifest.json``.  A rerun replaces the files instead of
-   appending to them: nothing is written twice, and a folder with ``manifest.json``
+   manifest is written last as ``manifest.json``.  A rerun into the folder first removes
+   the earlier export's files, then writes its own: nothing is appended or kept twice,
+   and a folder with ``manifest.json``
    holds a complete export whose ``transactionTime`` is the next export's ``_since``.
 """
 
@@ -21,6 +22,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from pacsync.errors import (
 
 NDJSON = "application/fhir+ndjson"
 MANIFEST = "manifest.json"
+OUR_FILE = re.compile(r"^[A-Z][A-Za-z]+\.\d{3}\.ndjson(\.part)?$")
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,10 @@ class BulkExport:
     def download(self, manifest: dict[str, Any], into: Path) -> ExportResult:
         into.mkdir(parents=True, exist_ok=True)
         (into / MANIFEST).unlink(missing_ok=True)  # no manifest until the files are complete
+        for folder in (into, into / "errors"):  # an earlier export's files: replaced, not kept
+            for old in folder.glob("*.ndjson*"):
+                if OUR_FILE.match(old.name):
+                    old.unlink()
         authorize = bool(manifest.get("requiresAccessToken", True))
         result = ExportResult(
             str(manifest.get("transactionTime") or ""), str(manifest.get("request") or "")

@@ -183,7 +183,8 @@ class FhirClient:
     # -- interactions ------------------------------------------------------------------
 
     def capabilities(self) -> JSON:
-        body, _ = self.json("GET", "metadata")
+        """The CapabilityStatement (asked for without a token: servers serve it to all)."""
+        body, _ = self.json("GET", "metadata", authorize=False)
         if not isinstance(body, dict) or body.get("resourceType") != "CapabilityStatement":
             raise FhirProtocolError(
                 f"{self.base_url}/metadata is not a CapabilityStatement",
