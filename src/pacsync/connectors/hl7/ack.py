@@ -120,13 +120,31 @@ def _template_key(header: Header) -> str:
 @functools.lru_cache(maxsize=512)
 def _template(segment: str, code: str) -> tuple[str, ...]:
     """The ACK built by ``hl7`` for a header, its MSA-2 still the placeholder."""
-    parts = [str(part) for part in hl7.parse(segment).create_ack(code, message_id=_PLACEHOLDER)]
+    try:
+        parts = [str(p) for p in hl7.parse(segment).create_ack(code, message_id=_PLACEHOLDER)]
+    except Exception:  # delimiters the hl7 package cannot take: the same ACK, built here
+        parts = _plain_template(segment, code)
     sep, component = segment[3], segment[4]
     msh = parts[0].split(sep)
     if _version(msh[11].split(component)[0]) < (2, 3, 1):
         msh[8] = component.join(msh[8].split(component)[:2])  # MSH-9.3 came with 2.3.1
         parts[0] = sep.join(msh)
     return tuple(parts)
+
+
+def _plain_template(segment: str, code: str) -> list[str]:
+    """What ``hl7``'s ``create_ack`` makes of an MSH: sender and receiver swapped,
+    ``ACK^<trigger>^ACK``, the processing and version ids copied, MSA-2 the placeholder."""
+    sep = segment[3]
+    fields = segment.split(sep)
+    fields += [""] * (12 - len(fields))
+    component = fields[1][0]
+    trigger = fields[8].split(component)[1] if component in fields[8] else ""
+    msh = [
+        "MSH", fields[1], fields[4], fields[5], fields[2], fields[3], "", "",
+        component.join(["ACK", trigger, "ACK"]), _PLACEHOLDER, fields[10], fields[11],
+    ]  # fmt: skip
+    return [sep.join(msh), sep.join(["MSA", code, _PLACEHOLDER])]
 
 
 def unreadable_ack(reason: str, condition: int) -> bytes:

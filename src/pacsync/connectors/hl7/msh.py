@@ -10,6 +10,7 @@ in that set.  Problems are reported with their HL7 table 0357 condition code.
 from __future__ import annotations
 
 import codecs
+import string
 from dataclasses import dataclass
 
 # HL7 table 0357: message error condition codes
@@ -32,6 +33,9 @@ CONDITION_TEXT = {
     UNSUPPORTED_VERSION_ID: "Unsupported version id",
     APPLICATION_INTERNAL_ERROR: "Application internal error",
 }
+
+DELIMITERS = frozenset(string.punctuation)  # what may separate fields and their parts
+MAX_CONTROL_ID = 199  # MSH-10 is ST of at most 199 characters (20 before 2.7)
 
 # HL7 table 0211 (alternate character sets) -> Python codecs
 CHARSETS = {
@@ -103,12 +107,12 @@ def read_header(payload: bytes, default_encoding: str = "utf-8") -> Header:
         raise HeaderError(SEGMENT_SEQUENCE_ERROR, "the message does not start with MSH")
     separator = chr(payload[3])
     raw = payload[: _segment_end(payload)]
-    if separator.isalnum() or separator in "\r\n":
+    if separator not in DELIMITERS:
         raise HeaderError(DATA_TYPE_ERROR, "MSH-1 is not a field separator", field=1)
     latin = raw.decode("latin-1")
     fields = latin.split(separator)
     encoding_chars = fields[1] if len(fields) > 1 else ""
-    if len(encoding_chars) < 2 or separator in encoding_chars:
+    if not 4 <= len(encoding_chars) <= 5 or not _distinct_delimiters(encoding_chars):
         raise HeaderError(DATA_TYPE_ERROR, "MSH-2 does not hold the encoding characters", field=2)
     component, repetition = encoding_chars[0], encoding_chars[1]
     charset = _field(fields, 18).split(repetition)[0].split(component)[0].strip()
@@ -124,6 +128,8 @@ def read_header(payload: bytes, default_encoding: str = "utf-8") -> Header:
     control_id = _field(fields, 10)
     if not control_id:
         raise HeaderError(REQUIRED_FIELD_MISSING, "MSH-10 (message control id) is empty", 10)
+    if len(control_id) > MAX_CONTROL_ID:  # kept cut, it could be taken for another's copy
+        raise HeaderError(DATA_TYPE_ERROR, f"MSH-10 is longer than {MAX_CONTROL_ID} characters", 10)
     if not message_type[0]:
         raise HeaderError(REQUIRED_FIELD_MISSING, "MSH-9 (message type) is empty", 9)
     return Header(
@@ -162,6 +168,12 @@ def decode(payload: bytes, header: Header) -> str:
 
 def _why(exc: UnicodeError) -> str:
     return exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+
+
+def _distinct_delimiters(chars: str) -> bool:
+    """MSH-2: component, repetition, escape, subcomponent (and truncation, 2.7), each a
+    different printable mark (the field separator is already left out: MSH is split on it)."""
+    return all(c in DELIMITERS for c in chars) and len(set(chars)) == len(chars)
 
 
 def _segment_end(payload: bytes) -> int:

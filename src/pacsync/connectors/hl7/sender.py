@@ -200,6 +200,7 @@ class MllpSender:
 def split_messages(text: bytes) -> list[bytes]:
     """Messages of a file: each starts at a line beginning with MSH; segments end
     with CR whatever the file used (CR, LF or CRLF); MLLP blocks are unwrapped."""
+    text = text.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark (Windows exports)
     text = text.replace(b"\x0b", b"").replace(b"\x1c", b"")
     lines = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     messages: list[list[bytes]] = []

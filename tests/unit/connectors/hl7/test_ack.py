@@ -198,3 +198,16 @@ def test_an_unreadable_message_is_answered_in_original_mode() -> None:
 
 def test_accepted_codes() -> None:
     assert [c for c in AckCode if c.accepted] == [AckCode.AA, AckCode.CA]
+
+
+@pytest.mark.parametrize("kind", ["ADT~", "A~B^C", "ADT\\A01"])
+def test_a_message_type_the_hl7_package_cannot_take_still_gets_its_ack(kind: str) -> None:
+    raw = f"MSH|^~\\&|PMS|CLINIC|PACSYNC|HOSP|2026||{kind}|C77|P|2.5.1\rPID|1\r".encode()
+    request = read_header(raw)
+    ack = build_ack(request, AckCode.AR, condition=msh.UNSUPPORTED_MESSAGE_TYPE, field=9)
+    answer = read_ack(ack)
+    assert (answer.code, answer.control_id) == ("AR", "C77")
+    msh_fields = ack.split(b"\r")[0].split(b"|")
+    assert msh_fields[2:6] == [b"PACSYNC", b"HOSP", b"PMS", b"CLINIC"]
+    assert msh_fields[10:12] == [b"P", b"2.5.1"]
+    assert msh_fields[8].startswith(b"ACK^")

@@ -38,7 +38,11 @@ _charset = st.sampled_from(
 def headers(draw: st.DrawFn) -> bytes:
     """MSH-like segments: odd delimiters, odd fields, any MSH-18, any bytes after."""
     separator = draw(_delimiter)
-    encoding = "".join(draw(st.lists(_delimiter, min_size=0, max_size=5)))
+    if draw(st.booleans()):  # distinct marks, as MSH-2 should be (its parser's way in)
+        marks = st.sampled_from([c for c in "^~\\&#$%*@!" if c != separator])
+        encoding = "".join(draw(st.lists(marks, min_size=4, max_size=5, unique=True)))
+    else:
+        encoding = "".join(draw(st.lists(_delimiter, min_size=0, max_size=5)))
     fields = draw(st.lists(_field, max_size=20))
     if draw(st.booleans()):
         fields = fields[:16] + [""] * (16 - len(fields[:16])) + [draw(_charset)]
@@ -68,7 +72,8 @@ def _read_or_refuse(raw: bytes) -> None:
     assert wrong is None or wrong.field == 18
     for code in (AckCode.AA, AckCode.AE):
         ack = build_ack(header, code, condition=None if code is AckCode.AA else 102, reason="x")
-        assert read_ack(ack, header.encoding).code == code.value
+        answer = read_ack(ack, header.encoding)
+        assert (answer.code, answer.control_id) == (code.value, header.control_id)
 
 
 @FUZZ

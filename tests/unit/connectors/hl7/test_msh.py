@@ -196,3 +196,32 @@ def test_every_condition_has_its_table_0357_text() -> None:
     assert msh.CONDITION_TEXT[msh.UNSUPPORTED_MESSAGE_TYPE] == "Unsupported message type"
     assert msh.CONDITION_TEXT[msh.REQUIRED_FIELD_MISSING] == "Required field missing"
     assert set(msh.CONDITION_TEXT) == {100, 101, 102, 200, 201, 202, 203, 207}
+
+
+def test_a_control_id_longer_than_msh_10_holds_is_refused() -> None:
+    assert read_header(header_bytes(fields={10: "C" * 199})).control_id == "C" * 199
+    with pytest.raises(HeaderError) as caught:
+        read_header(header_bytes(fields={10: "C" * 199 + "2"}))
+    assert (caught.value.condition, caught.value.field) == (msh.DATA_TYPE_ERROR, 10)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"MSH|^~^&|PMS|CLINIC|X|Y|2026||ADT^A01|C1|P|2.5\r", 2),  # a mark twice
+        (b"MSH|^~\\|PMS|CLINIC|X|Y|2026||ADT^A01|C1|P|2.5\r", 2),  # three marks
+        (b"MSH|^~\\&#$|PMS|CLINIC|X|Y|2026||ADT^A01|C1|P|2.5\r", 2),  # six
+        (b"MSH|^A\\&|PMS|CLINIC|X|Y|2026||ADT^A01|C1|P|2.5\r", 2),  # a letter
+        (b"MSH\x00^~\\&\x00PMS\x00CLINIC\x00X\x00Y\x002026\x00\x00ADT^A01\x00C1\r", 1),
+        (b"MSH ^~\\& PMS CLINIC X Y 2026  ADT^A01 C1 P 2.5\r", 1),
+    ],
+)
+def test_delimiters_must_be_distinct_printable_marks(raw: bytes, field: int) -> None:
+    with pytest.raises(HeaderError) as caught:
+        read_header(raw)
+    assert (caught.value.condition, caught.value.field) == (msh.DATA_TYPE_ERROR, field)
+
+
+def test_msh_2_may_hold_the_truncation_character_of_2_7() -> None:
+    header = read_header(b"MSH|^~\\&#|PMS|CLINIC|X|Y|2026||ADT^A01|C1|P|2.7\r")
+    assert (header.encoding_characters, header.control_id) == ("^~\\&#", "C1")

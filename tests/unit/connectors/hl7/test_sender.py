@@ -282,3 +282,7 @@ def test_msh_15_ne_is_sent_without_waiting_for_an_ack(receiver: Callable[..., Re
 def test_read_ack_refuses_an_msa_1_outside_table_0008(code: str) -> None:
     with pytest.raises(MllpProtocolError, match="MSA-1"):
         read_ack(ack("C1", code))
+
+
+def test_a_byte_order_mark_before_the_first_msh_is_dropped() -> None:
+    assert split_messages(b"\xef\xbb\xbfMSH|a\r\nPID|1\r\n") == [b"MSH|a\rPID|1\r"]
