@@ -18,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.parser import parse_message
 from sqlalchemy import create_engine, text
 
 from pacsync.connectors.hl7.mllp import END, START, frame
@@ -44,6 +46,14 @@ def stored(listener: Listener) -> list[dict[str, Any]]:
             return [dict(row._mapping) for row in rows]
     finally:
         engine.dispose()
+
+
+def strictly_valid(ack: bytes, encoding: str = "utf-8") -> None:
+    """hl7apy, as an independent reader, finds the ACK valid under strict validation."""
+    parsed = parse_message(
+        ack.decode(encoding), validation_level=VALIDATION_LEVEL.STRICT, find_groups=False
+    )
+    assert parsed.validate()
 
 
 @pytest.fixture
@@ -74,6 +84,8 @@ def test_mllp_send_loose_file_of_fixtures_with_lf_segment_ends(
     assert [a.control_id for a in acks] == control_ids
     assert all(a.code in ("AA", "CA") for a in acks), acks
     assert acks[0].code == "CA"  # adt_a01 asks for enhanced mode (MSH-15 AL)
+    for number, answer in enumerate(acks):  # adt_a31's ACK is in its 8859/1
+        strictly_valid(answer.raw, "iso8859-1" if number == 1 else "utf-8")
     rows = stored(listener)
     assert [r["control_id"] for r in rows] == control_ids
     assert {r["state"] for r in rows} == {"received"}
@@ -170,6 +182,8 @@ def test_bad_input_is_answered_and_every_connection_goes_on(
         assert "MSH-10" in no_id.text
 
         assert good.exchange(adt("G3")).code == "AA"
+        for answer in (missing, big, encoding, no_id):  # each refusal a valid ACK
+            strictly_valid(answer.raw)
 
     truncated = Connection(port)  # closed in the middle of a block
     truncated.write(START + adt("TRUNC")[:40])
