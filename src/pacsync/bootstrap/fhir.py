@@ -21,7 +21,7 @@ from pacsync.connectors.fhir.auth import (
     key_from_file,
     load_private_key,
 )
-from pacsync.connectors.fhir.bulk import BulkExport, ExportRequest, ExportResult
+from pacsync.connectors.fhir.bulk import BulkExport, ExportedFile, ExportRequest, ExportResult
 from pacsync.connectors.fhir.client import FhirClient
 from pacsync.db.connections import split_password
 from pacsync.domain.fhir_endpoint import FhirEndpoint
@@ -189,6 +189,7 @@ def export(
     group: str | None = None,
     max_wait_s: float = 3600.0,
     progress: Callable[[str], None] = lambda _: None,
+    downloaded: Callable[[ExportedFile], None] = lambda _: None,
 ) -> ExportResult:
     """A Bulk $export of the connection into the folder, at the level its vendor offers
     (Group when a group is given or configured)."""
@@ -196,5 +197,5 @@ def export(
     path = target.profile.export_path(group or target.group)
     request = ExportRequest(path=path, types=tuple(types), since=since)
     with client(store, name) as fhir:
-        bulk = BulkExport(fhir, max_wait_s=max_wait_s, progress=progress)
+        bulk = BulkExport(fhir, max_wait_s=max_wait_s, progress=progress, downloaded=downloaded)
         return bulk.run(request, into)

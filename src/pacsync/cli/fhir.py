@@ -4,6 +4,7 @@ step by step, Bulk-export them into a folder; and the vendor profiles."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from pacsync.cli.console import EXIT_FAILED, console, reports_errors
 from pacsync.config import Settings
 from pacsync.domain.fhir_vendors import PROFILES
 from pacsync.errors import ConfigError, InvalidRequest
+from pacsync.jobs.outcome import error_from_dict
 
 app = typer.Typer(
     help="FHIR R4 servers (EHR APIs): connections, check, Bulk export.", no_args_is_help=True
@@ -159,41 +161,48 @@ def export(
     max_wait_s: Annotated[
         float, typer.Option("--max-wait", help="Seconds to wait for the server's export")
     ] = 3600.0,
+    background: Annotated[
+        bool, typer.Option("--background", help="Queue it as a job for the workers instead")
+    ] = False,
 ) -> None:
-    """Bulk Data $export of the server into a folder (one NDJSON file per output)."""
+    """Bulk Data $export of the server into a folder (one NDJSON file per output), as a
+    job: here with its progress, or queued for the workers with --background."""
+    from pacsync.bootstrap import fhir_export, jobs
+
     wanted = [t.strip() for t in (types or "").split(",") if t.strip()]
+    settings = Settings()
+    store = bootstrap.store(settings)
+    wiring.endpoint(store, connection)  # an unknown connection is refused before queueing
+    request = fhir_export.export_request(connection, into, types=wanted,
+                                         since=_since(since, into), group=group,
+                                         max_wait_s=max_wait_s)  # fmt: skip
+    if background:
+        job_id, _ = jobs.submit(settings, request, store=store)
+        console.print(f"job [bold]{job_id[:8]}[/] queued: export of {connection} into {into} "
+                      f"(pacsync jobs show {job_id[:8]})", highlight=False)  # fmt: skip
+        return
+    job_id, _ = jobs.create_job(store, request)
     started = time.perf_counter()
     with console.status("kicking off the export") as status:
-        result = wiring.export(
-            bootstrap.store(Settings()),
-            connection,
-            into,
-            types=wanted,
-            since=_since(since, into),
-            group=group,
-            max_wait_s=max_wait_s,
-            progress=status.update,
-        )
+        runner = fhir_export.ExportJobs(store, f"cli-{os.getpid()}", progress=status.update)
+        outcome = runner.run(job_id, connection, request.args)
+    failed = error_from_dict(outcome.get("error"))
+    if failed is not None:
+        raise failed
     took = time.perf_counter() - started
-    table = Table(title=f"exported into {into}")
-    for column in ("type", "files", "resources"):
+    table = Table(title=f"exported into {into} (job {job_id[:8]})")
+    for column in ("type", "resources"):
         table.add_column(column)
-    for rtype, count in sorted(result.counts().items()):
-        files = sum(1 for f in result.files if f.resource_type == rtype)
-        table.add_row(rtype, str(files), str(count))
+    for rtype, count in sorted(outcome["counts"].items()):
+        table.add_row(rtype, str(count))
     console.print(table)
-    rate = result.resources / took if took > 0 else 0.0
+    total = int(outcome["resources"])
+    rate = total / took if took > 0 else 0.0
     console.print(
-        f"{result.resources} resources in {took:.1f} s ({rate:.0f}/s), {result.polls} polls; "
-        f"transaction time {result.transaction_time} (next: --since last)",
+        f"{total} resources in {took:.1f} s ({rate:.0f}/s), {outcome['polls']} polls; "
+        f"transaction time {outcome['transaction_time']} (next: --since last)",
         highlight=False,
     )
-    if result.errors:
-        console.print(
-            f"[yellow]{sum(f.resources for f in result.errors)} error entries[/] in "
-            f"{into / 'errors'}",
-            highlight=False,
-        )
 
 
 @app.command("vendors")

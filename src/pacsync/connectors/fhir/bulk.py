@@ -90,9 +90,10 @@ class ExportRequest:
 
 
 Progress = Callable[[str], None]
+Downloaded = Callable[[ExportedFile], None]
 
 
-def _quiet(_: str) -> None:
+def _quiet(_: object) -> None:
     return None
 
 
@@ -106,13 +107,15 @@ class BulkExport:
         max_poll_s: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
         progress: Progress = _quiet,
+        downloaded: Downloaded = _quiet,
     ) -> None:
         self.client = client
         self.max_wait_s = max_wait_s
         self.min_poll_s = min_poll_s
         self.max_poll_s = max_poll_s
         self.clock = clock
-        self.progress = progress
+        self.progress = progress  # what the export is doing, in words
+        self.downloaded = downloaded  # each output file, once complete
 
     # -- 1. kick-off -------------------------------------------------------------------
 
@@ -220,6 +223,8 @@ class BulkExport:
                     self._file(url, rtype, folder / name, authorize, check=kind == "output")
                 )
                 self.progress(f"downloaded {name}: {items[-1].resources} resources")
+                if kind == "output":
+                    self.downloaded(items[-1])
         record = {
             "transactionTime": result.transaction_time,
             "request": result.request,
