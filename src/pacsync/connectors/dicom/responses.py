@@ -1,18 +1,22 @@
-"""Pending C-FIND responses sent in one P-DATA-TF PDU each.
+"""The SCP's commonest responses sent in one P-DATA-TF PDU each, encoded here.
 
 pynetdicom sends every DIMSE message as a message object whose command set is built
 element by element as a pydicom dataset and encoded twice (once for its group
-length), then as one P-DATA-TF PDU for the command set and another for the
-identifier.  A C-FIND answer is mostly pending responses that differ only in their
-identifier, so that costs more than finding the matches: about half a millisecond
-of the SCP's time per match, and a second PDU for the peer to read.
+length), then as one P-DATA-TF PDU for the command set and another for a data set.
+An SCP answers mostly two kinds of message that differ only in a few values: the
+pending responses of a C-FIND (one per match) and the successful C-STORE responses
+(one per instance received).  Building them that way costs about a quarter of a
+millisecond each, on the path of every match and every instance, and a C-FIND
+match takes the peer two PDUs to read.
 
-:func:`send_pending_at_once` makes an association (one we accept) send each pending
-C-FIND response (PS3.4 C.4.1.1.4, status FF00 or FF01) as its command set, encoded
-here in Implicit VR Little Endian (PS3.7 9.3, E.1), and its identifier as the two
-last-fragment PDVs of one P-DATA-TF (PS3.8 9.3.5, E.2).  Any other message, one
-that would not fit the peer's maximum PDU length, or one with handlers bound to
-EVT_DIMSE_SENT (they are given pynetdicom's message object) goes pynetdicom's way.
+:func:`send_directly` makes an association (one we accept) send those two kinds
+(PS3.7 9.1.1.1 and 9.1.2.1: a C-FIND-RSP with status FF00 or FF01 and an
+identifier, a C-STORE-RSP with status 0000 and no error comment) as their command
+set, encoded here in Implicit VR Little Endian (PS3.7 6.3.1, E.1), and identifier,
+each as a last-fragment PDV of one P-DATA-TF (PS3.8 9.3.5, E.2).  Any other
+message, one that would not fit the peer's maximum PDU length, or one with handlers
+bound to EVT_DIMSE_SENT (they are given pynetdicom's message object) goes
+pynetdicom's way.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from typing import Any, Final
 
 from pynetdicom import evt
 from pynetdicom.association import Association
-from pynetdicom.dimse_primitives import C_FIND
+from pynetdicom.dimse_primitives import C_FIND, C_STORE
 from pynetdicom.pdu_primitives import P_DATA
 
 PENDING: Final = frozenset({0xFF00, 0xFF01})
+SUCCESS: Final = 0x0000
+C_STORE_RSP: Final = 0x8001
 C_FIND_RSP: Final = 0x8020
 DATA_SET_PRESENT: Final = 0x0001
+NO_DATA_SET: Final = 0x0101
 COMMAND_LAST: Final = b"\x03"  # message control header: command, last fragment
 DATA_SET_LAST: Final = b"\x02"  # data set, last fragment
 PDV_OVERHEAD: Final = 6  # item length (4), presentation context ID, control header
@@ -43,50 +50,72 @@ def _ui(element: int, uid: str) -> bytes:
     return struct.pack("<HHI", 0x0000, element, len(value)) + value
 
 
-def command_set(sop_class_uid: str, message_id: int, status: int) -> bytes:
-    """The command set of a C-FIND response with an identifier, group length first."""
-    elements = b"".join((
+def command_set(
+    field: int, sop_class_uid: str, message_id: int, status: int, sop_instance_uid: str = ""
+) -> bytes:
+    """The command set of a response (``field``: C-FIND-RSP, with an identifier, or
+    C-STORE-RSP, without), group length first, elements in tag order."""
+    elements = [
         _ui(0x0002, sop_class_uid),
-        _US.pack(0x0000, 0x0100, 2, C_FIND_RSP),
+        _US.pack(0x0000, 0x0100, 2, field),
         _US.pack(0x0000, 0x0120, 2, message_id),
-        _US.pack(0x0000, 0x0800, 2, DATA_SET_PRESENT),
+        _US.pack(0x0000, 0x0800, 2, DATA_SET_PRESENT if field == C_FIND_RSP else NO_DATA_SET),
         _US.pack(0x0000, 0x0900, 2, status),
-    ))  # fmt: skip
-    return struct.pack("<HHII", 0x0000, 0x0000, 4, len(elements)) + elements
+    ]
+    if sop_instance_uid:
+        elements.append(_ui(0x1000, sop_instance_uid))
+    encoded = b"".join(elements)
+    return struct.pack("<HHII", 0x0000, 0x0000, 4, len(encoded)) + encoded
 
 
-def send_pending_at_once(assoc: Association) -> None:
-    """Send ``assoc``'s pending C-FIND responses one PDU each (before its threads start)."""
+def send_directly(assoc: Association) -> None:
+    """Send ``assoc``'s pending C-FIND and successful C-STORE responses one PDU each
+    (before its threads start)."""
     dimse = assoc.dimse
     send_msg = dimse.send_msg
 
     def send(primitive: Any, context_id: int) -> None:
-        if not _pending(primitive) or assoc.get_handlers(evt.EVT_DIMSE_SENT):
-            send_msg(primitive, context_id)
-            return
-        data = primitive.Identifier.getvalue()
-        command = command_set(str(primitive.AffectedSOPClassUID),
-                              int(primitive.MessageIDBeingRespondedTo),
-                              int(primitive.Status))  # fmt: skip
+        pdvs = _pdvs(primitive, context_id)
         limit = dimse.maximum_pdu_size
-        if limit and len(command) + len(data) + 2 * PDV_OVERHEAD > limit:
+        if (
+            pdvs is None
+            or (limit and sum(len(pdv[1]) + PDV_OVERHEAD - 1 for pdv in pdvs) > limit)
+            or assoc.get_handlers(evt.EVT_DIMSE_SENT)
+        ):
             send_msg(primitive, context_id)
             return
         pdu = P_DATA()
-        pdu.presentation_data_value_list = [  # lists: pynetdicom's setter checks for them
-            [context_id, COMMAND_LAST + command],  # type: ignore[list-item]
-            [context_id, DATA_SET_LAST + data],  # type: ignore[list-item]
-        ]
+        pdu.presentation_data_value_list = pdvs  # type: ignore[assignment]
         dimse.dul.send_pdu(pdu)
 
     dimse.send_msg = send  # type: ignore[method-assign]
 
 
-def _pending(primitive: Any) -> bool:
-    return (
+def _pdvs(primitive: Any, context_id: int) -> list[list[Any]] | None:
+    """The PDVs of a response sent directly (lists: pynetdicom's P_DATA checks for
+    them), or None."""
+    if primitive.MessageIDBeingRespondedTo is None or primitive.AffectedSOPClassUID is None:
+        return None
+    message_id = int(primitive.MessageIDBeingRespondedTo)
+    sop_class = str(primitive.AffectedSOPClassUID)
+    if (
         isinstance(primitive, C_FIND)
-        and primitive.MessageIDBeingRespondedTo is not None
         and primitive.Status in PENDING
         and isinstance(primitive.Identifier, BytesIO)
-        and primitive.AffectedSOPClassUID is not None
-    )
+    ):
+        command = command_set(C_FIND_RSP, sop_class, message_id, int(primitive.Status))
+        return [
+            [context_id, COMMAND_LAST + command],
+            [context_id, DATA_SET_LAST + primitive.Identifier.getvalue()],
+        ]
+    if (
+        isinstance(primitive, C_STORE)
+        and primitive.Status == SUCCESS
+        and primitive.AffectedSOPInstanceUID
+        and primitive.ErrorComment is None
+        and primitive.OffendingElement is None
+    ):
+        command = command_set(C_STORE_RSP, sop_class, message_id, SUCCESS,
+                              str(primitive.AffectedSOPInstanceUID))  # fmt: skip
+        return [[context_id, COMMAND_LAST + command]]
+    return None

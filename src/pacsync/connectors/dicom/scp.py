@@ -136,12 +136,12 @@ def nodelay(event: evt.Event) -> None:
 def accepted(event: evt.Event) -> None:
     """EVT_CONN_OPEN of an association we accept: no Nagle delay, no logging handlers
     for a logger that drops their lines, its threads woken when there is work instead
-    of polling (:mod:`.reactor`), its pending C-FIND responses sent one PDU each
-    (:mod:`.responses`)."""
+    of polling (:mod:`.reactor`), its pending C-FIND and successful C-STORE responses
+    sent one PDU each (:mod:`.responses`)."""
     nodelay(event)
     _quiet_association(event.assoc)
     reactor.wake_on_work(event.assoc)
-    responses.send_pending_at_once(event.assoc)
+    responses.send_directly(event.assoc)
 
 
 class Scp:
@@ -253,7 +253,7 @@ class Scp:
     def _echo(self, event: evt.Event) -> int:
         return Status.SUCCESS
 
-    def _store(self, event: evt.Event) -> Dataset:
+    def _store(self, event: evt.Event) -> Dataset | int:
         request: Any = event.request
         sop_uid = str(request.AffectedSOPInstanceUID)
         try:
@@ -276,7 +276,7 @@ class Scp:
             log.exception("C-STORE of %s failed", sop_uid)
             return _failure(Status.PROCESSING_FAILURE, sop_uid, error)
         log.debug("C-STORE %s: %s %s", sop_uid, received.outcome, received.path)
-        return _status(Status.SUCCESS)
+        return Status.SUCCESS
 
     def _find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
         if str(event.request.AffectedSOPClassUID) == ModalityWorklistInformationFind:

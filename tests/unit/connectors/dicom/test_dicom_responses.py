@@ -1,6 +1,7 @@
-"""Pending C-FIND responses sent one PDU each: the command set encoded here is the
-one pynetdicom encodes, and a pynetdicom requestor receives every match, also when
-its maximum PDU length leaves the responses to pynetdicom's own way."""
+"""Pending C-FIND and successful C-STORE responses sent one PDU each: the command
+sets encoded here are the ones pynetdicom encodes, and a pynetdicom requestor
+receives every match, also when its maximum PDU length leaves the responses to
+pynetdicom's own way."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
-from pynetdicom.dimse_messages import C_FIND_RSP
-from pynetdicom.dimse_primitives import C_FIND
+from pynetdicom.dimse_messages import C_FIND_RSP, C_STORE_RSP
+from pynetdicom.dimse_primitives import C_FIND, C_STORE
 from pynetdicom.dsutils import encode
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
@@ -45,8 +46,22 @@ def test_the_command_set_is_the_one_pynetdicom_encodes(
     primitive.Identifier = BytesIO(encoded)
     message = C_FIND_RSP()
     message.primitive_to_message(primitive)
-    assert responses.command_set(uid, message_id, status) == encode(message.command_set,
-                                                                    True, True)  # fmt: skip
+    encoded = responses.command_set(responses.C_FIND_RSP, uid, message_id, status)
+    assert encoded == encode(message.command_set, True, True)
+
+
+@pytest.mark.parametrize("sop_uid", ["1.2.826.0.1.3680043.8.498.1", "1.2.3.45"])
+def test_the_c_store_command_set_is_the_one_pynetdicom_encodes(sop_uid: str) -> None:
+    primitive = C_STORE()
+    primitive.MessageIDBeingRespondedTo = 3
+    primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    primitive.AffectedSOPInstanceUID = sop_uid
+    primitive.Status = 0x0000
+    message = C_STORE_RSP()
+    message.primitive_to_message(primitive)
+    encoded = responses.command_set(responses.C_STORE_RSP, "1.2.840.10008.5.1.4.1.1.2", 3,
+                                    0x0000, sop_uid)  # fmt: skip
+    assert encoded == encode(message.command_set, True, True)
 
 
 class Studies:
