@@ -332,3 +332,12 @@ def test_block_end_bytes_alone_are_harmless(listener: Listener) -> None:
     with Connection(listener.port) as conn:
         conn.write(END + END + b"\r\n")
         assert conn.exchange(adt("E1")).code == "AA"
+
+
+def test_a_default_encoding_that_is_no_character_set_stops_the_listener_at_start(
+    pacsync: Any,
+) -> None:
+    done = pacsync("hl7", "listen", "--port", "0", env={"PACSYNC_HL7_ENCODING": "latin-9x"})
+    assert done.returncode != 0
+    assert "PACS-101" in done.stdout + done.stderr
+    assert "PACSYNC_HL7_ENCODING 'latin-9x' is not a character set" in done.stdout + done.stderr

@@ -21,7 +21,7 @@ from pacsync.connectors.hl7.ack import AckCode, ack_code, build_ack, unreadable_
 from pacsync.connectors.hl7.metrics import METRICS, Hl7Metrics
 from pacsync.connectors.hl7.mllp import Dropped, Problem
 from pacsync.domain.messaging import AcceptPolicy, Incoming, Kept
-from pacsync.errors import PacsyncError
+from pacsync.errors import ConfigError, PacsyncError
 from pacsync.ports import MessageJournal
 
 log = logging.getLogger("pacsync.hl7.intake")
@@ -115,7 +115,13 @@ class Intake:
         self.feed = feed
         self.commit = commit
         self.policy = policy or AcceptPolicy()
-        self.default_encoding = default_encoding
+        try:
+            self.default_encoding = msh.codec(default_encoding)
+        except LookupError:
+            raise ConfigError(
+                f"PACSYNC_HL7_ENCODING {default_encoding!r} is not a character set",
+                hint="Use an HL7 name (UNICODE UTF-8, 8859/1) or a Python one (utf-8, cp1252)",
+            ) from None
         self.metrics = metrics or METRICS
 
     def decide(self, payload: bytes, peer: str) -> Decision:

@@ -187,19 +187,29 @@ def _field(fields: list[str], number: int) -> str:
     return fields[index].strip() if index < len(fields) else ""
 
 
-def _codec(charset: str, default: str) -> str:
-    if not charset:
-        return default
-    name = CHARSETS.get(charset.upper())
-    if name is None:
-        try:
-            name = codecs.lookup(charset).name
-            b"MSH".decode(name, "replace")  # LookupError: not a text encoding (base64)
-        except (LookupError, ValueError):
-            raise HeaderError(
-                DATA_TYPE_ERROR, f"MSH-18 names an unknown character set {charset!r}", 18
-            ) from None
+def codec(charset: str) -> str:
+    """The Python codec of a character set named as HL7 table 0211 or Python names it;
+    LookupError when it names none (or a codec that is not a text encoding, like base64)."""
+    name = CHARSETS.get(charset.strip().upper())
+    if name is not None:
+        return name
+    try:
+        name = codecs.lookup(charset).name
+        b"MSH".decode(name, "replace")  # LookupError: not a text encoding
+    except ValueError:  # a NUL in the name
+        raise LookupError(charset) from None
     return name
 
 
-__all__ = ["CHARSETS", "CONDITION_TEXT", "Header", "HeaderError", "decode", "read_header"]
+def _codec(charset: str, default: str) -> str:
+    if not charset:
+        return default
+    try:
+        return codec(charset)
+    except LookupError:
+        raise HeaderError(
+            DATA_TYPE_ERROR, f"MSH-18 names an unknown character set {charset!r}", 18
+        ) from None
+
+
+__all__ = ["CHARSETS", "CONDITION_TEXT", "Header", "HeaderError", "codec", "decode", "read_header"]

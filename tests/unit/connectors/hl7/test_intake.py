@@ -18,7 +18,7 @@ from pacsync.connectors.hl7.mllp import Dropped, Problem
 from pacsync.connectors.hl7.sender import read_ack
 from pacsync.connectors.memory import MemoryMessageJournal
 from pacsync.domain.messaging import AcceptPolicy
-from pacsync.errors import StoreUnavailable
+from pacsync.errors import ConfigError, StoreUnavailable
 
 PEER = "127.0.0.1:40000"
 
@@ -366,3 +366,16 @@ def test_an_unexpected_journal_failure_is_answered_ar_too(
     assert read_ack(answer).code == "AR"
     assert journal.messages == []
     assert "a bug in the journal" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["latin-9x", "base64", ""])
+def test_a_default_encoding_that_is_no_character_set_is_refused_at_start(
+    commit: GroupCommit, name: str
+) -> None:
+    with pytest.raises(ConfigError, match="PACSYNC_HL7_ENCODING"):
+        Intake("pms", commit, default_encoding=name)
+
+
+def test_a_default_encoding_is_taken_by_its_hl7_name_too(commit: GroupCommit) -> None:
+    intake = Intake("pms", commit, default_encoding="8859/1")
+    assert intake.decide(adt(body=b"PID|1||M\xfcller\r"), PEER).message.encoding == "iso8859-1"
