@@ -3,15 +3,16 @@
 pynetdicom sends every DIMSE message as a message object whose command set is built
 element by element as a pydicom dataset and encoded twice (once for its group
 length), then as one P-DATA-TF PDU for the command set and another for a data set.
-An SCP answers mostly two kinds of message that differ only in a few values: the
-pending responses of a C-FIND (one per match) and the successful C-STORE responses
-(one per instance received).  Building them that way costs about a quarter of a
+An SCP answers mostly messages that differ only in a few values: the responses of a
+C-FIND (one per match, and the final one) and the successful C-STORE responses (one
+per instance received).  Building them that way costs about a quarter of a
 millisecond each, on the path of every match and every instance, and a C-FIND
 match takes the peer two PDUs to read.
 
 :func:`send_directly` makes an association (one we accept) send those two kinds
 (PS3.7 9.1.1.1 and 9.1.2.1: a C-FIND-RSP with status FF00 or FF01 and an
-identifier, a C-STORE-RSP with status 0000 and no error comment) as their command
+identifier or with status 0000 and none, a C-STORE-RSP with status 0000 and no
+error comment) as their command
 set, encoded here in Implicit VR Little Endian (PS3.7 6.3.1, E.1), and identifier,
 each as a last-fragment PDV of one P-DATA-TF (PS3.8 9.3.5, E.2).  Any other
 message, one that would not fit the peer's maximum PDU length, or one with handlers
@@ -51,15 +52,21 @@ def _ui(element: int, uid: str) -> bytes:
 
 
 def command_set(
-    field: int, sop_class_uid: str, message_id: int, status: int, sop_instance_uid: str = ""
+    field: int,
+    sop_class_uid: str,
+    message_id: int,
+    status: int,
+    *,
+    data_set: bool = False,
+    sop_instance_uid: str = "",
 ) -> bytes:
-    """The command set of a response (``field``: C-FIND-RSP, with an identifier, or
-    C-STORE-RSP, without), group length first, elements in tag order."""
+    """The command set of a response (``field``: C-FIND-RSP or C-STORE-RSP), group
+    length first, elements in tag order."""
     elements = [
         _ui(0x0002, sop_class_uid),
         _US.pack(0x0000, 0x0100, 2, field),
         _US.pack(0x0000, 0x0120, 2, message_id),
-        _US.pack(0x0000, 0x0800, 2, DATA_SET_PRESENT if field == C_FIND_RSP else NO_DATA_SET),
+        _US.pack(0x0000, 0x0800, 2, DATA_SET_PRESENT if data_set else NO_DATA_SET),
         _US.pack(0x0000, 0x0900, 2, status),
     ]
     if sop_instance_uid:
@@ -69,8 +76,8 @@ def command_set(
 
 
 def send_directly(assoc: Association) -> None:
-    """Send ``assoc``'s pending C-FIND and successful C-STORE responses one PDU each
-    (before its threads start)."""
+    """Send ``assoc``'s pending and final C-FIND and successful C-STORE responses one
+    PDU each (before its threads start)."""
     dimse = assoc.dimse
     send_msg = dimse.send_msg
 
@@ -98,16 +105,18 @@ def _pdvs(primitive: Any, context_id: int) -> list[list[Any]] | None:
         return None
     message_id = int(primitive.MessageIDBeingRespondedTo)
     sop_class = str(primitive.AffectedSOPClassUID)
-    if (
-        isinstance(primitive, C_FIND)
-        and primitive.Status in PENDING
-        and isinstance(primitive.Identifier, BytesIO)
-    ):
-        command = command_set(C_FIND_RSP, sop_class, message_id, int(primitive.Status))
-        return [
-            [context_id, COMMAND_LAST + command],
-            [context_id, DATA_SET_LAST + primitive.Identifier.getvalue()],
-        ]
+    if isinstance(primitive, C_FIND):
+        if primitive.Status in PENDING and isinstance(primitive.Identifier, BytesIO):
+            command = command_set(C_FIND_RSP, sop_class, message_id, int(primitive.Status),
+                                  data_set=True)  # fmt: skip
+            return [
+                [context_id, COMMAND_LAST + command],
+                [context_id, DATA_SET_LAST + primitive.Identifier.getvalue()],
+            ]
+        if primitive.Status == SUCCESS and primitive.Identifier is None:
+            command = command_set(C_FIND_RSP, sop_class, message_id, SUCCESS)
+            return [[context_id, COMMAND_LAST + command]]
+        return None
     if (
         isinstance(primitive, C_STORE)
         and primitive.Status == SUCCESS
@@ -116,6 +125,6 @@ def _pdvs(primitive: Any, context_id: int) -> list[list[Any]] | None:
         and primitive.OffendingElement is None
     ):
         command = command_set(C_STORE_RSP, sop_class, message_id, SUCCESS,
-                              str(primitive.AffectedSOPInstanceUID))  # fmt: skip
+                              sop_instance_uid=str(primitive.AffectedSOPInstanceUID))  # fmt: skip
         return [[context_id, COMMAND_LAST + command]]
     return None

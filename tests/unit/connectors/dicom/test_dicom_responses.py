@@ -46,7 +46,20 @@ def test_the_command_set_is_the_one_pynetdicom_encodes(
     primitive.Identifier = BytesIO(encoded)
     message = C_FIND_RSP()
     message.primitive_to_message(primitive)
-    encoded = responses.command_set(responses.C_FIND_RSP, uid, message_id, status)
+    encoded = responses.command_set(responses.C_FIND_RSP, uid, message_id, status,
+                                    data_set=True)  # fmt: skip
+    assert encoded == encode(message.command_set, True, True)
+
+
+def test_the_final_c_find_command_set_is_the_one_pynetdicom_encodes() -> None:
+    uid = "1.2.840.10008.5.1.4.1.2.2.1"
+    primitive = C_FIND()
+    primitive.AffectedSOPClassUID = uid
+    primitive.MessageIDBeingRespondedTo = 9
+    primitive.Status = 0x0000
+    message = C_FIND_RSP()
+    message.primitive_to_message(primitive)
+    encoded = responses.command_set(responses.C_FIND_RSP, uid, 9, 0x0000)
     assert encoded == encode(message.command_set, True, True)
 
 
@@ -60,7 +73,7 @@ def test_the_c_store_command_set_is_the_one_pynetdicom_encodes(sop_uid: str) -> 
     message = C_STORE_RSP()
     message.primitive_to_message(primitive)
     encoded = responses.command_set(responses.C_STORE_RSP, "1.2.840.10008.5.1.4.1.1.2", 3,
-                                    0x0000, sop_uid)  # fmt: skip
+                                    0x0000, sop_instance_uid=sop_uid)  # fmt: skip
     assert encoded == encode(message.command_set, True, True)
 
 
@@ -132,7 +145,7 @@ def test_every_match_reaches_a_pynetdicom_requestor_one_pdu_each(max_pdu: int) -
         found, statuses, pdus = find(port, max_pdu)
     assert found == [f"1.2.3.{n}" for n in range(STUDIES)]
     assert statuses == [0xFF00] * STUDIES + [0x0000]
-    assert pdus == STUDIES + 1  # and the final response's
+    assert pdus == STUDIES + 1  # and the final response
 
 
 def test_responses_too_long_for_the_peers_pdus_go_pynetdicoms_way() -> None:
