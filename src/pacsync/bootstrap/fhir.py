@@ -82,8 +82,9 @@ def private_key(store: bootstrap.Store, target: FhirEndpoint) -> PrivateKey:
     )
 
 
-def client(store: bootstrap.Store, name: str) -> FhirClient:
-    """A client of the named connection (authenticated when it has a client id)."""
+def client(store: bootstrap.Store, name: str, *, retry: bool = True) -> FhirClient:
+    """A client of the named connection (authenticated when it has a client id);
+    ``retry=False``: every request tried once (a check says at once what fails)."""
     target = endpoint(store, name)
     http = httpx.Client(timeout=target.timeout_s, follow_redirects=False)
     tokens = None
@@ -92,12 +93,12 @@ def client(store: bootstrap.Store, name: str) -> FhirClient:
             target.client_id, target.oauth_url, private_key(store, target), kid=target.kid
         )
         tokens = TokenSource(assertion, target.scope, http, connection=name)
-    retry = RetryPolicy(attempts=target.retry.attempts, base_delay=target.retry.backoff_s)
+    attempts = target.retry.attempts if retry else 1
     return FhirClient(
         target.base_url,
         http,
         tokens=tokens,
-        retry=retry,
+        retry=RetryPolicy(attempts=attempts, base_delay=target.retry.backoff_s),
         connection=name,
         page_size=target.page_size,
     )
@@ -129,7 +130,7 @@ def check(store: bootstrap.Store, name: str) -> list[Step]:
     """The server's CapabilityStatement, a token, a search: each step with its outcome."""
     target = endpoint(store, name)
     steps: list[Step] = []
-    with client(store, name) as fhir:
+    with client(store, name, retry=False) as fhir:
 
         def capability() -> str:
             statement = fhir.capabilities()
