@@ -1,6 +1,6 @@
 """The fault test of HL7 intake: ``kill -9`` the listener while python-hl7's ``mllp_send``
 streams 10,000 messages, restart it, send again what got no ACK: every message that got
-AA is stored exactly once, and every message is stored."""
+AA is stored exactly once, and every message is stored.  On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -73,9 +73,12 @@ def payload(control_id: str) -> bytes:
 
 
 def kept(listener: Listener) -> list[tuple[str, bytes, str]]:
-    databases = list(Path(listener.env["PACSYNC_HOME"]).rglob("*.db"))
-    assert len(databases) == 1, databases
-    engine = create_engine(f"sqlite:///{databases[0]}")
+    url = listener.env.get("PACSYNC_DATABASE_URL")
+    if url is None:
+        databases = list(Path(listener.env["PACSYNC_HOME"]).rglob("*.db"))
+        assert len(databases) == 1, databases
+        url = f"sqlite:///{databases[0]}"
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT control_id, payload, state FROM hl7_messages"))
@@ -84,12 +87,20 @@ def kept(listener: Listener) -> list[tuple[str, bytes, str]]:
         engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The listener's store: SQLite under PACSYNC_HOME, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return {}
+    return {"PACSYNC_DATABASE_URL": request.getfixturevalue("pg_url")}
+
+
 def test_every_acknowledged_message_survives_kill_9_and_is_kept_once(
-    pacsync: Any, tmp_path: Path
+    pacsync: Any, tmp_path: Path, store_env: dict[str, str]
 ) -> None:
     started = time.monotonic()
     control_ids = [f"K{n:05d}" for n in range(MESSAGES)]
-    first = start_listener(pacsync)
+    first = start_listener(pacsync, store_env)
     streams = send_all(first.port, tmp_path, control_ids, "first")
     deadline = time.monotonic() + 60
     while sum(len(s.accepted) for s in streams) < KILL_AFTER:
@@ -103,7 +114,7 @@ def test_every_acknowledged_message_survives_kill_9_and_is_kept_once(
     assert not [c for s in streams for c in s.other]
     assert KILL_AFTER <= len(acknowledged) < MESSAGES
 
-    second = start_listener(pacsync)  # the same PACSYNC_HOME: the same store
+    second = start_listener(pacsync, store_env)  # the same store
     try:
         after_crash = Counter(c for c, _, _ in kept(second))
         assert acknowledged <= set(after_crash)  # nothing acknowledged was lost
