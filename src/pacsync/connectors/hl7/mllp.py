@@ -1,10 +1,12 @@
 """MLLP, the Minimal Lower Layer Protocol of HL7 v2 (HL7 Transport Specification, Release 2).
 
 A block is ``<VT> payload <FS><CR>`` (0x0B, 0x1C 0x0D).  :class:`Framer` is an
-incremental decoder: it takes bytes as they arrive, in any chunking, and returns
-complete payloads and the problems found on the way (bytes outside a block, a
-block over the size limit).  It never raises, so one bad block costs that block
-only and the connection goes on with the next start byte.
+incremental decoder: it takes bytes as they arrive, in any chunking (an end block
+split between FS and CR included), and returns complete payloads and the problems
+found on the way (bytes outside a block, a block given up for a new start byte, a
+block over the size limit); whitespace between blocks is not a problem.  It never
+raises, so one bad block costs that block only and the connection goes on with
+the next start byte.
 """
 
 from __future__ import annotations
