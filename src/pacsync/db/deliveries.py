@@ -24,7 +24,6 @@ from sqlalchemy import (
 )
 
 from pacsync.connectors.sql.errors import translated
-from pacsync.db.messages import hl7_messages
 from pacsync.db.tables import metadata
 from pacsync.ports import Outgoing
 
@@ -74,7 +73,7 @@ class DeliveryStore:
             conn.execute(hl7_deliveries.insert(), fresh)
 
     def pending(self, route: str, limit: int) -> list[Outgoing]:
-        d, m = hl7_deliveries, hl7_messages
+        d, m = hl7_deliveries, metadata.tables["hl7_messages"]  # by name: no import cycle
         stmt = (
             select(d.c.id, d.c.message_id, m.c.payload, m.c.control_id)
             .join(m, m.c.id == d.c.message_id)

@@ -88,8 +88,8 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class AcceptPolicy:
-    """Which messages a feed accepts: kinds (``ADT^A01``; ``ADT^*`` for every ADT
-    trigger; empty for any), versions and processing ids (MSH-11: P, T, D)."""
+    """Which messages a feed accepts: kinds (``ADT^A01``; ``ADT^*`` or ``ADT`` for every
+    ADT trigger; empty for any), versions and processing ids (MSH-11: P, T, D)."""
 
     kinds: frozenset[str] = PROCESSED_KINDS
     versions: frozenset[str] = VERSIONS
@@ -104,7 +104,7 @@ class AcceptPolicy:
                     UNSUPPORTED_MESSAGE_TYPE, f"message type {message_type} is not accepted", 9
                 )
             kind = f"{message_type}^{trigger}"
-            if kind not in self.kinds and f"{message_type}^*" not in self.kinds:
+            if not {kind, f"{message_type}^*", message_type} & self.kinds:
                 return Refusal(UNSUPPORTED_EVENT_CODE, f"{kind} is not accepted", 9)
         if self.versions and version not in self.versions:
             return Refusal(UNSUPPORTED_VERSION_ID, f"version {version!r} is not accepted", 12)
