@@ -8,11 +8,11 @@
    200 brings the manifest.  An error answer is a failed export: FhirBulkExportFailed
    (terminal) — or transient when the server marks its OperationOutcome issue
    ``transient``.
-3. Download: each output file streamed to ``<Type>.<n>.ndjson.part`` and renamed when
-   complete, every line checked to be a JSON resource of the manifest's type; the
-   manifest is written last as ``manifest.json``.  A rerun into the folder first removes
-   the earlier export's files, then writes its own: nothing is appended or kept twice,
-   and a folder with ``manifest.json``
+3. Download: each output file streamed into a staging folder (``.incoming``), every line
+   checked to be a JSON resource of the manifest's type; when all are complete they
+   replace the earlier export's files in the folder and ``manifest.json`` is written
+   last.  Nothing is appended or kept twice; a failure midway leaves the earlier export
+   as it was; and a folder with ``manifest.json``
    holds a complete export whose ``transactionTime`` is the next export's ``_since``.
 """
 
@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from pacsync.errors import (
 
 NDJSON = "application/fhir+ndjson"
 MANIFEST = "manifest.json"
+STAGING = ".incoming"  # where an export's files wait until all are complete
 OUR_FILE = re.compile(r"^[A-Z][A-Za-z]+\.\d{3}\.ndjson(\.part)?$")
 
 
@@ -200,12 +202,32 @@ class BulkExport:
     # -- 3. download -------------------------------------------------------------------
 
     def download(self, manifest: dict[str, Any], into: Path) -> ExportResult:
+        """The manifest's files, downloaded into a staging folder and moved into ``into``
+        once all are complete (replacing the earlier export's); a failure leaves the
+        earlier export as it was."""
         into.mkdir(parents=True, exist_ok=True)
-        (into / MANIFEST).unlink(missing_ok=True)  # no manifest until the files are complete
-        for folder in (into, into / "errors"):  # an earlier export's files: replaced, not kept
-            for old in folder.glob("*.ndjson*"):
-                if OUR_FILE.match(old.name):
-                    old.unlink()
+        staging = into / STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            result = self._download(manifest, staging)
+            for folder in (into, into / "errors"):  # the earlier export's files go
+                for old in folder.glob("*.ndjson*"):
+                    if OUR_FILE.match(old.name):
+                        old.unlink()
+            (into / MANIFEST).unlink(missing_ok=True)
+            for items in (result.files, result.errors):
+                for i, file in enumerate(items):
+                    target = into / file.path.relative_to(staging)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(file.path, target)
+                    items[i] = ExportedFile(file.resource_type, target, file.resources, file.bytes)
+            os.replace(staging / MANIFEST, into / MANIFEST)  # last: the export is complete
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return result
+
+    def _download(self, manifest: dict[str, Any], into: Path) -> ExportResult:
+        into.mkdir(parents=True)
         authorize = bool(manifest.get("requiresAccessToken", True))
         result = ExportResult(
             str(manifest.get("transactionTime") or ""), str(manifest.get("request") or "")
@@ -237,7 +259,7 @@ class BulkExport:
                 for f in result.errors
             ],
         }
-        _write_atomically(into / MANIFEST, json.dumps(record, indent=2).encode())
+        (into / MANIFEST).write_text(json.dumps(record, indent=2))
         return result
 
     def _file(
@@ -301,9 +323,3 @@ class BulkExport:
             with contextlib.suppress(PacsyncError):
                 self.client.send("DELETE", status_url, ok=tuple(range(400, 600)))
         return result
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temp = path.with_name(path.name + ".part")
-    temp.write_bytes(data)
-    os.replace(temp, path)

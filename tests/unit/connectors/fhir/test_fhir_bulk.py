@@ -171,8 +171,13 @@ def test_a_429_while_polling_means_poll_slower(tmp_path: Path) -> None:
     assert result.resources == 9
 
 
-def test_a_download_breaking_off_leaves_no_file_and_no_manifest(tmp_path: Path) -> None:
+def test_a_download_breaking_off_leaves_the_earlier_export_as_it_was(tmp_path: Path) -> None:
+    bulk, _, _ = exporter(Server(running=0))
+    bulk.run(ExportRequest(), tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
     server = Server(running=0)
+    server.files[f"{BASE}/files/p1"] = ndjson("Patient", 7)  # a newer export, different data
     real = server.__call__
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -182,13 +187,11 @@ def test_a_download_breaking_off_leaves_no_file_and_no_manifest(tmp_path: Path) 
 
     client = FhirClient(BASE, httpx.Client(transport=httpx.MockTransport(handler)),
                         retry=RetryPolicy(attempts=1), sleep=lambda _: None)  # fmt: skip
-    with pytest.raises(FhirServerUnavailable):
+    with pytest.raises(FhirServerUnavailable, match="connection reset"):
         BulkExport(client).run(ExportRequest(), tmp_path)
 
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert MANIFEST not in names
-    assert not [n for n in names if n.endswith(".part")]
-    assert "Observation.001.ndjson" not in names
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == before  # no staging folder left, no file of the broken export
 
 
 def test_a_rerun_replaces_the_files_instead_of_appending(tmp_path: Path) -> None:
