@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pacsync.connectors.hl7 import msh
 from pacsync.connectors.hl7.ack import AckCode, ack_code, build_ack, unreadable_ack
@@ -178,22 +178,13 @@ class Intake:
             return None
         decision = self.decide(event.head, peer)
         reason = f"message of {event.size} bytes is larger than the maximum"
-        message = decision.message
-        rejected = Incoming(
-            feed=message.feed,
-            sender=message.sender,
-            control_id=message.control_id,
-            kind=message.kind,
-            version=message.version,
-            payload=event.head,
-            encoding=message.encoding,
-            peer=peer,
-            received_at=message.received_at,
-            ack_code=AckCode.AR
+        answered = (
+            AckCode.AR
             if decision.header is None
-            else str(ack_code(decision.header, AckCode.AR) or ""),
-            accepted=False,
-            reason=reason,
+            else str(ack_code(decision.header, AckCode.AR) or "")
+        )
+        rejected = replace(
+            decision.message, payload=event.head, ack_code=answered, accepted=False, reason=reason
         )
         return Decision(
             rejected, decision.header, AckCode.AR, msh.APPLICATION_INTERNAL_ERROR, reason

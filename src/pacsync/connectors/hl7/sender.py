@@ -177,6 +177,8 @@ class MllpSender:
                 except TimeoutError:
                     if not quiet_ok:
                         raise
+                    # a late error ACK must not be read as the next message's: new connection
+                    self.close()
                     return Ack("", control_id, "no error reported (MSH-15 ER)", b"",
                                time.perf_counter() - started)  # fmt: skip
                 if not data:
