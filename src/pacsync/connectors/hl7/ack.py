@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 import uuid
 from enum import StrEnum
+from typing import Any
 
 import hl7
 
@@ -162,8 +164,15 @@ def _control_id() -> str:
     return uuid.uuid4().hex[:20]
 
 
+_STAMP: list[Any] = [0, ""]  # the second last formatted, and its text
+
+
 def _timestamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    """MSH-7 of an ACK: UTC to the second, formatted once per second."""
+    now = int(time.time())
+    if _STAMP[0] != now:
+        _STAMP[:] = [now, dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%d%H%M%S")]
+    return str(_STAMP[1])
 
 
 def _older_than_25(version: str) -> bool:

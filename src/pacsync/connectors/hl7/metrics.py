@@ -12,6 +12,7 @@ A Prometheus collector (``register(registry)``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import Metric
@@ -22,6 +23,8 @@ BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 class Hl7Metrics(Collector):
     def __init__(self) -> None:
+        self._children: dict[tuple[str, str], Any] = {}
+        self._latencies: dict[str, Any] = {}
         self._answered = Counter(
             "pacsync_hl7_messages", "HL7 messages answered, per feed and answer.",
             ["feed", "ack"], registry=None,
@@ -44,7 +47,10 @@ class Hl7Metrics(Collector):
         )  # fmt: skip
 
     def answered(self, feed: str, ack: str, *, duplicate: bool) -> None:
-        self._answered.labels(feed, ack).inc()
+        counter = self._children.get((feed, ack))
+        if counter is None:  # a label lookup costs more than the increment: looked up once
+            counter = self._children[(feed, ack)] = self._answered.labels(feed, ack)
+        counter.inc()
         if duplicate:
             self._duplicates.labels(feed).inc()
 
@@ -55,7 +61,10 @@ class Hl7Metrics(Collector):
         self._store_failures.labels(feed).inc(count)
 
     def latency(self, feed: str, seconds: float) -> None:
-        self._ack_seconds.labels(feed).observe(seconds)
+        histogram = self._latencies.get(feed)
+        if histogram is None:
+            histogram = self._latencies[feed] = self._ack_seconds.labels(feed)
+        histogram.observe(seconds)
 
     def collect(self) -> Iterator[Metric]:
         for metric in (
