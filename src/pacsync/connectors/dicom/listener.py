@@ -33,7 +33,7 @@ from pynetdicom import evt
 from pynetdicom.transport import AddressInformation, ThreadedAssociationServer
 
 #: how long a worker lets an idle one take a connection, per association it serves
-BUSY_DELAY: Final = 0.003
+BUSY_DELAY: Final = 0.01
 BACKLOG: Final = 64
 
 

@@ -16,19 +16,23 @@ error comment) as their command
 set, encoded here in Implicit VR Little Endian (PS3.7 6.3.1, E.1), and identifier,
 each as a last-fragment PDV of one P-DATA-TF (PS3.8 9.3.5, E.2).  Any other
 message, one that would not fit the peer's maximum PDU length, or one with handlers
-bound to EVT_DIMSE_SENT (they are given pynetdicom's message object) goes
-pynetdicom's way.
+bound to EVT_DIMSE_SENT or EVT_PDU_SENT (they are given pynetdicom's message and PDU
+objects) goes pynetdicom's way.  The PDU is written on the socket by the association's thread
+itself when nothing is waiting for the DUL reactor's thread to send it first
+(:class:`_Writer`); else it is queued for that thread like any other.
 """
 
 from __future__ import annotations
 
 import struct
+import threading
 from io import BytesIO
 from typing import Any, Final
 
 from pynetdicom import evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_FIND, C_STORE
+from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.pdu_primitives import P_DATA
 
 PENDING: Final = frozenset({0xFF00, 0xFF01})
@@ -80,6 +84,7 @@ def send_directly(assoc: Association) -> None:
     PDU each (before its threads start)."""
     dimse = assoc.dimse
     send_msg = dimse.send_msg
+    writer = _Writer(assoc)
 
     def send(primitive: Any, context_id: int) -> None:
         pdvs = _pdvs(primitive, context_id)
@@ -88,14 +93,58 @@ def send_directly(assoc: Association) -> None:
             pdvs is None
             or (limit and sum(len(pdv[1]) + PDV_OVERHEAD - 1 for pdv in pdvs) > limit)
             or assoc.get_handlers(evt.EVT_DIMSE_SENT)
+            or assoc.get_handlers(evt.EVT_PDU_SENT)
         ):
             send_msg(primitive, context_id)
             return
         pdu = P_DATA()
         pdu.presentation_data_value_list = pdvs  # type: ignore[assignment]
-        dimse.dul.send_pdu(pdu)
+        if not writer.write(pdu):
+            dimse.dul.send_pdu(pdu)
 
     dimse.send_msg = send  # type: ignore[method-assign]
+
+
+class _Writer:
+    """Writes a P-DATA-TF on the association's socket from the thread that made it,
+    when the DUL reactor has nothing queued or being sent that would have to go first:
+    no hand-over to the reactor's thread, which under load waits for a core.
+
+    The primitives queued for the reactor are counted, and counted off as the reactor
+    writes a PDU; one lock keeps the reactor's writes and these apart.  A PDU the
+    reactor writes of its own (an abort) leaves the count below zero: from then on
+    everything is queued, as pynetdicom does."""
+
+    def __init__(self, assoc: Association) -> None:
+        self.assoc = assoc
+        self.lock = threading.Lock()
+        self.queued = 0
+        dul = assoc.dul
+        sock = dul.socket
+        assert sock is not None
+        self._send = sock.send
+        put = dul.to_provider_queue.put
+
+        def counted_put(item: Any, block: bool = True, timeout: float | None = None) -> None:
+            with self.lock:
+                self.queued += 1
+            put(item, block, timeout)
+
+        def reactor_send(bytestream: bytes) -> None:
+            with self.lock:
+                self._send(bytestream)
+                self.queued -= 1
+
+        dul.to_provider_queue.put = counted_put  # type: ignore[method-assign]
+        sock.send = reactor_send  # type: ignore[method-assign]
+
+    def write(self, pdu: P_DATA) -> bool:
+        """Write ``pdu`` now, or False: it is to be queued."""
+        with self.lock:
+            if self.queued or not self.assoc.is_established:
+                return False
+            self._send(P_DATA_TF(pdu).encode())
+            return True
 
 
 def _pdvs(primitive: Any, context_id: int) -> list[list[Any]] | None:
