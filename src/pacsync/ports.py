@@ -16,6 +16,7 @@ from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.circuit import CircuitState
 from pacsync.domain.clinical import ParsedMessage
 from pacsync.domain.drops import FileIdentity, FileRecord, FileReport
+from pacsync.domain.fhir_resource import Versioned
 from pacsync.domain.messaging import Incoming, Kept
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row
 from pacsync.domain.spec import PipelineSpec
@@ -474,4 +475,42 @@ class WebhookDeliveryLog(Protocol):
         history: list[dict[str, Any]],
     ) -> None:
         """Keep a delivery job that failed for good as a dead letter."""
+        ...
+
+
+FhirParams = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class FhirServer(Protocol):
+    """An EHR's FHIR R4 API as a sync reads and writes it (pacsync.connectors.fhir's
+    FhirClient; MemoryFhirServer in memory).  Failures are pacsync's FHIR errors:
+    PACS-702 not found, PACS-704 an If-Match that found another version, PACS-705/706
+    transient."""
+
+    def read(self, resource_type: str, resource_id: str) -> Versioned: ...
+
+    def search(
+        self, resource_type: str, params: FhirParams | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every match, page after page."""
+        ...
+
+    def changed_since(
+        self, resource_type: str, since: dt.datetime, params: FhirParams | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Resources changed after ``since`` (``_lastUpdated``), oldest first."""
+        ...
+
+    def create(
+        self, resource: dict[str, Any], *, if_none_exist: FhirParams | None = None
+    ) -> Versioned:
+        """A new resource; with ``if_none_exist`` the one that matches, if any (200)."""
+        ...
+
+    def update(self, resource: dict[str, Any], *, if_match: str | None = None) -> Versioned:
+        """Write the resource at its id; with ``if_match`` only over that version."""
+        ...
+
+    def delete(self, resource_type: str, resource_id: str) -> None:
+        """Gone (deleting what is gone already is fine)."""
         ...

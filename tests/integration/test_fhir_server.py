@@ -9,13 +9,14 @@ import datetime as dt
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+import fhir_server_cases as cases
 from fhir_server import MRN, FhirServer, patient, seed_patients, sekmet, write_key
 from pacsync.connectors.fhir import paging
 from pacsync.connectors.fhir.auth import AccessToken
@@ -182,6 +183,18 @@ def test_a_missing_resource_is_not_found_and_deleting_it_again_is_fine(
     with pytest.raises(FhirResourceNotFound) as caught:
         client.read("Patient", made.resource["id"])
     assert caught.value.code == "PACS-702"
+
+
+@pytest.mark.parametrize("case", cases.CASES, ids=lambda c: c.__name__)
+def test_the_server_keeps_the_contract_the_fake_keeps(
+    client: FhirClient, case: Callable[..., None]
+) -> None:
+    def tick() -> dt.datetime:
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        time.sleep(1.1)  # _lastUpdated searches are to the second
+        return before
+
+    case(client, tick)
 
 
 # -- Bulk $export ----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from pacsync.db.connections import split_password
 from pacsync.domain.fhir_endpoint import FhirEndpoint
 from pacsync.errors import ConfigError, NotFound, PacsyncError
 from pacsync.jobs.retry import RetryPolicy
+from pacsync.ports import FhirServer
 
 KIND = "fhir"
 
@@ -102,6 +103,11 @@ def client(store: bootstrap.Store, name: str, *, retry: bool = True) -> FhirClie
         connection=name,
         page_size=target.page_size,
     )
+
+
+def server(store: bootstrap.Store, name: str) -> FhirServer:
+    """The named connection as the port a sync reads and writes through."""
+    return client(store, name)
 
 
 # -- check -----------------------------------------------------------------------------

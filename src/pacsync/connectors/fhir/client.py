@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,31 +23,14 @@ import httpx
 from pacsync.connectors.fhir import paging, validation
 from pacsync.connectors.fhir.auth import TokenSource
 from pacsync.connectors.fhir.outcomes import error_for, transport_errors
+from pacsync.domain.fhir_resource import Versioned, etag_of
 from pacsync.errors import FhirProtocolError, FhirRateLimited, InvalidRequest, PacsyncError
 from pacsync.jobs.retry import RetryPolicy, decide
 
 JSON = dict[str, Any]
+__all__ = ["FhirClient", "Versioned", "etag_of", "fhir_instant"]
 FHIR_JSON = "application/fhir+json"
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class Versioned:
-    """A resource as the server holds it, with the ETag to write it back with."""
-
-    resource: JSON
-    etag: str | None
-    status: int
-    location: str | None = None
-
-    @property
-    def version(self) -> str | None:
-        meta = self.resource.get("meta") or {}
-        return str(meta["versionId"]) if meta.get("versionId") else None
-
-    @property
-    def created(self) -> bool:
-        return self.status == 201
 
 
 def fhir_instant(when: dt.datetime) -> str:
@@ -56,10 +38,6 @@ def fhir_instant(when: dt.datetime) -> str:
     if when.tzinfo is None:
         raise InvalidRequest(f"{when} has no time zone", hint="Give a time with its offset (Z).")
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def etag_of(version: str | None) -> str | None:
-    return None if version is None else f'W/"{version}"'
 
 
 class FhirClient:

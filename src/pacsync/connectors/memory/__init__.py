@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pacsync.connectors.memory.circuits import MemoryCircuitStore
 from pacsync.connectors.memory.dead_letters import DeadLetter, MemoryDeadLetters
 from pacsync.connectors.memory.destination import MemoryDestination, WriteRejected
+from pacsync.connectors.memory.fhir import MemoryFhirServer
 from pacsync.connectors.memory.imaging import MemoryCatalog, MemoryParsePool
 from pacsync.connectors.memory.jobs import MemoryJobContext, MemoryJobLog
 from pacsync.connectors.memory.messages import MemoryMessageJournal
@@ -29,6 +30,7 @@ __all__ = [
     "MemoryDeadLetters",
     "MemoryDeliveryLog",
     "MemoryDestination",
+    "MemoryFhirServer",
     "MemoryJobContext",
     "MemoryJobLog",
     "MemoryMessageJournal",
