@@ -58,7 +58,15 @@ class Repetition:
 
     @property
     def empty(self) -> bool:
-        return all(not s or s == _NULL for c in self.raw for s in c)
+        raw = self.raw
+        if len(raw) == 1 and len(raw[0]) == 1:  # the common case: one value, read per field
+            value = raw[0][0]
+            return not value or value == _NULL
+        for component in raw:
+            for value in component:
+                if value and value != _NULL:
+                    return False
+        return True
 
     def where(self, component: int | None = None) -> str:
         return self.segment.where(self.field, component)
