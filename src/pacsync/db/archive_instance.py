@@ -6,7 +6,9 @@ The counts of its series, study and patient are raised by one instead of being
 recounted; they stay equal to what :func:`pacsync.db.archive_counts.recount` finds,
 as every instance added here is live (not quarantined) and its series belongs to its
 study.  The modalities of the study gain the series' modality, and the patient takes
-the demographics of the study, now its most recently updated one.
+the demographics of the study, now its most recently updated one (its row is not
+written when it shows them already: a study's next instances touch the file,
+instance, series and study rows only).
 
 Anything else is left to the batch path (:func:`add` answers None before writing
 anything): a path or SOP instance already indexed (a replaced or duplicate copy), an
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from pacsync.db.archive_identity import conflict_row, not_yet_recorded, other_study_of
 from pacsync.db.archive_rows import instance_row, new_patient, new_series, new_study, stored
@@ -52,9 +54,15 @@ _KNOWN = select(
                                 _se.series_uid == bindparam("series"))
     .scalar_subquery(),
 )  # fmt: skip
-_STUDY = select(image_studies).where(
-    _st.archive == bindparam("archive"), _st.study_uid == bindparam("study")
-)
+# the study, and what its patient shows now (the patient row is left alone when the
+# study's demographics are already the ones it shows)
+_STUDY = (
+    select(image_studies, _p.patient_name.label("shown_name"),
+           _p.patient_birth_date.label("shown_birth_date"), _p.patient_sex.label("shown_sex"))
+    .select_from(image_studies.outerjoin(image_patients, and_(
+        _p.archive == _st.archive, _p.issuer == _st.issuer, _p.patient_id == _st.patient_id)))
+    .where(_st.archive == bindparam("archive"), _st.study_uid == bindparam("study"))
+)  # fmt: skip
 _PATIENT = select(_p.patient_id).where(
     _p.archive == bindparam("archive"), _p.issuer == bindparam("issuer"),
     _p.patient_id == bindparam("patient_id"),
@@ -175,6 +183,8 @@ def _write(
         else:
             conn.execute(_ONE_MORE_IN_STUDY, where)
         shown = (study.patient_name, study.patient_birth_date, study.patient_sex)
+        if shown == (study.shown_name, study.shown_birth_date, study.shown_sex):
+            return  # the patient already shows this study's demographics; counts unchanged
     if not patient_known:
         conn.execute(_ADD_PATIENT, {**new_patient(key, header), "study_count": 1})
         return
