@@ -46,7 +46,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from pacsync.connectors.dicom import qr, reactor, responses
+from pacsync.connectors.dicom import file_meta, qr, reactor, responses
 from pacsync.connectors.dicom.inbox import DatasetMismatch, Inbox
 from pacsync.connectors.dicom.listener import SharedServer
 from pacsync.connectors.dicom.status import Status
@@ -256,12 +256,11 @@ class Scp:
     def _store(self, event: evt.Event) -> Dataset | int:
         request: Any = event.request
         sop_uid = str(request.AffectedSOPInstanceUID)
+        sop_class = str(request.AffectedSOPClassUID)
         try:
-            received = self.inbox.receive(
-                event.encoded_dataset(include_meta=True),
-                sop_uid,
-                str(request.AffectedSOPClassUID),
-            )
+            data = file_meta.part10(request.DataSet.getvalue(), sop_class, sop_uid,
+                                    str(event.context.transfer_syntax))  # fmt: skip
+            received = self.inbox.receive(data, sop_uid, sop_class)
         except DatasetMismatch as error:
             return _failure(Status.DATASET_DOES_NOT_MATCH_SOP_CLASS, sop_uid, error)
         except InvalidDicom as error:
