@@ -1,13 +1,14 @@
 """The C-STORE inbox: received instances written durably into a managed archive and
 indexed before the sender is told they are stored.
 
-Each instance is kept as the bytes received (the file meta information pynetdicom
-builds for the presentation context, then the dataset exactly as sent; nothing is
-decoded and encoded again).  It is written to ``<root>/.incoming/`` (hidden: scans
+Each instance is kept as the bytes received (the file meta information of its
+presentation context, :mod:`.file_meta`, then the dataset exactly as sent; nothing
+is decoded and encoded again).  It is written to ``<root>/.incoming/`` (hidden: scans
 skip it), flushed with ``fsync``, its header read from the written file, renamed to
 ``<root>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` and indexed
 in one transaction.  Any failure removes what was written (and puts back a file it
-was replacing), so nothing is partly stored.
+was replacing), so nothing is partly stored.  Those told of stored instances
+(``on_stored``) are closed with the inbox.
 
 Duplicate SOP Instance UIDs (the same study, series and instance UIDs again):
 

@@ -12,7 +12,11 @@ set: without it each small DIMSE message waits for Nagle's algorithm (40–90 ms
 
 What is done with a received dataset lives apart: :mod:`.inbox` (storage) and
 :mod:`.qr` (query/retrieve); this module is the protocol machinery and the mapping
-of their errors to DIMSE statuses (:class:`~.status.Status`)."""
+of their errors to DIMSE statuses (:class:`~.status.Status`).  Where pynetdicom is
+slow on the path of every instance or match, its work is done beside it: threads
+woken instead of polling (:mod:`.reactor`), the commonest responses and the file
+meta encoded directly (:mod:`.responses`, :mod:`.file_meta`); several processes
+accept on one port with :mod:`.listener`."""
 
 from __future__ import annotations
 
