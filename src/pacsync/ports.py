@@ -281,6 +281,32 @@ class MessageSender(Protocol):
     def close(self) -> None: ...
 
 
+class RecordStates(Protocol):
+    """Fingerprints of records written and checkpoints, kept apart from the destination
+    (for destinations that keep no state of ours, such as an MLLP receiver)."""
+
+    def check(self) -> None: ...
+
+    def any(self, pipeline: str, entity: str) -> bool: ...
+
+    def fingerprints(self, pipeline: str, entity: str) -> dict[Key, str]: ...
+
+    def lookup(self, pipeline: str, entity: str, keys: Sequence[Key]) -> dict[Key, str]: ...
+
+    def commit(
+        self,
+        pipeline: str,
+        entity: str,
+        written: Sequence[tuple[Key, str]],
+        deleted: Sequence[Key],
+        checkpoint: Checkpoint | None,
+    ) -> None: ...
+
+    def load_checkpoint(self, pipeline: str, entity: str) -> Checkpoint | None: ...
+
+    def forget_checkpoints(self, pipeline: str, names: Sequence[str]) -> None: ...
+
+
 class DeadLetters(Protocol):
     def park(
         self, job_id: str | None, pipeline: str, entity: str, rejected: Sequence[Rejected]

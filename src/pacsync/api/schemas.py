@@ -85,7 +85,9 @@ class PipelineSummary(Model):
 class EntityInfo(Model):
     name: str = Field(examples=["properties"])
     source_table: str = Field(examples=["Property"])
-    target_table: str = Field(examples=["properties"])
+    target_table: str | None = Field(
+        examples=["properties"], description="none when each record is sent as an HL7 message"
+    )
     key: list[str] = Field(examples=[["PropertyID"]])
     strategy: str = Field(examples=["hash_diff"])
     fields: int = Field(examples=[11], description="how many target fields are mapped")

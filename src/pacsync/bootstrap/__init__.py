@@ -13,6 +13,8 @@ from sqlalchemy import Engine
 
 from pacsync.config import Settings, find_pipeline, load_pipeline
 from pacsync.connectors.files.drops import FolderDrops
+from pacsync.connectors.hl7.destination import MllpDestination
+from pacsync.connectors.hl7.sender import MllpPeer, MllpSender
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.source import SqlSource
@@ -25,6 +27,7 @@ from pacsync.db.conflicts import ConflictStore
 from pacsync.db.connections import ConnectionStore
 from pacsync.db.dead_letters import DeadLetterStore
 from pacsync.db.jobs import JobStore
+from pacsync.db.record_states import StoreRecordStates
 from pacsync.db.statistics import StatisticsStore
 from pacsync.db.store import open_store
 from pacsync.db.webhook_sources import WebhookSourceStore
@@ -118,10 +121,25 @@ def source_end(spec: PipelineSpec) -> SqlSource | FolderDrops:
     return source(spec)
 
 
-def destination(spec: PipelineSpec, connection: str | None = None) -> SqlDestination:
-    """The pipeline's destination, on ``connection`` (default: the configured one)."""
+def destination(
+    spec: PipelineSpec, connection: str | None = None
+) -> SqlDestination | MllpDestination:
+    """The pipeline's destination, on ``connection`` (default: the configured one): a
+    database, or an MLLP receiver each record is sent to as an HL7 message."""
     name = connection or spec.destination.connection
     conn = spec.connections[name]
+    if conn.mllp is not None:
+        host, port = conn.mllp
+        states = StoreRecordStates(open_store(Settings().store_url))
+        return MllpDestination(
+            spec,
+            MllpPeer(MllpSender(host, port, timeout_s=float(conn.connect_timeout) * 3)),
+            states,
+            key_positions=lambda entity: [
+                list(spec.entities[entity].fields).index(k)
+                for k in spec.entities[entity].key_fields
+            ],
+        )
     engine = make_engine(conn.url, connect_timeout=conn.connect_timeout, **conn.options)
     return SqlDestination(spec, engine, connection_name=name)
 

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pacsync import bootstrap
-from pacsync.connectors.hl7.sender import MllpSender
+from pacsync.connectors.hl7.sender import MllpPeer, MllpSender
 from pacsync.db.deliveries import DeliveryStore
 from pacsync.domain.messaging import Route
 from pacsync.errors import ConfigError, MllpPeerUnavailable, NotFound
@@ -66,18 +66,9 @@ def add_route(
     return route
 
 
-class _Peer:
-    """The route's receiver as a :class:`pacsync.ports.MessageSender`."""
-
-    def __init__(self, route: Route) -> None:
-        context = ssl.create_default_context() if route.tls else None
-        self.sender = MllpSender(route.host, route.port, tls=context)
-
-    def send(self, payload: bytes) -> str:
-        return self.sender.send(payload).code
-
-    def close(self) -> None:
-        self.sender.close()
+def _peer(route: Route) -> MllpPeer:
+    context = ssl.create_default_context() if route.tls else None
+    return MllpPeer(MllpSender(route.host, route.port, tls=context))
 
 
 def deliver_route(
@@ -87,7 +78,7 @@ def deliver_route(
     found = {r.name: r for r in routes(store)}.get(name)
     if found is None:
         raise NotFound(f"no MLLP route '{name}'", hint="List them: pacsync hl7 route list")
-    return deliver(name, DeliveryStore(store.engine), _Peer(found), should_stop=should_stop)
+    return deliver(name, DeliveryStore(store.engine), _peer(found), should_stop=should_stop)
 
 
 def deliver_request(route: str, trigger: str = "manual") -> JobRequest:

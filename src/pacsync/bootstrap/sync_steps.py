@@ -17,6 +17,7 @@ from pacsync import bootstrap
 from pacsync.bootstrap.events import AnnouncedDeadLetters, EventSink
 from pacsync.config import Settings
 from pacsync.connectors.files.drops import FolderDrops
+from pacsync.connectors.hl7.destination import MllpDestination
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.source import SqlSource
 from pacsync.db.audit import local_actor
@@ -45,7 +46,7 @@ ENDED_EVENTS = {"succeeded": "job.completed", "failed": "job.failed", "interrupt
 class _Open:
     spec: PipelineSpec
     source: SqlSource | None  # None: the pipeline reads drop folders
-    destination: SqlDestination
+    destination: SqlDestination | MllpDestination
     connections: tuple[str, str]  # the source's and the destination's, fallbacks applied
     folder: FolderDrops | None = None
     refused: list[str] = field(default_factory=list)  # dropped files refused by this job

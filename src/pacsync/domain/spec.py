@@ -36,6 +36,7 @@ DeleteMode = Literal["soft", "hard"]
 FileFormat = Literal["csv", "json", "ndjson", "xml"]
 FileReady = Literal["quiet", "marker"]
 FOLDER_SCHEME = "file:"
+MLLP_SCHEME = "mllp://"
 
 MIN_BATCH = 10
 MAX_BATCH = 100_000
@@ -55,6 +56,14 @@ class ConnectionSpec(Spec):
     fallback: str | None = Field(
         None, description="another connection to use while this one's circuit is open"
     )
+
+    @property
+    def mllp(self) -> tuple[str, int] | None:
+        """Host and port of an ``mllp://host:port`` connection (an HL7 receiver), else None."""
+        if not self.url.startswith(MLLP_SCHEME):
+            return None
+        host, _, port = self.url[len(MLLP_SCHEME) :].rstrip("/").rpartition(":")
+        return (host, int(port)) if host and port.isdigit() else None
 
     @property
     def folder(self) -> str | None:
@@ -152,8 +161,29 @@ EntitySource = Annotated[
 
 
 class TargetTableSpec(Spec):
-    table: str
+    """Where an entity's records go: a table of a database destination, or the HL7 v2
+    message each record becomes for an MLLP destination (``{field}`` placeholders,
+    ``{control_id}`` and ``{now}``; one segment a line)."""
+
+    table: str | None = None
     db_schema: str | None = Field(None, alias="schema")
+    message: str | None = Field(
+        None, description="HL7 v2 template of each record's message (MLLP destinations)"
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TargetTableSpec:
+        if (self.table is None) == (self.message is None):
+            raise ValueError("give 'table' (a database destination) or 'message' (MLLP)")
+        if self.message is not None and not self.message.lstrip().startswith("MSH"):
+            raise ValueError("'message' must start with its MSH segment")
+        return self
+
+    @property
+    def table_name(self) -> str:
+        if self.table is None:
+            raise ValueError("this entity's target is a message, not a table")
+        return self.table
 
 
 class CursorSpec(Spec):
@@ -381,6 +411,18 @@ class PipelineSpec(Spec):
                     + ("a database" if folder is None else "a folder (file:)")
                     + "; a pipeline reads one kind of source"
                 )
+        sends = self.connections[self.destination.connection].url.startswith(MLLP_SCHEME)
+        if sends and self.connections[self.destination.connection].mllp is None:
+            raise ValueError(
+                f"destination connection '{self.destination.connection}' is not mllp://host:port"
+            )
+        for entity_name, entity in self.entities.items():
+            if sends != (entity.target.message is not None):
+                raise ValueError(
+                    f"entity '{entity_name}' "
+                    + ("needs target.message: its destination is an MLLP receiver"
+                       if sends else "needs target.table: its destination is a database")
+                )  # fmt: skip
         for name, conn in self.connections.items():
             if conn.fallback is not None and conn.fallback not in self.connections:
                 raise ValueError(

@@ -199,6 +199,19 @@ class MllpSender:
             raise MllpPeerUnavailable(f"{self.where}: {exc}") from exc
 
 
+class MllpPeer:
+    """An MLLP receiver as a :class:`pacsync.ports.MessageSender`: the ACK code."""
+
+    def __init__(self, sender: MllpSender) -> None:
+        self.sender = sender
+
+    def send(self, payload: bytes) -> str:
+        return self.sender.send(payload).code
+
+    def close(self) -> None:
+        self.sender.close()
+
+
 def split_messages(text: bytes) -> list[bytes]:
     """Messages of a file: each starts at a line beginning with MSH; segments end
     with CR whatever the file used (CR, LF or CRLF); MLLP blocks are unwrapped."""
@@ -215,4 +228,4 @@ def split_messages(text: bytes) -> list[bytes]:
     return [b"\r".join(segments) + b"\r" for segments in messages]
 
 
-__all__ = ["Ack", "MllpSender", "read_ack", "split_messages"]
+__all__ = ["Ack", "MllpPeer", "MllpSender", "read_ack", "split_messages"]

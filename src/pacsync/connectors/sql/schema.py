@@ -58,7 +58,7 @@ def target_table(spec: PipelineSpec, entity: EntitySpec, metadata: MetaData) -> 
     if spec.destination.delete_mode == "soft":
         columns.append(Column(DELETED_AT, DateTime(), nullable=True))
     schema = entity.target.db_schema or spec.destination.db_schema
-    return Table(entity.target.table, metadata, *columns, schema=schema)
+    return Table(entity.target.table_name, metadata, *columns, schema=schema)
 
 
 def checkpoints_table(metadata: MetaData, schema: str | None) -> Table:

@@ -1,0 +1,122 @@
+"""Record state and checkpoints kept in the pacsync store, for destinations that keep
+none of their own (an MLLP receiver): a record's fingerprint by (pipeline, entity,
+key), and where each entity's reading stopped, committed together."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, Engine, and_, delete, exists, select, text, update
+
+from pacsync.connectors.sql.errors import translated
+from pacsync.db.tables import checkpoints, record_states
+from pacsync.domain.checkpoint import Checkpoint
+from pacsync.domain.records import Key, key_text, parse_key
+
+_CHUNK = 500
+
+
+class StoreRecordStates:
+    """The :class:`pacsync.ports.RecordStates` of the pacsync store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def check(self) -> None:
+        with translated("store"), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def any(self, pipeline: str, entity: str) -> bool:
+        mine = and_(record_states.c.pipeline == pipeline, record_states.c.entity == entity)
+        with translated("store"), self.engine.connect() as conn:
+            return bool(conn.execute(select(exists().where(mine))).scalar())
+
+    def fingerprints(self, pipeline: str, entity: str) -> dict[Key, str]:
+        rs = record_states
+        stmt = select(rs.c.record_key, rs.c.fingerprint).where(
+            rs.c.pipeline == pipeline, rs.c.entity == entity
+        )
+        with translated("store"), self.engine.connect() as conn:
+            return {parse_key(k): fp for k, fp in conn.execute(stmt)}
+
+    def lookup(self, pipeline: str, entity: str, keys: Sequence[Key]) -> dict[Key, str]:
+        rs = record_states
+        texts = {key_text(k): k for k in keys}
+        found: dict[Key, str] = {}
+        with translated("store"), self.engine.connect() as conn:
+            names = list(texts)
+            for start in range(0, len(names), _CHUNK):
+                stmt = select(rs.c.record_key, rs.c.fingerprint).where(
+                    rs.c.pipeline == pipeline,
+                    rs.c.entity == entity,
+                    rs.c.record_key.in_(names[start : start + _CHUNK]),
+                )
+                found.update({texts[k]: fp for k, fp in conn.execute(stmt)})
+        return found
+
+    def commit(
+        self,
+        pipeline: str,
+        entity: str,
+        written: Sequence[tuple[Key, str]],
+        deleted: Sequence[Key],
+        checkpoint: Checkpoint | None,
+    ) -> None:
+        """The records written (key, fingerprint), those deleted, and the checkpoint they
+        complete, in one transaction."""
+        rs = record_states
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows = {key_text(k): fp for k, fp in written}
+        gone = [key_text(k) for k in deleted]
+        with translated("store"), self.engine.begin() as conn:
+            stale = [*rows, *gone]
+            for start in range(0, len(stale), _CHUNK):
+                conn.execute(
+                    delete(rs).where(
+                        rs.c.pipeline == pipeline,
+                        rs.c.entity == entity,
+                        rs.c.record_key.in_(stale[start : start + _CHUNK]),
+                    )
+                )
+            if rows:
+                conn.execute(
+                    rs.insert(),
+                    [
+                        {"pipeline": pipeline, "entity": entity, "record_key": k,
+                         "fingerprint": fp, "updated_at": now}
+                        for k, fp in rows.items()
+                    ],
+                )  # fmt: skip
+            if checkpoint is not None:
+                self._save(conn, checkpoint, now)
+
+    def load_checkpoint(self, pipeline: str, entity: str) -> Checkpoint | None:
+        cp = checkpoints
+        with translated("store"), self.engine.connect() as conn:
+            state = conn.execute(
+                select(cp.c.state).where(cp.c.pipeline == pipeline, cp.c.entity == entity)
+            ).scalar_one_or_none()
+        return None if state is None else Checkpoint.from_json(pipeline, entity, state)
+
+    def forget_checkpoints(self, pipeline: str, names: Sequence[str]) -> None:
+        cp = checkpoints
+        with translated("store"), self.engine.begin() as conn:
+            conn.execute(delete(cp).where(cp.c.pipeline == pipeline, cp.c.entity.in_(list(names))))
+
+    def _save(self, conn: Connection, checkpoint: Checkpoint, now: dt.datetime) -> None:
+        cp = checkpoints
+        match = (cp.c.pipeline == checkpoint.pipeline) & (cp.c.entity == checkpoint.entity)
+        changed = conn.execute(
+            update(cp).where(match).values(state=checkpoint.to_json(), updated_at=now)
+        ).rowcount
+        if not changed:
+            conn.execute(
+                cp.insert().values(
+                    pipeline=checkpoint.pipeline, entity=checkpoint.entity,
+                    state=checkpoint.to_json(), updated_at=now,
+                )
+            )  # fmt: skip
+
+
+__all__ = ["StoreRecordStates"]
