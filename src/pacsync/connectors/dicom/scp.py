@@ -50,7 +50,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from pacsync.connectors.dicom import file_meta, qr, reactor, responses
+from pacsync.connectors.dicom import file_meta, qr, reactor, responses, transport
 from pacsync.connectors.dicom.inbox import DatasetMismatch, Inbox
 from pacsync.connectors.dicom.listener import SharedServer
 from pacsync.connectors.dicom.status import Status
@@ -139,11 +139,13 @@ def nodelay(event: evt.Event) -> None:
 
 def accepted(event: evt.Event) -> None:
     """EVT_CONN_OPEN of an association we accept: no Nagle delay, no logging handlers
-    for a logger that drops their lines, its threads woken when there is work instead
-    of polling (:mod:`.reactor`), its pending C-FIND and successful C-STORE responses
-    sent one PDU each (:mod:`.responses`)."""
+    for a logger that drops their lines, its PDUs read in large pieces
+    (:mod:`.transport`), its threads woken when there is work instead of polling
+    (:mod:`.reactor`), its pending C-FIND and successful C-STORE responses sent one
+    PDU each (:mod:`.responses`)."""
     nodelay(event)
     _quiet_association(event.assoc)
+    transport.read_in_large_pieces(event.assoc)
     reactor.wake_on_work(event.assoc)
     responses.send_directly(event.assoc)
 
