@@ -94,12 +94,18 @@ def source(tmp_path: Path) -> Path:
     return path
 
 
-def test_records_are_sent_once_and_again_only_when_changed(
-    pacsync: Any, source: Path, tmp_path: Path
-) -> None:
+def _outbound(source: Path, tmp_path: Path) -> tuple[Path, int, Path]:
+    """The pipeline file, the receiver's port and its home."""
     port, home = _free_port(), tmp_path / "ris-home"
     pipeline = tmp_path / "outbound.yaml"
     pipeline.write_text(PIPELINE % {"source": source, "port": port})
+    return pipeline, port, home
+
+
+def test_records_are_sent_once_and_again_only_when_changed(
+    pacsync: Any, source: Path, tmp_path: Path
+) -> None:
+    pipeline, port, home = _outbound(source, tmp_path)
     receiver = _receiver(pacsync, home, port)
     try:
         first = pacsync.run("run", pipeline, "--quiet")
@@ -130,9 +136,7 @@ def test_records_are_sent_once_and_again_only_when_changed(
 def test_a_receiver_down_fails_the_run_and_the_next_run_sends_the_rest(
     pacsync: Any, source: Path, tmp_path: Path
 ) -> None:
-    port, home = _free_port(), tmp_path / "ris-home"
-    pipeline = tmp_path / "outbound.yaml"
-    pipeline.write_text(PIPELINE % {"source": source, "port": port})
+    pipeline, port, home = _outbound(source, tmp_path)
     down = pacsync.run("run", pipeline, "--quiet", timeout=180)
     assert down.returncode != 0
     assert "PACS-651" in down.stdout + down.stderr

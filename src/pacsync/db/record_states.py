@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, and_, delete, exists, select, text, update
+from sqlalchemy import Engine, and_, delete, exists, select, text
 
+from pacsync.connectors.sql.destination import save_checkpoint
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import checkpoints, record_states
 from pacsync.domain.checkpoint import Checkpoint
@@ -89,7 +90,7 @@ class StoreRecordStates:
                     ],
                 )  # fmt: skip
             if checkpoint is not None:
-                self._save(conn, checkpoint, now)
+                save_checkpoint(conn, checkpoints, checkpoint, now)
 
     def load_checkpoint(self, pipeline: str, entity: str) -> Checkpoint | None:
         cp = checkpoints
@@ -103,20 +104,6 @@ class StoreRecordStates:
         cp = checkpoints
         with translated("store"), self.engine.begin() as conn:
             conn.execute(delete(cp).where(cp.c.pipeline == pipeline, cp.c.entity.in_(list(names))))
-
-    def _save(self, conn: Connection, checkpoint: Checkpoint, now: dt.datetime) -> None:
-        cp = checkpoints
-        match = (cp.c.pipeline == checkpoint.pipeline) & (cp.c.entity == checkpoint.entity)
-        changed = conn.execute(
-            update(cp).where(match).values(state=checkpoint.to_json(), updated_at=now)
-        ).rowcount
-        if not changed:
-            conn.execute(
-                cp.insert().values(
-                    pipeline=checkpoint.pipeline, entity=checkpoint.entity,
-                    state=checkpoint.to_json(), updated_at=now,
-                )
-            )  # fmt: skip
 
 
 __all__ = ["StoreRecordStates"]

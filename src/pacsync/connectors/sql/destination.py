@@ -182,20 +182,25 @@ class SqlDestination:
         return stmt.where(table.c[schema.DELETED_AT].is_(None)) if self.soft else stmt
 
     def _save_checkpoint(self, conn: Any, checkpoint: Checkpoint, now: dt.datetime) -> None:
-        cp = self.checkpoints
-        match = (cp.c.pipeline == checkpoint.pipeline) & (cp.c.entity == checkpoint.entity)
-        changed = conn.execute(
-            update(cp).where(match).values(state=checkpoint.to_json(), updated_at=now)
-        ).rowcount
-        if not changed:
-            conn.execute(
-                insert(cp).values(
-                    pipeline=checkpoint.pipeline,
-                    entity=checkpoint.entity,
-                    state=checkpoint.to_json(),
-                    updated_at=now,
-                )
+        save_checkpoint(conn, self.checkpoints, checkpoint, now)
+
+
+def save_checkpoint(conn: Any, cp: Table, checkpoint: Checkpoint, now: dt.datetime) -> None:
+    """Write ``checkpoint`` into a checkpoints table (pipeline, entity, state, updated_at)
+    in ``conn``'s transaction."""
+    match = (cp.c.pipeline == checkpoint.pipeline) & (cp.c.entity == checkpoint.entity)
+    changed = conn.execute(
+        update(cp).where(match).values(state=checkpoint.to_json(), updated_at=now)
+    ).rowcount
+    if not changed:
+        conn.execute(
+            insert(cp).values(
+                pipeline=checkpoint.pipeline,
+                entity=checkpoint.entity,
+                state=checkpoint.to_json(),
+                updated_at=now,
             )
+        )
 
 
 def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
