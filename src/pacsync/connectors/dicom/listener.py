@@ -32,8 +32,10 @@ from typing import Any, Final
 from pynetdicom import evt
 from pynetdicom.transport import AddressInformation, ThreadedAssociationServer
 
-#: how long a worker lets an idle one take a connection, per association it serves
-BUSY_DELAY: Final = 0.01
+#: how long a worker lets an idle one take a connection, per connection it has open
+#: (long enough for an idle worker to be scheduled on a loaded machine; a new
+#: association waits that long only when every worker is busy)
+BUSY_DELAY: Final = 0.05
 BACKLOG: Final = 64
 
 
