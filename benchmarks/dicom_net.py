@@ -12,8 +12,11 @@ association per process, ``-R``: only the needed presentation context) to
       instance must be indexed in the inbox archive;
 
 with 1 and with 2 concurrent senders (the files split in halves), each ``--repeats``
-times on a fresh receiver, alternated; the figures are the median.  Every DCMTK tool
-and Orthanc run with ``TCP_NODELAY=1`` in their environment.
+times on a fresh receiver, alternated; the figures are the median.  Before each run
+the page cache's dirty pages are written out (``sync``): storescp and Orthanc do not
+fsync, and the kernel's write-back of their half gigabyte would otherwise fall into
+the next receiver's run.  Every DCMTK tool and Orthanc run with ``TCP_NODELAY=1`` in
+their environment.
 
   (d) C-FIND latency, STUDY level, Study Root: patient ID exact, patient name wild
       card, one month of study dates with a modality; the same data (a few hundred
@@ -795,6 +798,7 @@ def measure_ingest(
                     f"ingest {len(files):,} files: {name}, {senders} sender(s), {r + 1}/{repeats}"
                 )
                 warm(files)
+                os.sync()  # the previous run's unsynced files are not written back in this one
                 runs[key].append(way(work, files, senders))
     figures = {key: round(statistics.median(values)) for key, values in runs.items()}
     return figures, {key: [round(v) for v in values] for key, values in runs.items()}
