@@ -1,0 +1,339 @@
+"""Sync of pacsync's FHIR-shaped resources with an EHR's FHIR server, over ports only.
+
+For each resource type, the records changed on either side (all of them in a full
+sync, those changed since the last position in an incremental one, one patient's in a
+patient sync) are compared three ways against their base version, the one both sides
+agreed on at the last sync (:mod:`pacsync.domain.fhir_conflicts`):
+
+- a record on one side only, never synced, is copied to the other;
+- a record gone from one side and unchanged on the other since the base is deleted
+  there; changed on the other side, the change is kept and copied back;
+- otherwise the policy settles it; what it settles on is written where it differs, and
+  becomes the new base.  A conflict the policy leaves to a person is opened in the
+  conflicts store and waits; once decided there, the next sync writes the decision
+  (while the sides still hold the values it was about).
+
+Writes to the server carry If-Match with the version read: a 412 means someone changed
+the record meanwhile, so it is read again and compared again, never overwritten.
+
+INBOUND writes only the local side (the base becomes what the server holds, so local
+changes are still seen as such later); OUTBOUND writes only the server (the base
+becomes the local record).  Deletions found by an incremental read are only local ones
+(a server's search does not list what it deleted): a full sync finds both.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pacsync.domain.fhir_conflicts import (
+    ConflictPolicy,
+    Resolution,
+    Strategy,
+    conflict_fields,
+    elements,
+    last_updated,
+    resolve,
+)
+from pacsync.errors import FhirPreconditionFailed, FhirResourceNotFound, InvalidRequest
+from pacsync.ports import FhirServer, LocalFhirResources, SyncBase, SyncBases, SyncConflicts
+
+JSON = dict[str, Any]
+WRITE_ATTEMPTS = 5
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    BIDIRECTIONAL = "both"
+
+    @classmethod
+    def parse(cls, value: str) -> Direction:
+        text = value.strip().lower()
+        if text == "bidirectional":
+            return cls.BIDIRECTIONAL
+        try:
+            return cls(text)
+        except ValueError:
+            raise InvalidRequest(
+                f"unknown sync direction {value!r}", hint="Use inbound, outbound or both."
+            ) from None
+
+    @property
+    def writes_local(self) -> bool:
+        return self is not Direction.OUTBOUND
+
+    @property
+    def writes_remote(self) -> bool:
+        return self is not Direction.INBOUND
+
+
+class SyncMode(StrEnum):
+    FULL = "full"
+    INCREMENTAL = "incremental"
+    PATIENT = "patient"
+
+
+@dataclass
+class TypeCounts:
+    pulled: int = 0  # written locally
+    pushed: int = 0  # written to the server
+    deleted_local: int = 0
+    deleted_remote: int = 0
+    unchanged: int = 0
+    conflicts: int = 0  # opened for review in this run
+    waiting: int = 0  # still waiting for a decision (or ignored)
+    retried: int = 0  # writes refused by If-Match, compared again
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class FhirSyncRequest:
+    scope: str  # the sync's name in record state and conflicts (one per connection)
+    resource_types: Sequence[str]
+    direction: Direction = Direction.BIDIRECTIONAL
+    mode: SyncMode = SyncMode.INCREMENTAL
+    policy: ConflictPolicy = field(default_factory=ConflictPolicy)
+    patient: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.mode is SyncMode.PATIENT) != (self.patient is not None):
+            raise InvalidRequest("a patient sync needs its patient, and only it has one")
+
+
+@dataclass
+class _TypeRun:
+    """One resource type's sync under way: what it has agreed on and found gone."""
+
+    request: FhirSyncRequest
+    rtype: str
+    counts: TypeCounts = field(default_factory=TypeCounts)
+    agreed: list[SyncBase] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+
+
+class FhirSync:
+    def __init__(
+        self,
+        server: FhirServer,
+        local: LocalFhirResources,
+        bases: SyncBases,
+        conflicts: SyncConflicts,
+    ) -> None:
+        self.server = server
+        self.local = local
+        self.bases = bases
+        self.conflicts = conflicts
+
+    def run(self, request: FhirSyncRequest) -> dict[str, dict[str, int]]:
+        """Sync each resource type in turn; counts by type."""
+        return {t: self.sync_type(request, t).as_dict() for t in request.resource_types}
+
+    # -- one resource type ---------------------------------------------------------------
+
+    def sync_type(self, request: FhirSyncRequest, resource_type: str) -> TypeCounts:
+        run = _TypeRun(request, resource_type)
+        bases = self.bases.bases(request.scope, resource_type)
+        position = self.bases.position(request.scope, resource_type) or {}
+        incremental = request.mode is SyncMode.INCREMENTAL and bool(position)
+        remote_since = _when(position.get("remote")) if incremental else None
+        local_since = _when(position.get("local")) if incremental else None
+
+        remote_seen = {r["id"]: r for r in self._remote(request, resource_type, remote_since)}
+        local_seen = {
+            r["id"]: r for r in self.local.changed(resource_type, local_since, request.patient)
+        }
+        ids = set(remote_seen) | set(local_seen)
+        if request.mode is SyncMode.FULL:
+            ids |= set(bases)
+        elif incremental:  # a local deletion leaves no change to read: look for it
+            ids |= {rid for rid in bases if self.local.current(resource_type, rid) is None}
+
+        for rid in sorted(ids):
+            local = local_seen.get(rid) or self.local.current(resource_type, rid)
+            remote = remote_seen.get(rid)
+            if remote is None and rid not in remote_seen:
+                remote = self._read(resource_type, rid)
+            self._one(run, rid, bases.get(rid), local, remote)
+
+        self.bases.agree(request.scope, resource_type, run.agreed, run.gone)
+        if request.mode is not SyncMode.PATIENT:
+            self.bases.save_position(
+                request.scope,
+                resource_type,
+                {
+                    "remote": _latest(remote_seen.values(), position.get("remote")),
+                    "local": _latest(local_seen.values(), position.get("local")),
+                },
+            )
+        return run.counts
+
+    def _remote(
+        self, request: FhirSyncRequest, resource_type: str, since: dt.datetime | None
+    ) -> Iterable[JSON]:
+        if request.patient is not None:
+            name = "_id" if resource_type == "Patient" else "patient"
+            return self.server.search(resource_type, [(name, request.patient)])
+        if since is not None:
+            return self.server.changed_since(resource_type, since)
+        return self.server.search(resource_type)
+
+    def _read(self, resource_type: str, rid: str) -> JSON | None:
+        try:
+            return self.server.read(resource_type, rid).resource
+        except FhirResourceNotFound:
+            return None
+
+    def _one(
+        self,
+        run: _TypeRun,
+        rid: str,
+        base: SyncBase | None,
+        local: JSON | None,
+        remote: JSON | None,
+    ) -> None:
+        direction, rtype, counts = run.request.direction, run.rtype, run.counts
+        for _ in range(WRITE_ATTEMPTS):
+            if local is None and remote is None:
+                if base is not None:
+                    run.gone.append(rid)
+                return
+            if local is None or remote is None:
+                self._one_sided(run, rid, base, local, remote)
+                return
+            resolution = self._settle(run, rid, base, local, remote)
+            if resolution is None:
+                return
+            settled = resolution.resource
+            assert settled is not None
+            wrote = False
+            if direction.writes_remote and resolution.differs_from(remote):
+                try:
+                    self._push(rtype, rid, settled, remote)
+                except FhirPreconditionFailed:
+                    counts.retried += 1
+                    remote = self._read(rtype, rid)
+                    continue
+                counts.pushed += 1
+                wrote = True
+            if direction.writes_local and resolution.differs_from(local):
+                self.local.save(_whole(rtype, rid, settled))
+                counts.pulled += 1
+                wrote = True
+            if not wrote:
+                counts.unchanged += 1
+            if direction is Direction.INBOUND:
+                settled = elements(remote)
+            elif direction is Direction.OUTBOUND:
+                settled = elements(local)
+            run.agreed.append(SyncBase(rid, copy.deepcopy(settled)))
+            return
+        raise FhirPreconditionFailed(
+            f"{rtype}/{rid} changed on the server during each of {WRITE_ATTEMPTS} writes",
+            hint="The record is busy on the server; the next sync tries again.",
+        )
+
+    def _settle(
+        self, run: _TypeRun, rid: str, base: SyncBase | None, local: JSON, remote: JSON
+    ) -> Resolution | None:
+        """What the policy (or a person's decision) settles on; None while it waits."""
+        request, rtype, counts = run.request, run.rtype, run.counts
+        base_resource = base.resource if base is not None else None
+        resolution = resolve(rtype, base_resource, local, remote, request.policy)
+        if not resolution.needs_review:
+            return resolution
+        fields = conflict_fields(base_resource, local, remote, resolution.conflicting)
+        decision = self.conflicts.latest(request.scope, rtype, rid)
+        if decision is None or _sides(decision.fields) != _sides(fields):
+            self.conflicts.open(request.scope, rtype, rid, fields)
+            counts.conflicts += 1
+            return None
+        if decision.status != "resolved":
+            counts.waiting += 1
+            return None
+        merged = resolve(
+            rtype,
+            base_resource,
+            local,
+            remote,
+            ConflictPolicy(Strategy.FIELD_MERGE, Strategy.LOCAL_WINS, request.policy.rules),
+        )
+        assert merged.resource is not None
+        decided = dict(merged.resource)
+        for name, value in dict(decision.value or {}).items():
+            if name in ("resourceType", "id", "meta"):
+                continue
+            if value is None:
+                decided.pop(name, None)
+            else:
+                decided[name] = copy.deepcopy(value)
+        return Resolution(decided, resolution.comparison, (), {"decision": "conflicts store"})
+
+    def _one_sided(
+        self,
+        run: _TypeRun,
+        rid: str,
+        base: SyncBase | None,
+        local: JSON | None,
+        remote: JSON | None,
+    ) -> None:
+        direction, rtype, counts = run.request.direction, run.rtype, run.counts
+        agreed, gone = run.agreed, run.gone
+        held = local if local is not None else remote
+        assert held is not None
+        unchanged = base is not None and elements(held) == base.resource
+        if local is None:  # on the server only
+            if unchanged and direction.writes_remote:  # deleted locally
+                self.server.delete(rtype, rid)
+                counts.deleted_remote += 1
+                gone.append(rid)
+            elif not unchanged and direction.writes_local:  # new there, or changed there
+                self.local.save(_whole(rtype, rid, elements(held)))
+                counts.pulled += 1
+                agreed.append(SyncBase(rid, elements(held)))
+            return
+        if unchanged and direction.writes_local:  # deleted on the server
+            self.local.remove(rtype, rid)
+            counts.deleted_local += 1
+            gone.append(rid)
+        elif not unchanged and direction.writes_remote:
+            self.server.update(_whole(rtype, rid, elements(held)))
+            counts.pushed += 1
+            agreed.append(SyncBase(rid, elements(held)))
+
+    def _push(self, rtype: str, rid: str, settled: JSON, remote: JSON) -> None:
+        version = (remote.get("meta") or {}).get("versionId")
+        etag = f'W/"{version}"' if version else None
+        self.server.update(_whole(rtype, rid, settled), if_match=etag)
+
+
+def _whole(rtype: str, rid: str, settled: JSON) -> JSON:
+    return {"resourceType": rtype, "id": rid, **copy.deepcopy(settled)}
+
+
+def _sides(fields: Sequence[JSON]) -> list[tuple[Any, Any, Any]]:
+    return [(f.get("field"), f.get("local"), f.get("remote")) for f in fields]
+
+
+def _when(text: Any) -> dt.datetime | None:
+    return last_updated({"meta": {"lastUpdated": text}}) if text else None
+
+
+def _latest(resources: Iterable[JSON], before: Any) -> str | None:
+    best = _when(before)
+    text = before if best is not None else None
+    for resource in resources:
+        when = last_updated(resource)
+        if when is not None and (best is None or when > best):
+            best, text = when, resource["meta"]["lastUpdated"]
+    return text
+
+
+__all__ = ["Direction", "FhirSync", "FhirSyncRequest", "SyncMode", "TypeCounts"]
