@@ -10,10 +10,12 @@ what storing it costs.
 :func:`wake_on_work` makes those sleeps of one association end as soon as there is
 something to do: the DUL reactor's when its socket becomes readable or a primitive
 is queued for it to send, the association reactor's when a DIMSE message is
-complete or the DUL passes up a primitive (a release or abort request).  A sleep
-still lasts at most what pynetdicom asked for, so every loop runs as before, only
-sooner; threads of other associations sleep as before.  It is called on
-EVT_CONN_OPEN, before the association's threads start."""
+complete or the DUL passes up a primitive (a release or abort request).  As they
+wake on work, their idle turns come every :data:`IDLE_WAIT` instead of every
+millisecond (what they check then without being woken: kill flags, timers); every
+other sleep lasts at most what pynetdicom asked for.  Threads of other
+associations sleep as before.  It is called on EVT_CONN_OPEN, before the
+association's threads start."""
 
 from __future__ import annotations
 
@@ -25,11 +27,15 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import pynetdicom.association
 import pynetdicom.dul
 from pynetdicom.association import Association
+
+#: pynetdicom's idle turn of both reactors, and how long a woken reactor waits instead
+REACTOR_TICK: Final = 0.001
+IDLE_WAIT: Final = 0.01
 
 _Wait = Callable[[float], None]
 _waits: weakref.WeakKeyDictionary[threading.Thread, _Wait] = weakref.WeakKeyDictionary()
@@ -108,12 +114,13 @@ def wake_on_work(assoc: Association) -> None:
     dul_wait = _DulWait(sock)
     weakref.finalize(dul, dul_wait.close)
     dul.to_provider_queue = dul_wait.queue
+    dul._run_loop_delay = IDLE_WAIT  # the DUL's idle sleep, pynetdicom's own setting
     _waits[dul] = dul_wait
     # the association reactor: an event set by a complete message or a primitive
     work = threading.Event()
 
     def assoc_wait(seconds: float) -> None:
-        work.wait(seconds)
+        work.wait(IDLE_WAIT if seconds == REACTOR_TICK else seconds)
         work.clear()
 
     assoc.dimse.msg_queue = _WakingQueue(work.set)
