@@ -19,6 +19,7 @@ from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import conflicts
 from pacsync.domain.clock import utc_now
 from pacsync.errors import InvalidRequest, InvalidState, NotFound
+from pacsync.ports import SyncDecision
 
 _t = conflicts.c
 STATUSES = ("open", "resolved", "ignored")
@@ -139,6 +140,25 @@ class ConflictStore:
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def latest(self, pipeline: str, entity: str, record_key: str) -> SyncDecision | None:
+        """The record's latest conflict and its decision (pacsync.ports.SyncConflicts)."""
+        stmt = (
+            select(_t.id, _t.status, _t.fields, _t.resolved_value)
+            .where(_t.pipeline == pipeline, _t.entity == entity, _t.record_key == record_key)
+            .order_by(_t.id.desc())
+            .limit(1)
+        )
+        with translated("store"), self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return SyncDecision(int(row[0]), str(row[1]), list(row[2]), row[3])
+
+    def open(
+        self, pipeline: str, entity: str, record_key: str, fields: builtins.list[dict[str, Any]]
+    ) -> int:
+        return self.record(pipeline, entity, record_key, fields)
 
     def list(
         self,

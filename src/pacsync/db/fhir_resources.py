@@ -9,10 +9,22 @@ it in place; ``version`` counts the updates, like a FHIR server's versionId.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Engine, Integer, String, Table, func, select, tuple_
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+    tuple_,
+)
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import metadata
@@ -106,6 +118,71 @@ class FhirResourceStore:
         stmt = select(table.c.resource_type, func.count()).group_by(table.c.resource_type)
         with translated("store"), self.engine.connect() as conn:
             return {t: int(n) for t, n in conn.execute(stmt)}
+
+    # -- as a sync with an EHR reads and writes them (pacsync.ports.LocalFhirResources) --
+
+    def current(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        """The resource with meta.lastUpdated to the microsecond (as ``changed`` compares)."""
+        table = fhir_resources
+        with translated("store"), self.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.resource, table.c.version, table.c.updated_at).where(
+                    table.c.resource_type == resource_type, table.c.resource_id == resource_id
+                )
+            ).first()
+        return None if row is None else _with_meta(row[0], row[1], row[2])
+
+    def changed(
+        self, resource_type: str, since: dt.datetime | None, patient: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        table = fhir_resources
+        stmt = (
+            select(table.c.resource, table.c.version, table.c.updated_at)
+            .where(table.c.resource_type == resource_type)
+            .order_by(table.c.updated_at, table.c.resource_id)
+        )
+        if since is not None:
+            stmt = stmt.where(table.c.updated_at > since.astimezone(dt.UTC).replace(tzinfo=None))
+        if patient is not None and resource_type == "Patient":
+            stmt = stmt.where(table.c.resource_id == patient)
+        with translated("store"), self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        for resource, version, updated_at in rows:
+            found = _with_meta(resource, version, updated_at)
+            if patient is None or resource_type == "Patient" or _refers_to(found, patient):
+                yield found
+
+    def save(self, resource: dict[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in resource.items() if k != "meta"}
+        with translated("store"), self.engine.begin() as conn:
+            self.put(conn, [(None, body)])
+        saved = self.current(str(body["resourceType"]), str(body["id"]))
+        assert saved is not None
+        return saved
+
+    def remove(self, resource_type: str, resource_id: str) -> None:
+        table = fhir_resources
+        with translated("store"), self.engine.begin() as conn:
+            conn.execute(
+                delete(table).where(
+                    table.c.resource_type == resource_type, table.c.resource_id == resource_id
+                )
+            )
+
+
+def _with_meta(resource: Any, version: int, updated_at: dt.datetime) -> dict[str, Any]:
+    found = dict(resource)
+    stamp = updated_at.replace(tzinfo=dt.UTC).isoformat(timespec="microseconds")
+    found["meta"] = {"versionId": str(version), "lastUpdated": stamp.replace("+00:00", "Z")}
+    return found
+
+
+def _refers_to(resource: dict[str, Any], patient: str) -> bool:
+    for name in ("subject", "patient"):
+        reference = str((resource.get(name) or {}).get("reference") or "")
+        if reference in (patient, f"Patient/{patient}"):
+            return True
+    return False
 
 
 __all__ = ["FhirResourceStore", "fhir_resources"]

@@ -5,7 +5,10 @@ key), and where each entity's reading stopped, committed together."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Engine, and_, delete, exists, select, text
 
@@ -14,6 +17,7 @@ from pacsync.connectors.sql.errors import translated
 from pacsync.db.tables import checkpoints, record_states
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.records import Key, key_text, parse_key
+from pacsync.ports import SyncBase
 
 _CHUNK = 500
 
@@ -104,6 +108,60 @@ class StoreRecordStates:
         cp = checkpoints
         with translated("store"), self.engine.begin() as conn:
             conn.execute(delete(cp).where(cp.c.pipeline == pipeline, cp.c.entity.in_(list(names))))
+
+    # -- base versions of a two-way sync (pacsync.ports.SyncBases) ------------------------
+
+    def bases(self, scope: str, resource_type: str) -> dict[str, SyncBase]:
+        """The agreed version of each record, by id: record state's ``base``."""
+        rs = record_states
+        stmt = select(rs.c.record_key, rs.c.base).where(
+            rs.c.pipeline == scope, rs.c.entity == resource_type, rs.c.base.is_not(None)
+        )
+        with translated("store"), self.engine.connect() as conn:
+            return {k: SyncBase(k, dict(base)) for k, base in conn.execute(stmt)}
+
+    def agree(
+        self, scope: str, resource_type: str, agreed: Sequence[SyncBase], gone: Sequence[str]
+    ) -> None:
+        """The agreed versions (fingerprinted) replace the earlier ones, in one transaction."""
+        rs = record_states
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows = {b.resource_id: b.resource for b in agreed}
+        stale = [*rows, *gone]
+        with translated("store"), self.engine.begin() as conn:
+            for start in range(0, len(stale), _CHUNK):
+                conn.execute(
+                    delete(rs).where(
+                        rs.c.pipeline == scope,
+                        rs.c.entity == resource_type,
+                        rs.c.record_key.in_(stale[start : start + _CHUNK]),
+                    )
+                )
+            if rows:
+                conn.execute(
+                    rs.insert(),
+                    [
+                        {"pipeline": scope, "entity": resource_type, "record_key": k,
+                         "fingerprint": _fingerprint(r), "base": r, "updated_at": now}
+                        for k, r in rows.items()
+                    ],
+                )  # fmt: skip
+
+    def position(self, scope: str, resource_type: str) -> dict[str, Any] | None:
+        """Where a two-way sync's reading of a type stopped (a checkpoint's ``extra``)."""
+        found = self.load_checkpoint(scope, resource_type)
+        return None if found is None else dict(found.extra)
+
+    def save_position(self, scope: str, resource_type: str, position: dict[str, Any]) -> None:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        checkpoint = Checkpoint(scope, resource_type, "fhir-sync", extra=dict(position))
+        with translated("store"), self.engine.begin() as conn:
+            save_checkpoint(conn, checkpoints, checkpoint, now)
+
+
+def _fingerprint(resource: dict[str, Any]) -> str:
+    text = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
 __all__ = ["StoreRecordStates"]
