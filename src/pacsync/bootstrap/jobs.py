@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pacsync import bootstrap
-from pacsync.bootstrap import archives, dicom_retrieve, fhir_export, hl7_processing, hl7_routes
+from pacsync.bootstrap import (
+    archives,
+    dicom_retrieve,
+    fhir_export,
+    fhir_sync,
+    hl7_processing,
+    hl7_routes,
+)
 from pacsync.bootstrap.archive_triggers import ArchiveTriggers
 from pacsync.bootstrap.drops import DropTriggers
 from pacsync.bootstrap.events import EventSink, StoreDeliveryLog
@@ -159,6 +166,7 @@ def install_handlers(
     )
     register_handler(dicom_retrieve.KIND, dicom_retrieve.RetrieveJobs(settings, store, executor_id))
     register_handler(fhir_export.KIND, fhir_export.ExportJobs(store, executor_id))
+    register_handler(fhir_sync.KIND, fhir_sync.SyncJobs(store, executor_id))
     processing = hl7_processing.ProcessJobs(store, executor_id, stopping=stopping)
     register_handler(hl7_processing.KIND, processing)
     register_handler(hl7_routes.JOB, hl7_routes.DeliverJobs(store, executor_id, stopping=stopping))

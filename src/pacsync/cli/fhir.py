@@ -205,6 +205,74 @@ def export(
     )
 
 
+@app.command("sync")
+@reports_errors
+def sync(
+    connection: ConnectionArg,
+    direction: Annotated[
+        str, typer.Option("--direction", help="inbound, outbound or both")
+    ] = "both",
+    patient: Annotated[
+        str | None, typer.Option("--patient", help="Sync this patient's records only")
+    ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="When both sides changed an element: last-write-wins, local-wins, "
+            "remote-wins, field-merge or manual (a conflict to decide)",
+        ),
+    ] = "manual",
+    fallback: Annotated[
+        str, typer.Option("--fallback", help="field-merge's strategy for elements both changed")
+    ] = "manual",
+    remote_wins: Annotated[
+        str | None,
+        typer.Option("--remote-wins", help="Elements the server always wins, e.g. telecom"),
+    ] = None,
+    types: Annotated[
+        str | None, typer.Option("--type", help="Resource types, e.g. Patient,Observation")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Compare every record (finds server deletions)")
+    ] = False,
+    background: Annotated[
+        bool, typer.Option("--background", help="Queue it as a job for the workers instead")
+    ] = False,
+) -> None:
+    """Sync pacsync's FHIR resources with the server, one way or both; records both sides
+    changed are settled by --strategy or wait in `pacsync`'s conflicts (/api/v1/conflicts)."""
+    from pacsync.bootstrap import fhir_sync, jobs
+
+    wanted = [t.strip() for t in (types or "").split(",") if t.strip()]
+    rules = {e.strip(): "remote" for e in (remote_wins or "").split(",") if e.strip()}
+    settings = Settings()
+    store = bootstrap.store(settings)
+    wiring.endpoint(store, connection)
+    request = fhir_sync.sync_request(
+        connection, direction=direction, full=full, patient=patient, strategy=strategy,
+        fallback=fallback, rules=rules, types=wanted or fhir_sync.DEFAULT_TYPES,
+    )  # fmt: skip
+    if background:
+        job_id, _ = jobs.submit(settings, request, store=store)
+        console.print(f"job [bold]{job_id[:8]}[/] queued: sync of {connection} "
+                      f"(pacsync jobs show {job_id[:8]})", highlight=False)  # fmt: skip
+        return
+    job_id, _ = jobs.create_job(store, request)
+    outcome = fhir_sync.SyncJobs(store, f"cli-{os.getpid()}").run(job_id, connection, request.args)
+    failed = error_from_dict(outcome.get("error"))
+    if failed is not None:
+        raise failed
+    table = Table(title=f"sync of {connection} ({direction}, job {job_id[:8]})")
+    names = ("pulled", "pushed", "deleted_local", "deleted_remote", "conflicts", "waiting",
+             "unchanged")  # fmt: skip
+    for column in ("type", *names):
+        table.add_column(column)
+    for rtype, counts in outcome["counts"].items():
+        table.add_row(rtype, *(str(counts.get(n, 0)) for n in names))
+    console.print(table)
+
+
 @app.command("vendors")
 def vendors() -> None:
     """The vendor profiles: auth, URL patterns, Bulk levels, limits (verified or not)."""

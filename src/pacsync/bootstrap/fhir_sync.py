@@ -1,0 +1,103 @@
+"""A two-way sync of pacsync's FHIR resources with a FHIR connection, as a job:
+``pacsync fhir sync CONNECTION`` runs one here, or queues it for the workers with
+``--background`` (queue ``sync-jobs``, partitioned by connection like an export, so
+one sync or export per connection runs at a time).  A patient sync goes before the
+others (priority -1).
+
+The sync's scope in record state and in the conflicts store is ``fhir:CONNECTION``:
+its open conflicts are listed and decided through ``/api/v1/conflicts`` (each decision
+audited there), and the next sync writes what was decided."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pacsync import bootstrap
+from pacsync.bootstrap import fhir
+from pacsync.db.fhir_resources import FhirResourceStore
+from pacsync.db.record_states import StoreRecordStates
+from pacsync.domain.fhir_conflicts import ConflictPolicy, Strategy, rules_from
+from pacsync.errors import PacsyncError
+from pacsync.jobs.queues import SYNC
+from pacsync.jobs.request import JobRequest
+from pacsync.ports import JobContext
+from pacsync.sync.fhir_sync import Direction, FhirSync, FhirSyncRequest, SyncMode
+
+KIND = "fhir-sync"
+DEFAULT_TYPES = ("Patient", "Encounter", "Observation")
+
+
+def scope_of(connection: str) -> str:
+    return f"fhir:{connection}"
+
+
+def sync_request(
+    connection: str,
+    *,
+    direction: str = "both",
+    full: bool = False,
+    patient: str | None = None,
+    strategy: str = "manual",
+    fallback: str = "manual",
+    rules: dict[str, Any] | None = None,
+    types: Sequence[str] = DEFAULT_TYPES,
+    trigger: str = "manual",
+) -> JobRequest:
+    """The job; its arguments are checked here, before anything is queued."""
+    Direction.parse(direction)
+    ConflictPolicy(Strategy.parse(strategy), Strategy.parse(fallback), rules_from(rules))
+    args = {"direction": direction, "full": full, "patient": patient, "strategy": strategy,
+            "fallback": fallback, "rules": dict(rules or {}), "types": list(types)}  # fmt: skip
+    return JobRequest(kind=KIND, pipeline=connection, mode="full" if full else "incremental",
+                      entities=list(types), trigger=trigger, queue=SYNC,
+                      priority=-1 if patient else 0, partition=f"fhir:{connection}",
+                      args=args)  # fmt: skip
+
+
+def run(store: bootstrap.Store, connection: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run the sync ``args`` describe (see :func:`sync_request`); counts by type."""
+    patient = args.get("patient")
+    mode = SyncMode.PATIENT if patient else SyncMode.FULL if args.get("full") else None
+    policy = ConflictPolicy(
+        Strategy.parse(str(args.get("strategy") or "manual")),
+        Strategy.parse(str(args.get("fallback") or "manual")),
+        rules_from(args.get("rules")),
+    )
+    request = FhirSyncRequest(
+        scope_of(connection),
+        tuple(args.get("types") or DEFAULT_TYPES),
+        Direction.parse(str(args.get("direction") or "both")),
+        mode or SyncMode.INCREMENTAL,
+        policy,
+        patient,
+    )
+    sync = FhirSync(
+        fhir.server(store, connection),
+        FhirResourceStore(store.engine),
+        StoreRecordStates(store.engine),
+        store.conflicts,
+    )
+    return sync.run(request)
+
+
+class SyncJobs:
+    """The fhir-sync job: marks it running, syncs, records the outcome."""
+
+    def __init__(self, store: bootstrap.Store, executor_id: str) -> None:
+        self.store, self.executor_id = store, executor_id
+
+    def __call__(self, ctx: JobContext, request: dict[str, Any]) -> dict[str, Any]:
+        asked = JobRequest.from_dict(request)
+        return dict(ctx.step("sync", self.run, ctx.job_id, asked.pipeline, asked.args))
+
+    def run(self, job_id: str, connection: str, args: dict[str, Any]) -> dict[str, Any]:
+        jobs = self.store.jobs
+        jobs.start(job_id, self.executor_id)
+        try:
+            counts = run(self.store, connection, args)
+        except PacsyncError as failed:
+            jobs.finish(job_id, "failed", {"entities": {}}, failed)
+            return {"status": "failed", "error": failed.as_dict()}
+        jobs.finish(job_id, "succeeded", {"entities": counts})
+        return {"status": "succeeded", "counts": counts}
