@@ -112,13 +112,15 @@ class StoreRecordStates:
     # -- base versions of a two-way sync (pacsync.ports.SyncBases) ------------------------
 
     def bases(self, scope: str, resource_type: str) -> dict[str, SyncBase]:
-        """The agreed version of each record, by id: record state's ``base``."""
+        """The agreed version of each record, by id: record state's ``base`` (keyed as
+        every record state is, the id a one-value key)."""
         rs = record_states
         stmt = select(rs.c.record_key, rs.c.base).where(
             rs.c.pipeline == scope, rs.c.entity == resource_type, rs.c.base.is_not(None)
         )
         with translated("store"), self.engine.connect() as conn:
-            return {k: SyncBase(k, dict(base)) for k, base in conn.execute(stmt)}
+            found = [(str(parse_key(k)[0]), base) for k, base in conn.execute(stmt)]
+        return {rid: SyncBase(rid, dict(base)) for rid, base in found}
 
     def agree(
         self, scope: str, resource_type: str, agreed: Sequence[SyncBase], gone: Sequence[str]
@@ -126,8 +128,8 @@ class StoreRecordStates:
         """The agreed versions (fingerprinted) replace the earlier ones, in one transaction."""
         rs = record_states
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows = {b.resource_id: b.resource for b in agreed}
-        stale = [*rows, *gone]
+        rows = {key_text((b.resource_id,)): b.resource for b in agreed}
+        stale = [*rows, *(key_text((rid,)) for rid in gone)]
         with translated("store"), self.engine.begin() as conn:
             for start in range(0, len(stale), _CHUNK):
                 conn.execute(
