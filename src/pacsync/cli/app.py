@@ -9,6 +9,7 @@ from pacsync import bootstrap
 from pacsync.cli import (
     archive,
     audit,
+    conflicts,
     dead_letters,
     dicom,
     dicom_listen,
@@ -44,6 +45,7 @@ app.command("serve")(serve.serve)
 app.command("audit")(audit.audit)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(dead_letters.app, name="dead-letters")
+app.add_typer(conflicts.app, name="conflicts")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(keys.app, name="keys")
 app.add_typer(archive.app, name="archive")
