@@ -45,7 +45,7 @@ def test_sync_leaves_a_conflict_that_is_decided_audited_and_then_written(
     ok(pacsync("fhir", "connection", "add", "ehr", server.base_url, "--client-id",
                server.client_id, "--key", server.key_path, "--token-url", server.token_url,
                "--scope", SCOPE))  # fmt: skip
-    settings = Settings(_env_file=None, home=Path(pacsync.env["PACSYNC_HOME"]),  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, home=Path(pacsync.env["PACSYNC_HOME"]),
                         database_url=None, secret_key=None)  # fmt: skip
     store = bootstrap.store(settings)
     local = FhirResourceStore(store.engine)
