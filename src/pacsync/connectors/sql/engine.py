@@ -44,6 +44,8 @@ def make_engine(url: str, *, connect_timeout: int = 10, **options: Any) -> Engin
         options.setdefault("pool_pre_ping", False)
         options.setdefault("pool_size", 8)
         options.setdefault("max_overflow", 32)
+        # the connection used last comes back first: its page cache is the warm one
+        options.setdefault("pool_use_lifo", True)
     try:
         options.setdefault("pool_pre_ping", True)  # a restarted server costs no failed batch
         engine = create_engine(parsed, connect_args=connect_args, **options)
