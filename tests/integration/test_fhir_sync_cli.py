@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer]:
         yield running
 
 
+def connect(pacsync: Any, server: FhirServer) -> bootstrap.Store:
+    """Add connection ``ehr`` to the CLI's store; that store, opened here too."""
+    ok(pacsync("fhir", "connection", "add", "ehr", server.base_url, "--client-id",
+               server.client_id, "--key", server.key_path, "--token-url", server.token_url,
+               "--scope", SCOPE))  # fmt: skip
+    settings = Settings(_env_file=None, home=Path(pacsync.env["PACSYNC_HOME"]),
+                        database_url=None, secret_key=None)  # fmt: skip
+    return bootstrap.store(settings)
+
+
 def ok(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout
@@ -42,12 +54,7 @@ def row(out: str, first: str) -> list[str]:
 def test_sync_leaves_a_conflict_that_is_decided_audited_and_then_written(
     pacsync: Any, server: FhirServer
 ) -> None:
-    ok(pacsync("fhir", "connection", "add", "ehr", server.base_url, "--client-id",
-               server.client_id, "--key", server.key_path, "--token-url", server.token_url,
-               "--scope", SCOPE))  # fmt: skip
-    settings = Settings(_env_file=None, home=Path(pacsync.env["PACSYNC_HOME"]),
-                        database_url=None, secret_key=None)  # fmt: skip
-    store = bootstrap.store(settings)
+    store = connect(pacsync, server)
     local = FhirResourceStore(store.engine)
     pid = f"cli-sync-{secrets.token_hex(3)}"
     local.save({"resourceType": "Patient", "id": pid, "gender": "female"})
@@ -84,3 +91,36 @@ def test_sync_leaves_a_conflict_that_is_decided_audited_and_then_written(
     again = pacsync("conflicts", "resolve", str(conflict_id), "--strategy", "use_local")
     assert again.returncode != 0
     assert "already resolved" in again.stdout + again.stderr
+
+
+def test_a_background_sync_is_a_job_a_worker_runs(pacsync: Any, server: FhirServer) -> None:
+    store = connect(pacsync, server)
+    pid = f"bg-sync-{secrets.token_hex(3)}"
+    FhirResourceStore(store.engine).save({"resourceType": "Patient", "id": pid})
+    queued = pacsync("fhir", "sync", "ehr", "--patient", pid, "--type", "Patient",
+                     "--background")  # fmt: skip
+    found = re.search(r"job (\w{8}) queued", queued.stdout)
+    assert found, queued.stdout + queued.stderr
+    job = next(j for j in store.jobs.recent(limit=5) if j.id.startswith(found.group(1)))
+    assert (job.kind, job.status, job.queue) == ("fhir-sync", "queued", "sync-jobs")
+
+    worker = pacsync.start("worker", "--id", "fhir-sync", "--queues", "sync-jobs")
+    try:
+        deadline = time.monotonic() + 90
+        while (status := store.jobs.status_of(job.id)) in ("queued", "running"):
+            assert worker.poll() is None, worker.communicate(timeout=5)
+            assert time.monotonic() < deadline, f"the sync job is still {status}"
+            time.sleep(0.3)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.communicate()
+    ended = store.jobs.get(job.id)
+    assert ended is not None
+    assert ended.status == "succeeded", ended
+    assert ended.progress["entities"]["Patient"]["pushed"] == 1
+    with server.client() as client:
+        assert client.read("Patient", pid).resource["id"] == pid
