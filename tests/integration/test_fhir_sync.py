@@ -194,3 +194,22 @@ def test_a_third_change_during_the_write_is_caught_by_if_match(sides: Sides, agr
     remote = sides.remote(agreed)
     assert (remote["gender"], remote["birthDate"]) == ("other", "2001-01-01")
     assert sides.local_(agreed)["birthDate"] == "2001-01-01"
+
+
+def test_an_incremental_sync_reads_what_changed_since_its_position(sides: Sides) -> None:
+    pid = new_id()
+    sides.client.update(patient(pid))
+    request = FhirSyncRequest(sides.scope, ("Patient",), mode=SyncMode.INCREMENTAL)
+    sides.sync.run(request)  # the first run reads everything: the position is set
+    assert sides.local_(pid)["gender"] == "female"
+    sides.edit_remote(pid, gender="other")
+    local_only = new_id()
+    sides.local.save(patient(local_only))
+
+    counts = sides.sync.run(request)["Patient"]
+
+    assert counts["pulled"] == 1
+    assert counts["pushed"] == 1
+    assert sides.local_(pid)["gender"] == "other"
+    assert sides.remote(local_only)["id"] == local_only
+    assert sides.sync.run(request)["Patient"]["pulled"] == 0

@@ -19,7 +19,10 @@ the record meanwhile, so it is read again and compared again, never overwritten.
 INBOUND writes only the local side (the base becomes what the server holds, so local
 changes are still seen as such later); OUTBOUND writes only the server (the base
 becomes the local record).  Deletions found by an incremental read are only local ones
-(a server's search does not list what it deleted): a full sync finds both.
+(a server's search does not list what it deleted): a full sync finds both.  The
+position is the latest change time read on each side, not the time of the sync's own
+writes: a change another writer made meanwhile is never passed over, and the sync's
+own writes are read again next time and found agreed.
 """
 
 from __future__ import annotations
