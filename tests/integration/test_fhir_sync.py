@@ -213,3 +213,21 @@ def test_an_incremental_sync_reads_what_changed_since_its_position(sides: Sides)
     assert sides.local_(pid)["gender"] == "other"
     assert sides.remote(local_only)["id"] == local_only
     assert sides.sync.run(request)["Patient"]["pulled"] == 0
+
+
+def test_a_patient_sync_brings_that_patients_observations_only(sides: Sides) -> None:
+    mine, other = new_id(), new_id()
+    for pid in (mine, other):
+        sides.client.update(patient(pid))
+        sides.client.update(
+            {"resourceType": "Observation", "id": f"obs-{pid}", "status": "final",
+             "code": {"text": "heart rate"}, "subject": {"reference": f"Patient/{pid}"}}
+        )  # fmt: skip
+    request = FhirSyncRequest(
+        sides.scope, ("Patient", "Observation"), mode=SyncMode.PATIENT, patient=mine
+    )
+    counts = sides.sync.run(request)
+    assert (counts["Patient"]["pulled"], counts["Observation"]["pulled"]) == (1, 1)
+    assert sides.local.current("Observation", f"obs-{mine}") is not None
+    assert sides.local.current("Observation", f"obs-{other}") is None
+    assert sides.local.current("Patient", other) is None
