@@ -11,14 +11,17 @@ audited there), and the next sync writes what was decided."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from pacsync import bootstrap
 from pacsync.bootstrap import fhir
 from pacsync.db.fhir_resources import FhirResourceStore
 from pacsync.db.record_states import StoreRecordStates
 from pacsync.domain.fhir_conflicts import ConflictPolicy, Strategy, rules_from
-from pacsync.errors import PacsyncError
+from pacsync.errors import ConfigError, PacsyncError
 from pacsync.jobs.queues import SYNC
 from pacsync.jobs.request import JobRequest
 from pacsync.ports import JobContext
@@ -40,7 +43,7 @@ def sync_request(
     patient: str | None = None,
     strategy: str = "manual",
     fallback: str = "manual",
-    rules: dict[str, Any] | None = None,
+    rules: dict[str, Any] | list[dict[str, Any]] | None = None,
     types: Sequence[str] = DEFAULT_TYPES,
     trigger: str = "manual",
 ) -> JobRequest:
@@ -48,11 +51,41 @@ def sync_request(
     Direction.parse(direction)
     ConflictPolicy(Strategy.parse(strategy), Strategy.parse(fallback), rules_from(rules))
     args = {"direction": direction, "full": full, "patient": patient, "strategy": strategy,
-            "fallback": fallback, "rules": dict(rules or {}), "types": list(types)}  # fmt: skip
+            "fallback": fallback, "rules": rules or {}, "types": list(types)}  # fmt: skip
     return JobRequest(kind=KIND, pipeline=connection, mode="full" if full else "incremental",
                       entities=list(types), trigger=trigger, queue=SYNC,
                       priority=-1 if patient else 0, partition=f"fhir:{connection}",
                       args=args)  # fmt: skip
+
+
+def rules_file(path: Path) -> dict[str, Any] | list[dict[str, Any]]:
+    """Auto-resolution rules from a YAML file: its ``rules`` (a mapping such as
+    ``{telecom: remote, Patient.address: local}`` or a list of ``{element, wins,
+    resource}``), checked here."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as bad:
+        raise ConfigError(f"cannot read rules from {path}: {bad}") from None
+    rules = loaded.get("rules") if isinstance(loaded, dict) else None
+    if not isinstance(rules, dict | list):
+        raise ConfigError(
+            f"{path} has no rules",
+            hint="Write rules: {telecom: remote} or rules: [{element: telecom, wins: remote}].",
+        )
+    rules_from(rules)
+    return rules
+
+
+def rules_of(path: Path | None, remote_wins: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The rules of a sync: elements the server always wins (``--remote-wins``, first),
+    then those of the rules file, if any."""
+    found = rules_file(path) if path is not None else []
+    listed = (
+        [{"element": k, "wins": v} for k, v in found.items()]
+        if isinstance(found, dict)
+        else list(found)
+    )
+    return [{"element": e, "wins": "remote"} for e in remote_wins] + listed
 
 
 def run(store: bootstrap.Store, connection: str, args: dict[str, Any]) -> dict[str, Any]:

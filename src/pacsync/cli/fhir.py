@@ -230,6 +230,12 @@ def sync(
         str | None,
         typer.Option("--remote-wins", help="Elements the server always wins, e.g. telecom"),
     ] = None,
+    rules_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules", help="YAML file of auto-resolution rules (rules: {telecom: remote})"
+        ),
+    ] = None,
     types: Annotated[
         str | None, typer.Option("--type", help="Resource types, e.g. Patient,Observation")
     ] = None,
@@ -245,7 +251,8 @@ def sync(
     from pacsync.bootstrap import fhir_sync, jobs
 
     wanted = [t.strip() for t in (types or "").split(",") if t.strip()]
-    rules = {e.strip(): "remote" for e in (remote_wins or "").split(",") if e.strip()}
+    wins = [e.strip() for e in (remote_wins or "").split(",") if e.strip()]
+    rules = fhir_sync.rules_of(rules_path, wins)
     settings = Settings()
     store = bootstrap.store(settings)
     wiring.endpoint(store, connection)
