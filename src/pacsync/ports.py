@@ -548,6 +548,10 @@ class LocalFhirResources(Protocol):
 
     def current(self, resource_type: str, resource_id: str) -> dict[str, Any] | None: ...
 
+    def ids(self, resource_type: str) -> set[str]:
+        """The id of every resource of the type held."""
+        ...
+
     def changed(
         self, resource_type: str, since: dt.datetime | None, patient: str | None = None
     ) -> Iterator[dict[str, Any]]:

@@ -132,6 +132,12 @@ class FhirResourceStore:
             ).first()
         return None if row is None else _with_meta(row[0], row[1], row[2])
 
+    def ids(self, resource_type: str) -> set[str]:
+        table = fhir_resources
+        stmt = select(table.c.resource_id).where(table.c.resource_type == resource_type)
+        with translated("store"), self.engine.connect() as conn:
+            return {str(rid) for (rid,) in conn.execute(stmt)}
+
     def changed(
         self, resource_type: str, since: dt.datetime | None, patient: str | None = None
     ) -> Iterator[dict[str, Any]]:

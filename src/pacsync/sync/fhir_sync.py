@@ -157,7 +157,7 @@ class FhirSync:
         if request.mode is SyncMode.FULL:
             ids |= set(bases)
         elif incremental:  # a local deletion leaves no change to read: look for it
-            ids |= {rid for rid in bases if self.local.current(resource_type, rid) is None}
+            ids |= set(bases) - self.local.ids(resource_type)
 
         for rid in sorted(ids):
             local = local_seen.get(rid) or self.local.current(resource_type, rid)

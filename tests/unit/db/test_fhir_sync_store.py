@@ -45,9 +45,13 @@ def test_changed_for_one_patient(engine: Engine) -> None:
 def test_a_removed_resource_is_gone(engine: Engine) -> None:
     store = FhirResourceStore(engine)
     store.save({"resourceType": "Patient", "id": "a"})
+    store.save({"resourceType": "Patient", "id": "b"})
+    store.save({"resourceType": "Observation", "id": "c"})
+    assert store.ids("Patient") == {"a", "b"}
     store.remove("Patient", "a")
     store.remove("Patient", "a")  # removing what is gone is fine
     assert store.current("Patient", "a") is None
+    assert store.ids("Patient") == {"b"}
 
 
 def test_bases_are_replaced_and_forgotten_by_scope(engine: Engine) -> None:

@@ -45,6 +45,9 @@ class MemoryLocalFhir:
         found = self.resources.get((resource_type, resource_id))
         return copy.deepcopy(found) if found else None
 
+    def ids(self, resource_type: str) -> set[str]:
+        return {rid for kind, rid in self.resources if kind == resource_type}
+
     def changed(
         self, resource_type: str, since: dt.datetime | None, patient: str | None = None
     ) -> Iterator[JSON]:
