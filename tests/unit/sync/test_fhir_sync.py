@@ -323,3 +323,41 @@ def test_direction_parse() -> None:
     assert Direction.parse("bidirectional") is Direction.BIDIRECTIONAL
     with pytest.raises(InvalidRequest):
         Direction.parse("sideways")
+
+
+def test_a_local_change_outlives_a_deletion_on_the_server(synced: World) -> None:
+    synced.server.delete("Patient", "p1")
+    synced.edit_local("p1", gender="other")
+    counts = synced.run()
+    assert (counts["pushed"], counts["deleted_local"]) == (1, 0)
+    assert synced.remote("p1")["gender"] == "other"
+
+
+def test_outbound_keeps_the_server_change_for_a_later_two_way_sync(synced: World) -> None:
+    synced.edit_local("p1", gender="other")
+    synced.edit_remote("p1", birthDate="1999-09-09")
+    synced.run(direction=Direction.OUTBOUND)
+    assert synced.local_("p1")["birthDate"] == "1980-01-01"  # not written locally
+    assert synced.remote("p1")["gender"] == "other"
+    counts = synced.run()
+    assert counts["pulled"] == 1
+    assert synced.local_("p1")["birthDate"] == "1999-09-09"
+
+
+def test_a_record_on_both_sides_never_synced_and_equal_is_agreed_without_writes(
+    world: World,
+) -> None:
+    world.local.save(patient("p1", gender="female"))
+    world.server.update(patient("p1", gender="female"))
+    counts = world.run()
+    assert (counts["unchanged"], counts["conflicts"]) == (1, 0)
+    assert set(world.bases.bases(SCOPE, "Patient")) == {"p1"}
+
+
+def test_a_record_on_both_sides_never_synced_and_different_is_a_conflict(world: World) -> None:
+    world.local.save(patient("p1", gender="female"))
+    world.server.update(patient("p1", gender="male"))
+    assert world.run()["conflicts"] == 1
+    assert world.conflicts.items[0][1].fields == [
+        {"field": "gender", "local": "female", "remote": "male", "base": None}
+    ]
