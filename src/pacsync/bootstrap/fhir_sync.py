@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -24,7 +24,7 @@ from pacsync.domain.fhir_conflicts import ConflictPolicy, Strategy, rules_from
 from pacsync.errors import ConfigError, PacsyncError
 from pacsync.jobs.queues import SYNC
 from pacsync.jobs.request import JobRequest
-from pacsync.ports import JobContext
+from pacsync.ports import JobContext, SyncConflicts, SyncDecision
 from pacsync.sync.fhir_sync import Direction, FhirSync, FhirSyncRequest, SyncMode
 
 KIND = "fhir-sync"
@@ -88,8 +88,38 @@ def rules_of(path: Path | None, remote_wins: Sequence[str] = ()) -> list[dict[st
     return [{"element": e, "wins": "remote"} for e in remote_wins] + listed
 
 
-def run(store: bootstrap.Store, connection: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Run the sync ``args`` describe (see :func:`sync_request`); counts by type."""
+class ConflictRecorder(Protocol):
+    """Stores an open conflict and tells the webhooks (bootstrap.events.EventSink)."""
+
+    def record_conflict(
+        self, pipeline: str, entity: str, record_key: str, fields: list[dict[str, Any]]
+    ) -> int: ...
+
+
+class AnnouncedConflicts:
+    """The store's conflicts for a sync, each opened one announced as
+    ``conflict.detected``."""
+
+    def __init__(self, store: bootstrap.Store, events: ConflictRecorder) -> None:
+        self.store, self.events = store, events
+
+    def latest(self, scope: str, resource_type: str, resource_id: str) -> SyncDecision | None:
+        return self.store.conflicts.latest(scope, resource_type, resource_id)
+
+    def open(
+        self, scope: str, resource_type: str, resource_id: str, fields: list[dict[str, Any]]
+    ) -> int:
+        return self.events.record_conflict(scope, resource_type, resource_id, fields)
+
+
+def run(
+    store: bootstrap.Store,
+    connection: str,
+    args: dict[str, Any],
+    events: ConflictRecorder | None = None,
+) -> dict[str, Any]:
+    """Run the sync ``args`` describe (see :func:`sync_request`); counts by type.  With
+    ``events``, each conflict opened is announced to the webhooks."""
     patient = args.get("patient")
     mode = SyncMode.PATIENT if patient else SyncMode.FULL if args.get("full") else None
     policy = ConflictPolicy(
@@ -105,11 +135,14 @@ def run(store: bootstrap.Store, connection: str, args: dict[str, Any]) -> dict[s
         policy,
         patient,
     )
+    conflicts: SyncConflicts = (
+        store.conflicts if events is None else AnnouncedConflicts(store, events)
+    )
     sync = FhirSync(
         fhir.server(store, connection),
         FhirResourceStore(store.engine),
         StoreRecordStates(store.engine),
-        store.conflicts,
+        conflicts,
     )
     return sync.run(request)
 
@@ -117,8 +150,10 @@ def run(store: bootstrap.Store, connection: str, args: dict[str, Any]) -> dict[s
 class SyncJobs:
     """The fhir-sync job: marks it running, syncs, records the outcome."""
 
-    def __init__(self, store: bootstrap.Store, executor_id: str) -> None:
-        self.store, self.executor_id = store, executor_id
+    def __init__(
+        self, store: bootstrap.Store, executor_id: str, events: ConflictRecorder | None = None
+    ) -> None:
+        self.store, self.executor_id, self.events = store, executor_id, events
 
     def __call__(self, ctx: JobContext, request: dict[str, Any]) -> dict[str, Any]:
         asked = JobRequest.from_dict(request)
@@ -128,7 +163,7 @@ class SyncJobs:
         jobs = self.store.jobs
         jobs.start(job_id, self.executor_id)
         try:
-            counts = run(self.store, connection, args)
+            counts = run(self.store, connection, args, self.events)
         except PacsyncError as failed:
             jobs.finish(job_id, "failed", {"entities": {}}, failed)
             return {"status": "failed", "error": failed.as_dict()}

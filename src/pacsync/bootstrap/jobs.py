@@ -166,7 +166,7 @@ def install_handlers(
     )
     register_handler(dicom_retrieve.KIND, dicom_retrieve.RetrieveJobs(settings, store, executor_id))
     register_handler(fhir_export.KIND, fhir_export.ExportJobs(store, executor_id))
-    register_handler(fhir_sync.KIND, fhir_sync.SyncJobs(store, executor_id))
+    register_handler(fhir_sync.KIND, fhir_sync.SyncJobs(store, executor_id, steps.events))
     processing = hl7_processing.ProcessJobs(store, executor_id, stopping=stopping)
     register_handler(hl7_processing.KIND, processing)
     register_handler(hl7_routes.JOB, hl7_routes.DeliverJobs(store, executor_id, stopping=stopping))

@@ -249,6 +249,7 @@ def sync(
     """Sync pacsync's FHIR resources with the server, one way or both; records both sides
     changed are settled by --strategy or wait in `pacsync`'s conflicts (/api/v1/conflicts)."""
     from pacsync.bootstrap import fhir_sync, jobs
+    from pacsync.bootstrap.events import EventSink
 
     wanted = [t.strip() for t in (types or "").split(",") if t.strip()]
     wins = [e.strip() for e in (remote_wins or "").split(",") if e.strip()]
@@ -266,7 +267,12 @@ def sync(
                       f"(pacsync jobs show {job_id[:8]})", highlight=False)  # fmt: skip
         return
     job_id, _ = jobs.create_job(store, request)
-    outcome = fhir_sync.SyncJobs(store, f"cli-{os.getpid()}").run(job_id, connection, request.args)
+    events = EventSink(settings, store)  # conflicts opened are announced to the webhooks
+    try:
+        runner = fhir_sync.SyncJobs(store, f"cli-{os.getpid()}", events)
+        outcome = runner.run(job_id, connection, request.args)
+    finally:
+        events.close()
     failed = error_from_dict(outcome.get("error"))
     if failed is not None:
         raise failed

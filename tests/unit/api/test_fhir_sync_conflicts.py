@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pacsync.bootstrap.fhir_sync import AnnouncedConflicts
 from pacsync.connectors.memory import MemoryFhirServer
 from pacsync.db.fhir_resources import FhirResourceStore
 from pacsync.db.record_states import StoreRecordStates
@@ -59,3 +60,34 @@ def test_a_sync_conflict_decided_through_the_api_is_written_by_the_next_sync(
     for side in (after, server.resources[("Patient", "p1")]):
         assert (side["gender"], side["birthDate"]) == (gender, birth)
     assert sync.run(request)["Patient"]["unchanged"] == 1
+
+
+class Recorder:
+    """Records conflicts in the store, as the event sink does, and what it announced."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.announced: list[tuple[str, str, str, list[str]]] = []
+
+    def record_conflict(
+        self, pipeline: str, entity: str, record_key: str, fields: list[dict[str, Any]]
+    ) -> int:
+        self.announced.append((pipeline, entity, record_key, [f["field"] for f in fields]))
+        return self.api.store.conflicts.record(pipeline, entity, record_key, fields)
+
+
+def test_each_conflict_opened_is_announced_once(api: Api) -> None:
+    server = MemoryFhirServer()
+    local = FhirResourceStore(api.store.engine)
+    recorder = Recorder(api)
+    conflicts = AnnouncedConflicts(api.store, recorder)
+    sync = FhirSync(server, local, StoreRecordStates(api.store.engine), conflicts)
+    request = FhirSyncRequest(SCOPE, ("Patient",), mode=SyncMode.FULL)
+    local.save({"resourceType": "Patient", "id": "p1", "gender": "female"})
+    server.update({"resourceType": "Patient", "id": "p1", "gender": "male"})
+    sync.run(request)
+    sync.run(request)
+    assert recorder.announced == [(SCOPE, "Patient", "p1", ["gender"])]
+    found = conflicts.latest(SCOPE, "Patient", "p1")
+    assert found is not None
+    assert found.status == "open"
