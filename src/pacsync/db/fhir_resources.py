@@ -159,9 +159,23 @@ class FhirResourceStore:
                 yield found
 
     def save(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Write the resource as a new version; the message that made it stays noted."""
+        table = fhir_resources
         body = {k: v for k, v in resource.items() if k != "meta"}
+        kind, rid = str(body["resourceType"]), str(body["id"])
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        mine = (table.c.resource_type == kind) & (table.c.resource_id == rid)
         with translated("store"), self.engine.begin() as conn:
-            self.put(conn, [(None, body)])
+            changed = conn.execute(
+                table.update()
+                .where(mine)
+                .values(version=table.c.version + 1, resource=body, updated_at=now)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    table.insert().values(resource_type=kind, resource_id=rid, version=1,
+                                          resource=body, updated_at=now)
+                )  # fmt: skip
         saved = self.current(str(body["resourceType"]), str(body["id"]))
         assert saved is not None
         return saved

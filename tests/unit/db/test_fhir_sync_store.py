@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from pacsync.db.conflicts import ConflictStore, Strategy
-from pacsync.db.fhir_resources import FhirResourceStore
+from pacsync.db.fhir_resources import FhirResourceStore, fhir_resources
 from pacsync.db.record_states import StoreRecordStates
 from pacsync.ports import SyncBase
 
@@ -97,3 +97,14 @@ def test_latest_decision_of_a_record(engine: Engine) -> None:
     assert latest is not None
     assert latest.conflict_id == second
     assert conflicts.latest("fhir:x", "Patient", "b") is None
+
+
+def test_a_synced_version_keeps_the_message_that_made_the_resource(engine: Engine) -> None:
+    store = FhirResourceStore(engine)
+    with engine.begin() as conn:
+        store.put(conn, [(7, {"resourceType": "Patient", "id": "a"})])
+    saved = store.save({"resourceType": "Patient", "id": "a", "gender": "other"})
+    assert saved["meta"]["versionId"] == "2"
+    with engine.connect() as conn:
+        kept = conn.execute(select(fhir_resources.c.message_id)).scalar_one()
+    assert kept == 7
