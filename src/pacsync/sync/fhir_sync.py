@@ -22,7 +22,8 @@ becomes the local record).  Deletions found by an incremental read are only loca
 (a server's search does not list what it deleted): a full sync finds both.  The
 position is the latest change time read on each side, not the time of the sync's own
 writes: a change another writer made meanwhile is never passed over, and the sync's
-own writes are read again next time and found agreed.
+own writes are read again next time and found agreed.  Each side is read again from
+:data:`OVERLAP` before its position, for changes committed late.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from pacsync.ports import FhirServer, LocalFhirResources, SyncBase, SyncBases, S
 
 JSON = dict[str, Any]
 WRITE_ATTEMPTS = 5
+OVERLAP = dt.timedelta(seconds=5)  # re-read before a position; what is agreed stays so
 
 
 class Direction(StrEnum):
@@ -146,8 +148,8 @@ class FhirSync:
         bases = self.bases.bases(request.scope, resource_type)
         position = self.bases.position(request.scope, resource_type) or {}
         incremental = request.mode is SyncMode.INCREMENTAL and bool(position)
-        remote_since = _when(position.get("remote")) if incremental else None
-        local_since = _when(position.get("local")) if incremental else None
+        remote_since = _before(position.get("remote")) if incremental else None
+        local_since = _before(position.get("local")) if incremental else None
 
         remote_seen = {r["id"]: r for r in self._remote(request, resource_type, remote_since)}
         local_seen = {
@@ -327,6 +329,13 @@ def _sides(fields: Sequence[JSON]) -> list[tuple[Any, Any, Any]]:
 
 def _when(text: Any) -> dt.datetime | None:
     return last_updated({"meta": {"lastUpdated": text}}) if text else None
+
+
+def _before(text: Any) -> dt.datetime | None:
+    """A position read again from a little earlier (a change written with an earlier
+    time but committed after the last read is not passed over)."""
+    when = _when(text)
+    return None if when is None else when - OVERLAP
 
 
 def _latest(resources: Iterable[JSON], before: Any) -> str | None:

@@ -361,3 +361,17 @@ def test_a_record_on_both_sides_never_synced_and_different_is_a_conflict(world: 
     assert world.conflicts.items[0][1].fields == [
         {"field": "gender", "local": "female", "remote": "male", "base": None}
     ]
+
+
+def test_an_incremental_sync_reads_a_late_committed_change_again(synced: World) -> None:
+    synced.run(mode=SyncMode.INCREMENTAL)
+    position = synced.bases.positions[(SCOPE, "Patient")]["local"]
+    assert position is not None
+    clock = synced.local.clock
+    assert isinstance(clock, Clock)
+    clock.now -= dt.timedelta(seconds=3)  # written before the position, committed after
+    synced.edit_local("p1", gender="other")
+    assert synced.local_("p1")["meta"]["lastUpdated"] < position
+    counts = synced.run(mode=SyncMode.INCREMENTAL)
+    assert counts["pushed"] == 1
+    assert synced.remote("p1")["gender"] == "other"
