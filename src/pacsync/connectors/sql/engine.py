@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -24,7 +25,7 @@ def make_engine(url: str, *, connect_timeout: int = 10, **options: Any) -> Engin
     """An engine for ``url``; SQLite files get WAL journaling and a busy timeout."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is not a number
         raise ConfigError(
             f"not a database URL: {redact(url)}",
             hint="Use a SQLAlchemy URL such as postgresql+psycopg://user@host/db",
@@ -70,8 +71,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def redact(url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
+    """The URL with its password hidden, for messages and logs (a database URL, or a
+    connection of another kind such as ``file:/drops`` or ``mllp://host:2575``)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+        pass
+    try:
+        parts = urlsplit(url)
+    except ValueError:
         return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
