@@ -1,26 +1,45 @@
 """The narrow interfaces use cases talk to; connectors and stores implement them.
 
+Those of the sync and job layers are here; clinical messaging's are in
+:mod:`pacsync.ports.messaging`, FHIR sync's in :mod:`pacsync.ports.fhir` and webhook
+delivery's in :mod:`pacsync.ports.webhooks`, all importable from here too.
+
 ``pacsync.connectors.memory`` holds an in-memory implementation of each, for
 unit tests of the use cases.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pacsync.domain.checkpoint import Checkpoint
 from pacsync.domain.circuit import CircuitState
-from pacsync.domain.clinical import ParsedMessage
 from pacsync.domain.drops import FileIdentity, FileRecord, FileReport
-from pacsync.domain.fhir_resource import Versioned
-from pacsync.domain.messaging import Incoming, Kept
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row
 from pacsync.domain.spec import PipelineSpec
-from pacsync.errors import PacsyncError
+from pacsync.ports.fhir import FhirParams as FhirParams
+from pacsync.ports.fhir import FhirServer as FhirServer
+from pacsync.ports.fhir import LocalFhirResources as LocalFhirResources
+from pacsync.ports.fhir import SyncBase as SyncBase
+from pacsync.ports.fhir import SyncBases as SyncBases
+from pacsync.ports.fhir import SyncConflicts as SyncConflicts
+from pacsync.ports.fhir import SyncDecision as SyncDecision
+from pacsync.ports.messaging import ClinicalSink as ClinicalSink
+from pacsync.ports.messaging import MessageInbox as MessageInbox
+from pacsync.ports.messaging import MessageJournal as MessageJournal
+from pacsync.ports.messaging import MessageSender as MessageSender
+from pacsync.ports.messaging import MllpOutbox as MllpOutbox
+from pacsync.ports.messaging import Outgoing as Outgoing
+from pacsync.ports.messaging import PendingMessage as PendingMessage
+from pacsync.ports.messaging import Settled as Settled
+from pacsync.ports.webhooks import OutboundMessage as OutboundMessage
+from pacsync.ports.webhooks import WebhookDeliveryLog as WebhookDeliveryLog
+from pacsync.ports.webhooks import WebhookResponse as WebhookResponse
+from pacsync.ports.webhooks import WebhookSender as WebhookSender
+from pacsync.ports.webhooks import WebhookSigner as WebhookSigner
 
 ChangeOp = Literal["I", "U", "D"]
 
@@ -207,80 +226,6 @@ class DropFolder(Protocol):
         ...
 
 
-class MessageJournal(Protocol):
-    """Where received messages are kept durably before they are acknowledged."""
-
-    def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
-        """Keep ``messages`` in one transaction (accepted ones once per sender and
-        control id); answers in the same order.  Returns only once it is durable."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class PendingMessage:
-    """A kept message waiting to be processed, as received."""
-
-    id: int
-    payload: bytes
-    encoding: str
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """How one message's processing ended: done (with the patient it concerns) or failed."""
-
-    id: int
-    patient_id: str | None
-    error: dict[str, Any] | None = None
-
-
-class MessageInbox(Protocol):
-    """Kept messages in arrival order, and where their processing is noted."""
-
-    def pending(self, feed: str | None, limit: int) -> list[PendingMessage]: ...
-
-    def settle(self, outcomes: Sequence[Settled], now: dt.datetime) -> None: ...
-
-
-class ClinicalSink(Protocol):
-    """Where the records of processed messages go (canonical records, FHIR resources)."""
-
-    def apply(self, messages: Sequence[tuple[int, ParsedMessage]]) -> int:
-        """Write what ``messages`` say, in order, in one transaction; records written."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A processed message waiting to be sent on one route."""
-
-    delivery_id: int
-    message_id: int
-    payload: bytes
-    control_id: str
-
-
-class MllpOutbox(Protocol):
-    """Messages waiting for one route, in arrival order, and what became of each."""
-
-    def pending(self, route: str, limit: int) -> list[Outgoing]: ...
-
-    def sent(self, delivery_id: int, ack_code: str, now: dt.datetime) -> None: ...
-
-    def refused(self, delivery_id: int, error: dict[str, Any], now: dt.datetime) -> None: ...
-
-    def tried(self, delivery_id: int, error: dict[str, Any]) -> None: ...
-
-
-class MessageSender(Protocol):
-    """One MLLP peer: sends a message and waits for its ACK (retrying what is transient);
-    the ACK code, or a PacsyncError (NegativeAcknowledgement when refused)."""
-
-    def send(self, payload: bytes) -> str: ...
-
-    def close(self) -> None: ...
-
-
 class RecordStates(Protocol):
     """Fingerprints of records written and checkpoints, kept apart from the destination
     (for destinations that keep no state of ours, such as an MLLP receiver)."""
@@ -430,183 +375,3 @@ class CircuitStore(Protocol):
     def reset(self, connection: str) -> None:
         """Forget the connection's circuit: it is closed again."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookResponse:
-    """A receiver's answer: its status, the start of its body, and why it is a failure
-    (None: delivered; a transient error for 5xx and 429, a terminal one otherwise)."""
-
-    status: int
-    body: str
-    error: PacsyncError | None = None
-
-
-class WebhookSender(Protocol):
-    """Posts signed webhook messages over HTTP."""
-
-    def send(
-        self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float
-    ) -> WebhookResponse:
-        """POST ``body`` to ``url``; the answer.  A :class:`TransientError` when none came
-        (timeout, refused connection), a terminal one when the URL cannot be used."""
-        ...
-
-
-class WebhookSigner(Protocol):
-    """The signature headers of one message (Standard Webhooks: webhook-id, -timestamp,
-    -signature)."""
-
-    def __call__(self, secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """A webhook delivery ready to send; its message id is the same on every attempt."""
-
-    delivery_id: int
-    message_id: str
-    url: str
-    payload: Any
-    status: str  # pending, delivered, failed
-    secret: str = field(repr=False)
-
-
-class WebhookDeliveryLog(Protocol):
-    """Deliveries to send and the record of each attempt (the store's delivery log)."""
-
-    def message(self, delivery_id: int) -> OutboundMessage | None:
-        """The delivery with its webhook's URL and secret; None when either is gone or
-        the webhook is disabled."""
-        ...
-
-    def delivered(self, delivery_id: int, status: int, body: str) -> None: ...
-
-    def failed(
-        self,
-        delivery_id: int,
-        error: str,
-        status: int | None,
-        body: str | None,
-        retry_at: dt.datetime | None,
-    ) -> None:
-        """One failed attempt; another is planned at ``retry_at`` (None: given up)."""
-        ...
-
-    def park(
-        self,
-        job_id: str,
-        request: dict[str, Any],
-        error: dict[str, Any],
-        history: list[dict[str, Any]],
-    ) -> None:
-        """Keep a delivery job that failed for good as a dead letter."""
-        ...
-
-
-FhirParams = Mapping[str, str] | Sequence[tuple[str, str]]
-
-
-class FhirServer(Protocol):
-    """An EHR's FHIR R4 API as a sync reads and writes it (pacsync.connectors.fhir's
-    FhirClient; MemoryFhirServer in memory).  Failures are pacsync's FHIR errors:
-    PACS-702 not found, PACS-704 an If-Match that found another version, PACS-705/706
-    transient."""
-
-    def read(self, resource_type: str, resource_id: str) -> Versioned: ...
-
-    def search(
-        self, resource_type: str, params: FhirParams | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Every match, page after page."""
-        ...
-
-    def changed_since(
-        self, resource_type: str, since: dt.datetime, params: FhirParams | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Resources changed after ``since`` (``_lastUpdated``), oldest first."""
-        ...
-
-    def create(
-        self, resource: dict[str, Any], *, if_none_exist: FhirParams | None = None
-    ) -> Versioned:
-        """A new resource; with ``if_none_exist`` the one that matches, if any (200)."""
-        ...
-
-    def update(self, resource: dict[str, Any], *, if_match: str | None = None) -> Versioned:
-        """Write the resource at its id; with ``if_match`` only over that version."""
-        ...
-
-    def delete(self, resource_type: str, resource_id: str) -> None:
-        """Gone (deleting what is gone already is fine)."""
-        ...
-
-
-class LocalFhirResources(Protocol):
-    """pacsync's own FHIR-shaped resources as a sync with an EHR reads and writes them.
-    A resource read has ``meta.versionId`` and ``meta.lastUpdated`` of the local store."""
-
-    def current(self, resource_type: str, resource_id: str) -> dict[str, Any] | None: ...
-
-    def ids(self, resource_type: str) -> set[str]:
-        """The id of every resource of the type held."""
-        ...
-
-    def changed(
-        self, resource_type: str, since: dt.datetime | None, patient: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Resources of the type changed after ``since`` (None: all), of ``patient`` only
-        when given (the Patient itself, or what refers to it as subject or patient)."""
-        ...
-
-    def save(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """Write the resource at its id (a new local version); as read back."""
-        ...
-
-    def remove(self, resource_type: str, resource_id: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SyncBase:
-    """The version of a record both sides last agreed on (its elements), by id."""
-
-    resource_id: str
-    resource: dict[str, Any]
-
-
-class SyncBases(Protocol):
-    """Base versions and reading positions of a sync, by scope (the sync's pipeline
-    name) and resource type: the record state of a three-way compare."""
-
-    def bases(self, scope: str, resource_type: str) -> dict[str, SyncBase]: ...
-
-    def agree(
-        self, scope: str, resource_type: str, agreed: Sequence[SyncBase], gone: Sequence[str]
-    ) -> None:
-        """Store the agreed versions and forget the records gone from both sides."""
-        ...
-
-    def position(self, scope: str, resource_type: str) -> dict[str, Any] | None: ...
-
-    def save_position(self, scope: str, resource_type: str, position: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SyncDecision:
-    """The latest conflict of a record: open (waiting), or decided with the record the
-    decision settled on (``value``: elements; None for a conflict ignored)."""
-
-    conflict_id: int
-    status: str  # open, resolved, ignored
-    fields: list[dict[str, Any]]
-    value: Any
-
-
-class SyncConflicts(Protocol):
-    """Where records waiting for a person's decision go (the store's conflicts)."""
-
-    def latest(self, scope: str, resource_type: str, resource_id: str) -> SyncDecision | None: ...
-
-    def open(
-        self, scope: str, resource_type: str, resource_id: str, fields: list[dict[str, Any]]
-    ) -> int: ...
