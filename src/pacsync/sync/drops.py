@@ -36,10 +36,15 @@ from pacsync.domain.mapping import Mapper, mapping_version, source_columns
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row, RowError, key_text, parse_key
 from pacsync.domain.spec import DropSpec, EntitySpec, PipelineSpec
 from pacsync.domain.validation import Validator
-from pacsync.errors import DropFileRefused, JobInterrupted, JobTimeout, PacsyncError
+from pacsync.errors import DropFileRefused, JobTimeout
 from pacsync.ports import DeadLetters, Destination, DropFolder, JobLog, ProgressSink, WriteBatch
 from pacsync.sync.batch import BatchProcessor
-from pacsync.sync.pipeline import ProgressTracker, RunResult
+from pacsync.sync.pipeline import (
+    ProgressTracker,
+    RunResult,
+    entity_outcome,
+    monotonic_deadline,
+)
 
 FILE_COLUMN, LINE_COLUMN = "_file", "_line"  # carried by each row, so dead letters say where
 MALFORMED = "malformed"
@@ -416,11 +421,7 @@ def run_drop_entity(
     """Load the entity's waiting files into ``result``; a PacsyncError is recorded there,
     never raised.  ``full`` writes every record again, changed or not."""
     tracker = ProgressTracker(result, ctx.progress, ctx.job_log, ctx.flush_s)
-    deadline = None
-    if ctx.deadline is not None:
-        deadline = time.monotonic() + (ctx.deadline - time.time())
-    started, before = time.monotonic(), result.seconds
-    try:
+    with entity_outcome(result, name, f"loading files of '{name}'"):
         sync = DropSync(
             ctx.spec,
             name,
@@ -430,7 +431,7 @@ def run_drop_entity(
             progress=tracker,
             job_id=ctx.job_id,
             rewrite=mode == "full",
-            deadline=deadline,
+            deadline=monotonic_deadline(ctx.deadline),
             should_stop=ctx.should_stop,
         )
         try:
@@ -442,12 +443,3 @@ def run_drop_entity(
                 if report.outcome == "refused"
             )
         result.modes[name] = MODE
-    except PacsyncError as error:
-        result.status, result.error, result.failed_entity = "failed", error, name
-    except KeyboardInterrupt:
-        result.status, result.failed_entity = "interrupted", name
-        result.error = JobInterrupted(
-            f"stopped while loading files of '{name}'; every committed batch is kept"
-        )
-    finally:
-        result.seconds = before + time.monotonic() - started

@@ -8,7 +8,8 @@ is recorded whatever happens.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,11 +129,7 @@ def run_entity(ctx: RunContext, result: RunResult, name: str, mode: Mode) -> Non
     Resumes from the entity's checkpoint, so running it again after a crash or a
     failed attempt continues where the committed batches end."""
     tracker = ProgressTracker(result, ctx.progress, ctx.job_log, ctx.flush_s)
-    deadline = None
-    if ctx.deadline is not None:
-        deadline = time.monotonic() + (ctx.deadline - time.time())
-    started, before = time.monotonic(), result.seconds
-    try:
+    with entity_outcome(result, name, f"syncing '{name}'"):
         sync = EntitySync(
             ctx.spec,
             name,
@@ -141,19 +138,31 @@ def run_entity(ctx: RunContext, result: RunResult, name: str, mode: Mode) -> Non
             dead_letters=ctx.dead_letters,
             progress=tracker,
             job_id=ctx.job_id,
-            deadline=deadline,
+            deadline=monotonic_deadline(ctx.deadline),
             should_stop=ctx.should_stop,
             runner=ctx.runner,
         )
         result.entities[name] = sync.run(mode)
         result.modes[name] = sync.mode_run
+
+
+def monotonic_deadline(deadline: float | None) -> float | None:
+    """A wall-clock (epoch) deadline on the monotonic clock entity syncs check."""
+    return None if deadline is None else time.monotonic() + (deadline - time.time())
+
+
+@contextmanager
+def entity_outcome(result: RunResult, name: str, doing: str) -> Iterator[None]:
+    """Around one entity's work: its time is added to ``result``, and a PacsyncError or
+    an interruption is recorded there (``doing`` says what was stopped), never raised."""
+    started, before = time.monotonic(), result.seconds
+    try:
+        yield
     except PacsyncError as error:
         result.status, result.error, result.failed_entity = "failed", error, name
     except KeyboardInterrupt:
         result.status, result.failed_entity = "interrupted", name
-        result.error = JobInterrupted(
-            f"stopped while syncing '{name}'; every committed batch is kept"
-        )
+        result.error = JobInterrupted(f"stopped while {doing}; every committed batch is kept")
     finally:
         result.seconds = before + time.monotonic() - started
 
