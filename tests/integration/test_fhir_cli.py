@@ -6,9 +6,7 @@ changed since (``--since last``)."""
 from __future__ import annotations
 
 import json
-import re
 import secrets
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from background_jobs import run_queued
 from fhir_server import SCOPE, FhirServer, patient, seed_patients, sekmet, write_key
 from pacsync import bootstrap
 from pacsync.config import Settings
@@ -181,27 +180,7 @@ def test_a_background_export_is_a_job_a_worker_runs_with_progress(
     store = bootstrap.store(settings)
     queued = pacsync("fhir", "export", "ehr", "--into", tmp_path / "bg", "--type", "Patient",
                      "--background")  # fmt: skip
-    found = re.search(r"job (\w{8}) queued", queued.stdout)
-    assert found, queued.stdout + queued.stderr
-    job = next(j for j in store.jobs.recent(limit=5) if j.id.startswith(found.group(1)))
-    assert (job.kind, job.status, job.queue) == ("fhir-export", "queued", "sync-jobs")
-
-    worker = pacsync.start("worker", "--id", "fhir-export", "--queues", "sync-jobs")
-    try:
-        deadline = time.monotonic() + 90
-        while (status := store.jobs.status_of(job.id)) in ("queued", "running"):
-            assert worker.poll() is None, worker.communicate(timeout=5)
-            assert time.monotonic() < deadline, f"the export job is still {status}"
-            time.sleep(0.3)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.communicate()
-    ended = store.jobs.get(job.id)
-    assert ended is not None
+    ended = run_queued(pacsync, store, queued, "fhir-export")
     assert ended.status == "succeeded", ended
     assert ended.progress["entities"]["Patient"]["read"] >= SEEDED
     assert ended.progress["phase"] == "complete"

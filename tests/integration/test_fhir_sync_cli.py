@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import re
 import secrets
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from background_jobs import run_queued
 from fhir_server import SCOPE, FhirServer, sekmet
 from pacsync import bootstrap
 from pacsync.config import Settings
@@ -99,27 +98,7 @@ def test_a_background_sync_is_a_job_a_worker_runs(pacsync: Any, server: FhirServ
     FhirResourceStore(store.engine).save({"resourceType": "Patient", "id": pid})
     queued = pacsync("fhir", "sync", "ehr", "--patient", pid, "--type", "Patient",
                      "--background")  # fmt: skip
-    found = re.search(r"job (\w{8}) queued", queued.stdout)
-    assert found, queued.stdout + queued.stderr
-    job = next(j for j in store.jobs.recent(limit=5) if j.id.startswith(found.group(1)))
-    assert (job.kind, job.status, job.queue) == ("fhir-sync", "queued", "sync-jobs")
-
-    worker = pacsync.start("worker", "--id", "fhir-sync", "--queues", "sync-jobs")
-    try:
-        deadline = time.monotonic() + 90
-        while (status := store.jobs.status_of(job.id)) in ("queued", "running"):
-            assert worker.poll() is None, worker.communicate(timeout=5)
-            assert time.monotonic() < deadline, f"the sync job is still {status}"
-            time.sleep(0.3)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.communicate()
-    ended = store.jobs.get(job.id)
-    assert ended is not None
+    ended = run_queued(pacsync, store, queued, "fhir-sync")
     assert ended.status == "succeeded", ended
     assert ended.progress["entities"]["Patient"]["pushed"] == 1
     with server.client() as client:
