@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     delete,
     func,
     select,
@@ -71,18 +72,25 @@ class FhirResourceStore:
         ]  # fmt: skip
         if fresh:
             conn.execute(table.insert(), fresh)
-        for (kind, rid), (message_id, resource) in latest.items():
-            if (kind, rid) in known:
-                conn.execute(
-                    table.update()
-                    .where(table.c.resource_type == kind, table.c.resource_id == rid)
-                    .values(
-                        version=known[(kind, rid)] + 1,
-                        resource=resource,
-                        message_id=message_id,
-                        updated_at=now,
-                    )
+        changed = [
+            {"kind": t, "rid": i, "new_version": known[(t, i)] + 1, "body": r, "mid": m}
+            for (t, i), (m, r) in latest.items() if (t, i) in known
+        ]  # fmt: skip
+        if changed:  # one executemany for the batch, not a statement per resource
+            conn.execute(
+                table.update()
+                .where(
+                    table.c.resource_type == bindparam("kind"),
+                    table.c.resource_id == bindparam("rid"),
                 )
+                .values(
+                    version=bindparam("new_version"),
+                    resource=bindparam("body", type_=JSON),
+                    message_id=bindparam("mid"),
+                    updated_at=now,
+                ),
+                changed,
+            )
         return len(latest)
 
     def get(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
