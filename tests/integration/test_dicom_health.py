@@ -91,7 +91,8 @@ def test_a_slow_probe_and_recent_errors_degrade_a_node(server: Orthanc) -> None:
     strict = health.check(node, HealthPolicy(slow_probe_ms=0.001))
     assert strict.status is NodeStatus.DEGRADED
     assert "query probe took" in strict.reasons[0]
-    wrong = DicomNode.of("health-flaky", server.node_url.replace("ORTHANC", "NOPE"), OPTIONS)
+    once = {**OPTIONS, "retry": {"attempts": 1}}  # an abort is retried: one try, one operation
+    wrong = DicomNode.of("health-flaky", server.node_url.replace("ORTHANC", "NOPE"), once)
     for _ in range(5):
         with pytest.raises((AssociationRejected, ConnectionTimeout)):
             scu.echo(wrong)  # rejected or aborted: a failure of the node named health-flaky
