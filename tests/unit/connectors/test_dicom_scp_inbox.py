@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from imaging_data import realistic_ct
+from pacsync.connectors.dicom import inbox as inbox_module
 from pacsync.connectors.dicom.inbox import INCOMING, Inbox, Outcome
 from pacsync.errors import InvalidDicom, StoreUnavailable
-from pacsync.imaging.ports import IndexChanges
+from pacsync.imaging.ports import IndexChanges, KnownFile
 
 STUDY = "1.2.826.0.1.3680043.10.3001.1"
 SOP = f"{STUDY}.1.1"
@@ -28,6 +29,15 @@ class FakeIndex:
             raise StoreUnavailable("the store is gone")
         self.applied.append(changes)
         return 0
+
+    def known_files(self, archive: str) -> dict[str, KnownFile]:
+        files = [p.stat for c in self.applied for p in c.parsed]
+        gone = {k.stat.path for c in self.applied for k in c.deleted}
+        return {
+            f.path: KnownFile(n, f, "indexed", None, SOP)
+            for n, f in enumerate(files)
+            if f.path not in gone
+        }
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"the inbox does not call {name}")
@@ -116,3 +126,41 @@ def test_an_index_failure_removes_the_new_file_and_restores_a_replaced_one(
         fresh.receive(first, SOP, CT)
     assert stored(tmp_path / "other") == []
     assert (tmp_path / "other" / INCOMING).is_dir()
+
+
+def test_a_failed_flush_takes_the_new_file_out_of_the_index_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = FakeIndex()
+    inbox = Inbox("inbox", tmp_path / "inbox", index)  # type: ignore[arg-type]
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(inbox_module.os, "fsync", failing)
+    with pytest.raises(OSError, match="Input/output"):
+        inbox.receive(part10(tmp_path), SOP, CT)
+    inbox.close()
+    assert stored(tmp_path / "inbox") == []
+    assert index.known_files("inbox") == {}
+    assert [len(c.deleted) for c in index.applied] == [0, 1]  # indexed meanwhile, then withdrawn
+
+
+def test_a_replacement_waits_for_its_flush_before_the_stored_copy_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = FakeIndex()
+    inbox = Inbox("inbox", tmp_path / "inbox", index)  # type: ignore[arg-type]
+    first = part10(tmp_path, 1)
+    path = tmp_path / "inbox" / inbox.receive(first, SOP, CT).path
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(inbox_module.os, "fsync", failing)
+    with pytest.raises(OSError, match="Input/output"):
+        inbox.receive(part10(tmp_path, 2), SOP, CT)
+    inbox.close()
+    assert path.read_bytes() == first
+    assert stored(tmp_path / "inbox") == [path]
+    assert len(index.applied) == 1  # the replacement was never indexed

@@ -4,10 +4,15 @@ indexed before the sender is told they are stored.
 Each instance is kept as the bytes received (the file meta information of its
 presentation context, :mod:`.file_meta`, then the dataset exactly as sent; nothing
 is decoded and encoded again).  It is written to ``<root>/.incoming/`` (hidden: scans
-skip it), flushed with ``fsync``, its header read from the written file, renamed to
+skip it), its header read from the written file, renamed to
 ``<root>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` and indexed
-in one transaction.  Any failure removes what was written (and puts back a file it
-was replacing), so nothing is partly stored.  Those told of stored instances
+in one transaction.  ``receive`` returns (and the sender is told the instance is
+stored) only once the file and its folder are flushed with ``fsync`` too; for a new
+file those flushes run on the inbox's flushing threads while the header is read and
+the index written, which are independent of them.  Any failure removes what was
+written (and puts back a file it was replacing, or takes a new file out of the index
+again), so nothing is partly stored; a crash before ``receive`` returns leaves at
+worst a file the sender's next attempt replaces.  Those told of stored instances
 (``on_stored``) are closed with the inbox.
 
 Duplicate SOP Instance UIDs (the same study, series and instance UIDs again):
@@ -30,6 +35,8 @@ import re
 import struct
 import threading
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -42,9 +49,12 @@ from pacsync.domain.imaging import InstanceHeader
 from pacsync.errors import InvalidDicom
 from pacsync.imaging.ports import ArchiveIndex, FileStat, HeaderReader, IndexChanges, Parsed
 
+Flush = Future[None]
+
 log = logging.getLogger("pacsync.dicom.inbox")
 
 INCOMING = ".incoming"
+FLUSHING_THREADS = 4
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _META_START = 132  # preamble and DICM prefix
 _GROUP_LENGTH = b"\x02\x00\x00\x00UL\x04\x00"
@@ -96,6 +106,8 @@ class Inbox:
         self.durable = durable
         self.on_stored = on_stored  # told of each instance stored or replaced, once indexed
         self._lock = threading.Lock()
+        # threads start on first use: an inbox that stores nothing has none
+        self._flushing = ThreadPoolExecutor(FLUSHING_THREADS, "inbox-flush") if durable else None
 
     def receive(self, data: bytes, sop_instance_uid: str, sop_class_uid: str) -> Received:
         """Store and index one instance given as Part 10 bytes.
@@ -107,16 +119,19 @@ class Inbox:
         incoming = self.root / INCOMING
         incoming.mkdir(parents=True, exist_ok=True)
         temp = incoming / f"{uuid.uuid4().hex}.part"
+        flushed: Flush | None = None
         try:
-            self._write(temp, data)
+            flushed = self._write(temp, data)
             header = self.read(temp)
             _check(header, sop_instance_uid, sop_class_uid)
             relative = "/".join((str(header.study_instance_uid),
                                  str(header.series_instance_uid),
                                  f"{header.sop_instance_uid}.dcm"))  # fmt: skip
             with self._lock:
-                received = self._place(temp, relative, data, header)
+                received, flushes = self._place(temp, relative, data, header, flushed)
+            self._await(received, flushes)
         finally:
+            _settle(flushed)  # its file descriptor closed whatever happened
             temp.unlink(missing_ok=True)
         if self.on_stored is not None and received.outcome is not Outcome.UNCHANGED:
             try:
@@ -126,31 +141,53 @@ class Inbox:
         return received
 
     def close(self) -> None:
+        if self._flushing is not None:
+            self._flushing.shutdown(wait=True)
         if self.on_stored is not None:
             self.on_stored.close()
 
-    def _write(self, temp: Path, data: bytes) -> None:
-        with open(temp, "xb") as file:
-            file.write(data)
-            if self.durable:
-                file.flush()
-                os.fsync(file.fileno())
+    def _write(self, temp: Path, data: bytes) -> Flush | None:
+        """Write ``data`` to ``temp``; the flush of its bytes to disk, under way
+        (None when the inbox is not durable)."""
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            os.close(fd)
+            raise
+        if self._flushing is None:
+            os.close(fd)
+            return None
+        return self._flushing.submit(_flush_and_close, fd)
 
-    def _place(self, temp: Path, relative: str, data: bytes, header: InstanceHeader) -> Received:
+    def _place(
+        self, temp: Path, relative: str, data: bytes, header: InstanceHeader, flushed: Flush | None
+    ) -> tuple[Received, Sequence[Flush]]:
+        """Rename and index the written file; the flushes still to wait for (those of
+        a new file, under way while it was indexed)."""
         final = self.root / relative
         backup: Path | None = None
         outcome = Outcome.STORED
         if final.exists():
             if dataset_part(final.read_bytes()) == dataset_part(data):
-                return Received(Outcome.UNCHANGED, relative, header)
+                return Received(Outcome.UNCHANGED, relative, header), ()
             outcome = Outcome.REPLACED
+            _settle(flushed, check=True)  # the stored copy goes only for a durable successor
+            flushed = None
             backup = temp.with_suffix(".old")
             os.replace(final, backup)
+        flushes: list[Flush] = []
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, final)
-            if self.durable:
-                _sync_folder(final.parent)
+            if self._flushing is not None:
+                folder = self._flushing.submit(_sync_folder, final.parent)
+                flushes = [folder] if flushed is None else [flushed, folder]
+            if backup is not None:
+                _settle(*flushes, check=True)
+                flushes = []
             st = final.stat()
             stat = FileStat(relative, st.st_size, st.st_mtime_ns, st.st_ino)
             digest = xxhash.xxh3_128(data).hexdigest()
@@ -158,6 +195,7 @@ class Inbox:
                 self.archive, IndexChanges(parsed=[Parsed(stat, header, content_hash=digest)])
             )
         except BaseException:
+            _settle(*flushes)
             if backup is not None:
                 os.replace(backup, final)
             else:
@@ -169,7 +207,26 @@ class Inbox:
                 "%s: SOP instance %s received again with other content; the stored file "
                 "is replaced by the new one", self.archive, header.sop_instance_uid,
             )  # fmt: skip
-        return Received(outcome, relative, header)
+        return Received(outcome, relative, header), flushes
+
+    def _await(self, received: Received, flushes: Sequence[Flush]) -> None:
+        """Wait for a new file's flushes; when one fails the file is taken out of the
+        index and removed again, and the error raised."""
+        try:
+            _settle(*flushes, check=True)
+        except BaseException:
+            with self._lock:
+                self._withdraw(received.path)
+            raise
+
+    def _withdraw(self, relative: str) -> None:
+        try:
+            known = self.index.known_files(self.archive).get(relative)
+            if known is not None:
+                self.index.apply(self.archive, IndexChanges(deleted=[known]))
+        except Exception:  # the file goes anyway: the archive's next scan drops its entry
+            log.exception("%s: taking %s out of the index", self.archive, relative)
+        (self.root / relative).unlink(missing_ok=True)
 
 
 def dataset_part(data: bytes) -> bytes:
@@ -199,6 +256,24 @@ def _check(header: InstanceHeader, sop_instance_uid: str, sop_class_uid: str) ->
     ):
         if not value or len(value) > 64 or not _UID.match(value):
             raise InvalidDicom(f"no valid {name} in the dataset: {value!r}")
+
+
+def _settle(*flushes: Flush | None, check: bool = False) -> None:
+    """Wait for every flush; with ``check`` the first one's error is raised."""
+    failure: BaseException | None = None
+    for flush in flushes:
+        if flush is not None:
+            error = flush.exception()
+            failure = failure or error
+    if check and failure is not None:
+        raise failure
+
+
+def _flush_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sync_folder(folder: Path) -> None:
