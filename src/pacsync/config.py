@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     dicom_host: str = "127.0.0.1"  # the address it binds (0.0.0.0: every interface)
     dicom_listen: bool = False  # `pacsync serve` runs the DICOM SCP beside the API
     viewer_url_template: str | None = None  # external viewer URL with {study_uid}, e.g. OHIF
+    viewer_link_minutes: int = 60  # lifetime of a signed viewer link (a URL bound to one study)
+    dicomweb_origins: str = ""  # browser origins allowed to call DICOMweb (comma-separated; *)
+    dicomweb_stow: bool = True  # STOW-RS (POST /dicomweb/studies) stores into the inbox archive
     hl7_feed: str = "mllp"  # the name messages of the MLLP listener are logged under
     hl7_port: int = 2575  # the MLLP listener's port (`pacsync hl7 listen`)
     hl7_host: str = "127.0.0.1"  # the address it binds (0.0.0.0: every interface)

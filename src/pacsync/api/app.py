@@ -18,7 +18,8 @@ from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from pacsync import bootstrap
-from pacsync.api import problems
+from pacsync.api import cors, problems
+from pacsync.api.compression import JsonGzip
 from pacsync.api.metrics import StoreCollector, http_latency
 from pacsync.api.middleware import MAX_BODY_BYTES, BodyLimit, NoNul, RequestId, RequestLatency
 from pacsync.api.rate_limit import RateLimiter
@@ -100,7 +101,9 @@ def create_app(
     app.add_middleware(RequestLatency, histogram=http_latency(registry))
     app.add_middleware(NoNul)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(JsonGzip)  # JSON answers gzipped when the client accepts it
     app.add_middleware(RequestId)  # the outermost: every response has the id
+    cors.install(app, settings)  # DICOMweb across origins, around even the error handling
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX)
     # Where load balancers and Prometheus look by default: /health, /ready, /metrics.

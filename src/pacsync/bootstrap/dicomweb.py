@@ -1,7 +1,7 @@
 """What DICOMweb serves, wired: instances found through the index, read from their
 archive (a DICOM file as it is; a legacy JPEG 2000 image encapsulated as DICOM with
-transfer syntax 1.2.840.10008.1.2.4.90), their metadata, and renderings cached on
-disk."""
+transfer syntax 1.2.840.10008.1.2.4.90), their frames as stored, their metadata with
+bulk data as BulkDataURIs, and renderings cached on disk."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from pacsync import bootstrap
 from pacsync.config import Settings
+from pacsync.connectors.dicom import frames as frame_data
 from pacsync.connectors.dicom import jpeg2000, render
 from pacsync.connectors.files.blobs import FileBlobStore
 from pacsync.domain.imaging import INTEGER_FIELDS, InstanceHeader
@@ -20,6 +21,8 @@ from pacsync.errors import ArchiveOffline, NotFound
 from pacsync.imaging.rendering import RenderedCache
 
 _HEADER_FIELDS = {f.name for f in fields(InstanceHeader)}
+BULK_THRESHOLD = 1 << 16  # binary values longer than this are left to a BulkDataURI
+PIXEL_DATA = "7FE00010"
 
 
 @dataclass(frozen=True)
@@ -90,16 +93,59 @@ class DicomWebService:
             return jpeg2000.encapsulate(located.header, jpeg2000.codestream(data))
         return data
 
-    def metadata(self, located: Located) -> dict[str, Any]:
-        """The DICOM JSON of the instance's attributes (bulk data left out)."""
+    def source(self, located: Located) -> bytes | Path:
+        """The instance as Part 10: the file itself for a DICOM archive (read by whoever
+        needs it, never whole when not needed), bytes for a legacy image."""
+        if located.kind != "dicom":
+            return self.part10(located)
+        self._check_file(located)
+        return located.file
+
+    def frames(
+        self, located: Located, numbers: list[int], accepted: list[frame_data.Choice]
+    ) -> frame_data.Frames:
+        return frame_data.frames(self.source(located), numbers, accepted)
+
+    def metadata(self, located: Located, instance_url: str) -> dict[str, Any]:
+        """The DICOM JSON of the instance's attributes; binary values over 64 KiB and
+        the pixel data as BulkDataURIs under ``instance_url``/bulk/."""
         from pydicom import dcmread  # the JSON conversion is pydicom's
 
-        dataset = dcmread(BytesIO(self.part10(located)), stop_before_pixels=True)
-        meta = {
-            "00020010": {"vr": "UI", "Value": [str(dataset.file_meta.TransferSyntaxUID)]},
-        }
-        return {**dataset.to_json_dict(bulk_data_threshold=1 << 16,
-                                       bulk_data_element_handler=lambda _: ""), **meta}  # fmt: skip
+        source = self.source(located)
+        dataset = dcmread(BytesIO(source) if isinstance(source, bytes) else source,
+                          stop_before_pixels=True)  # fmt: skip
+        syntax = str(dataset.file_meta.TransferSyntaxUID)
+
+        def bulk(element: Any) -> str:
+            return f"{instance_url}/bulk/{int(element.tag):08X}"
+
+        found = dataset.to_json_dict(BULK_THRESHOLD, bulk)
+        found["00020010"] = {"vr": "UI", "Value": [syntax]}
+        if "Rows" in dataset:  # an image: its pixel data follows the attributes
+            wide = int(dataset.get("BitsAllocated", 8)) > 8 and not frame_data.encapsulated(syntax)
+            found[PIXEL_DATA] = {
+                "vr": "OW" if wide else "OB",
+                "BulkDataURI": f"{instance_url}/bulk/{PIXEL_DATA}",
+            }
+        return dict(sorted(found.items()))
+
+    def bulk(self, located: Located, tag: str) -> tuple[str, bytes]:
+        """The value of the top-level element ``tag`` (8 hex digits) and its VR."""
+        from pydicom import dcmread
+
+        source = self.source(located)
+        dataset = dcmread(BytesIO(source) if isinstance(source, bytes) else source)
+        element = dataset.get(int(tag, 16))
+        if element is None or element.value is None:
+            raise NotFound(f"the instance has no element ({tag[:4]},{tag[4:]})",
+                           hint="Follow the BulkDataURIs of the instance's metadata.")  # fmt: skip
+        value = element.value
+        if isinstance(value, str):
+            return str(element.VR), value.encode("utf-8")
+        if not isinstance(value, bytes):
+            raise NotFound(f"({tag[:4]},{tag[4:]}) is not bulk data",
+                           hint="Read it from the instance's metadata.")  # fmt: skip
+        return str(element.VR), value
 
     def rendered(
         self,
@@ -109,15 +155,11 @@ class DicomWebService:
         size: int | None = None,
         media_type: str = "image/png",
         window: tuple[float, float] | None = None,
+        quality: int = 90,
     ) -> bytes:
-        def load() -> bytes | Path:
-            if located.kind != "dicom":
-                return self.part10(located)
-            self._check_file(located)
-            return located.file
-
-        return self.cache.get(located.cache_key, load, frame=frame, size=size,
-                              media_type=media_type, window=window)  # fmt: skip
+        return self.cache.get(located.cache_key, lambda: self.source(located), frame=frame,
+                              size=size, media_type=media_type, window=window,
+                              quality=quality)  # fmt: skip
 
     def _check_file(self, located: Located) -> None:
         """The errors reading the file would raise, without reading it."""

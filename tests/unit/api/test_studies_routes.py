@@ -53,9 +53,12 @@ def test_the_viewer_link_is_pacsyncs_page_by_default(api: Api) -> None:
     index_study(api)
     response = api.get(f"/studies/{STUDY}/viewer", as_=Role.VIEWER)
     assert response.status_code == 200, response.text
-    url = response.json()["url"]
+    url, token = response.json()["url"].split("#key=")
     assert url.endswith(f"/viewer/{STUDY}")
-    assert "key" not in url
+    assert token.startswith("pvl_")  # a signed viewer link, never the caller's API key
+    assert api.tokens[Role.VIEWER] not in response.text
+    (issued,) = api.audit("viewer_link.issue")
+    assert (issued["target"], issued["outcome"]) == (STUDY, "ok")
     page = api.client.get(url)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -69,12 +72,26 @@ def test_the_viewer_link_is_pacsyncs_page_by_default(api: Api) -> None:
 
 def test_the_viewer_link_fills_the_configured_template(api: Api) -> None:
     index_study(api)
-    template = "https://ohif.example.org/viewer?StudyInstanceUIDs={study_uid}"
+    template = "https://ohif.example.org/viewer?StudyInstanceUIDs={study_uid}&token={token}"
     settings = settings_for(api.settings.home.parent, viewer_url_template=template)
     with TestClient(create_app(settings, store=api.store)) as client:
         external = Api(client, api.store, settings, api.tokens)
         response = external.get(f"/studies/{STUDY}/viewer", as_=Role.VIEWER)
-    assert response.json() == {"url": f"https://ohif.example.org/viewer?StudyInstanceUIDs={STUDY}"}
+    url = response.json()["url"]
+    assert url.startswith(f"https://ohif.example.org/viewer?StudyInstanceUIDs={STUDY}&token=pvl_")
+    token = url.split("&token=")[1]
+    # the token reads DICOMweb of this study only, without any other credential
+    own = external.get(f"/dicomweb/studies?StudyInstanceUID={STUDY}", as_=None,
+                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert own.status_code == 200, own.text
+    other = external.get("/dicomweb/studies/1.2.3/metadata", as_=None,
+                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert other.status_code == 404, other.text
+    anywhere = external.get("/dicomweb/studies", as_=None,
+                            params={"token": token, "StudyInstanceUID": "1.2.3"})  # fmt: skip
+    assert (anywhere.status_code, anywhere.json()) == (200, [])
+    assert external.get("/jobs", as_=None, headers={"Authorization": f"Bearer {token}"}
+                        ).status_code == 401  # fmt: skip
 
 
 def test_the_viewer_page_refuses_a_path_that_is_not_a_uid(api: Api) -> None:

@@ -1,27 +1,38 @@
 """``/studies/{uid}``: a study's workflow timeline (what pacsync observed of it) and
 the link to a viewer of it; ``pages`` serves the minimal viewer page at
 ``/viewer/{uid}``, outside the API (it reads the study over pacsync's DICOMweb with
-the key the user gives it)."""
+the key the user gives it).
+
+The viewer link carries a signed viewer link token (``pvl_…``, bound to the study,
+expiring after ``PACSYNC_VIEWER_LINK_MINUTES``): in the external viewer's URL where
+its template says ``{token}`` (OHIF: ``&token={token}``, sent back as a bearer token),
+in the ``#key=`` fragment of pacsync's own page.  Each link issued is audited
+(``viewer_link.issue``), and so is each use (see ``dicomweb_access``)."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from pacsync.api import problems
-from pacsync.api.deps import AUTHENTICATED, StateDep, Viewer
+from pacsync.api.deps import AUTHENTICATED, Audit, AuditEntry, StateDep, Viewer
 from pacsync.api.dicomweb import UID
+from pacsync.api.dicomweb_access import viewer_links
 from pacsync.api.schemas import Model, UtcTime
 from pacsync.api.viewer_page import page
 from pacsync.db.study_events import StudyEvents
+from pacsync.domain.access import Role
 from pacsync.errors import NotFound
 
 router = APIRouter(tags=["studies"], responses=AUTHENTICATED)
 pages = APIRouter()
 TEMPLATE_FIELD = "{study_uid}"
+TOKEN_FIELD = "{token}"
 
 
 class WorkflowEvent(Model):
@@ -46,7 +57,8 @@ class StudyWorkflow(Model):
 
 
 class ViewerLink(Model):
-    url: str = Field(examples=["https://pacsync.example.org/viewer/1.2.840.99.1"])
+    url: str = Field(examples=["https://pacsync.example.org/viewer/1.2.840.99.1#key=pvl_…"])
+    expires_at: UtcTime = Field(description="when the link's token stops opening the study")
 
 
 @router.get(
@@ -60,16 +72,27 @@ def study_workflow(uid: UID, state: StateDep, _who: Viewer) -> StudyWorkflow:
 
 @router.get(
     "/studies/{uid}/viewer",
-    summary="The URL of a viewer of an indexed study (an external one when configured)",
+    summary="A viewer URL opening one indexed study without a login (a signed, expiring link)",
     responses=problems.responses(404),
 )
-def study_viewer(uid: UID, request: Request, state: StateDep, _who: Viewer) -> ViewerLink:
+def study_viewer(
+    uid: UID,
+    request: Request,
+    state: StateDep,
+    entry: Annotated[AuditEntry, Audit("viewer_link.issue", Role.VIEWER, "uid")],
+) -> ViewerLink:
     if StudyEvents(state.store.engine).indexed_instances(uid) is None:
         raise NotFound(f"no archive holds study {uid}", hint="Find studies with QIDO-RS.")
+    lifetime_s = max(state.settings.viewer_link_minutes, 1) * 60
+    token = viewer_links(request).issue(uid, entry.actor, lifetime_s)
+    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime_s)
+    entry.detail = {"expires_at": expires_at.isoformat(timespec="seconds")}
     template = state.settings.viewer_url_template
     if template:
-        return ViewerLink(url=template.replace(TEMPLATE_FIELD, uid))
-    return ViewerLink(url=str(request.url_for("viewer_page", uid=uid)))
+        url = template.replace(TEMPLATE_FIELD, quote(uid)).replace(TOKEN_FIELD, quote(token))
+    else:
+        url = f"{request.url_for('viewer_page', uid=uid)}#key={token}"
+    return ViewerLink(url=url, expires_at=expires_at)
 
 
 @pages.get("/viewer/{uid}", response_class=HTMLResponse, name="viewer_page")

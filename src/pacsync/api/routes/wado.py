@@ -1,8 +1,11 @@
 """``/dicomweb`` WADO-RS: instances, series and studies as
-``multipart/related; type="application/dicom"``, and their metadata as DICOM JSON.
-A legacy JPEG 2000 image is served as DICOM with its lossless codestream
-encapsulated (1.2.840.10008.1.2.4.90), or decompressed when the client asks for
-``transfer-syntax=1.2.840.10008.1.2.1``."""
+``multipart/related; type="application/dicom"``, and their metadata as DICOM JSON with
+bulk data as BulkDataURIs.  A legacy JPEG 2000 image is served as DICOM with its
+lossless codestream encapsulated (1.2.840.10008.1.2.4.90), or decompressed when the
+client asks for ``transfer-syntax=1.2.840.10008.1.2.1``.
+
+Files are streamed in 1 MiB chunks, never read whole; one instance asked for as plain
+``application/dicom`` is sent as a file, with HTTP ranges (a large instance resumes)."""
 
 from __future__ import annotations
 
@@ -12,60 +15,81 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from pacsync.api import problems
-from pacsync.api.deps import StateDep, Viewer
-from pacsync.api.dicomweb import BINARY, DICOM_JSON, JSON_LIST, UID
+from pacsync.api.deps import StateDep
+from pacsync.api.dicomweb import BINARY, DICOM_JSON, JSON_LIST, UID, media_ranges, not_acceptable
 from pacsync.api.dicomweb import router as dicomweb_router
+from pacsync.api.dicomweb_access import WebViewer
 from pacsync.bootstrap.dicomweb import DicomWebService, Located
+from pacsync.connectors.dicom.frames import NotAcceptable
 from pacsync.connectors.dicom.transcode import transcoded
-from pacsync.errors import UnsupportedFeature
 
 router = dicomweb_router()
 _SYNTAX = re.compile(r'transfer-syntax\s*=\s*"?([0-9.*]+)"?')
+CHUNK = 1 << 20
+DICOM = "application/dicom"
 
 
 def _wanted_syntax(request: Request) -> str | None:
     """The transfer syntax the Accept header asks for; None: as stored."""
     accept = request.headers.get("accept", "")
-    if accept and "application/dicom" not in accept and "*/*" not in accept:
-        raise UnsupportedFeature(
-            f"cannot answer with {accept!r}",
-            hint='Accept multipart/related; type="application/dicom" (optionally with '
-            "transfer-syntax=*).",
+    if accept and DICOM not in accept and "*/*" not in accept:
+        raise not_acceptable(
+            NotAcceptable(
+                f"cannot answer with {accept!r}",
+                hint='Accept multipart/related; type="application/dicom" (optionally with '
+                "transfer-syntax=*).",
+            )
         )
     found = _SYNTAX.search(accept)
     return None if found is None or found.group(1) == "*" else found.group(1)
 
 
+def _single_part(request: Request) -> bool:
+    """Whether the client asked for plain ``application/dicom`` (one instance, no
+    multipart), without another transfer syntax."""
+    ranges = media_ranges(request.headers.get("accept"))
+    return bool(ranges) and all(
+        media == DICOM and params.get("transfer-syntax", "*") == "*" for media, params in ranges
+    )
+
+
+def _chunks(service: DicomWebService, located: Located, syntax: str | None) -> Iterator[bytes]:
+    if syntax is None and located.kind == "dicom":
+        service.source(located)  # the errors of a missing file, before reading
+        with open(located.file, "rb") as file:
+            while chunk := file.read(CHUNK):
+                yield chunk
+        return
+    data = service.part10(located)
+    yield data if syntax is None else transcoded(data, syntax)
+
+
 def _multipart(service: DicomWebService, found: list[Located], syntax: str | None) -> Response:
     boundary = secrets.token_hex(16)
-
-    def body(located: Located) -> bytes:
-        data = service.part10(located)
-        return data if syntax is None else transcoded(data, syntax)
-
-    first = body(found[0])  # a missing first file fails before the 200 is sent
+    first = list(_chunks(service, found[0], syntax)) if syntax is not None else None
+    if first is None:
+        service.source(found[0])  # a missing first file fails before the 200 is sent
 
     def parts() -> Iterator[bytes]:
         for index, located in enumerate(found):
-            data = first if index == 0 else body(located)
-            yield (
-                f"--{boundary}\r\nContent-Type: application/dicom\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n"
-            ).encode()
-            yield data
+            syntax_of = syntax or str(located.header.transfer_syntax_uid or "")
+            media = f"{DICOM}; transfer-syntax={syntax_of}" if syntax_of else DICOM
+            yield f"--{boundary}\r\nContent-Type: {media}\r\n\r\n".encode()
+            yield from (first if index == 0 and first is not None else
+                        _chunks(service, located, syntax))  # fmt: skip
             yield b"\r\n"
         yield f"--{boundary}--\r\n".encode()
 
-    media = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    media = f'multipart/related; type="{DICOM}"; boundary={boundary}'
     return StreamingResponse(parts(), media_type=media)
 
 
 _WADO: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"multipart/related": BINARY}},
-    **problems.responses(404, 503),
+    200: {"content": {"multipart/related": BINARY, DICOM: BINARY}},
+    **problems.responses(404, 406, 503),
 }
 
 
@@ -75,7 +99,7 @@ _WADO: dict[int | str, dict[str, Any]] = {
     response_class=Response,
     responses=_WADO,
 )
-def retrieve_study(study: UID, request: Request, state: StateDep, _who: Viewer) -> Response:
+def retrieve_study(study: UID, request: Request, state: StateDep, _who: WebViewer) -> Response:
     service = state.dicomweb()
     return _multipart(service, service.locate(study), _wanted_syntax(request))
 
@@ -87,7 +111,7 @@ def retrieve_study(study: UID, request: Request, state: StateDep, _who: Viewer) 
     responses=_WADO,
 )
 def retrieve_series(
-    study: UID, series: UID, request: Request, state: StateDep, _who: Viewer
+    study: UID, series: UID, request: Request, state: StateDep, _who: WebViewer
 ) -> Response:
     service = state.dicomweb()
     return _multipart(service, service.locate(study, series), _wanted_syntax(request))
@@ -95,19 +119,34 @@ def retrieve_series(
 
 @router.get(
     "/studies/{study}/series/{series}/instances/{instance}",
-    summary="WADO-RS: one instance",
+    summary="WADO-RS: one instance (Accept application/dicom: the file itself, with ranges)",
     response_class=Response,
     responses=_WADO,
 )
 def retrieve_instance(
-    study: UID, series: UID, instance: UID, request: Request, *, state: StateDep, _who: Viewer
+    study: UID, series: UID, instance: UID, request: Request, *, state: StateDep, _who: WebViewer
 ) -> Response:
     service = state.dicomweb()
-    return _multipart(service, service.locate(study, series, instance), _wanted_syntax(request))
+    found = service.locate(study, series, instance)
+    if _single_part(request) and found[0].kind == "dicom":
+        service.source(found[0])  # 404 or 503 when the file is gone
+        return FileResponse(found[0].file, media_type=DICOM)
+    if _single_part(request):
+        return Response(service.part10(found[0]), media_type=DICOM)
+    return _multipart(service, found, _wanted_syntax(request))
 
 
-def _metadata(service: DicomWebService, found: list[Located]) -> JSONResponse:
-    return JSONResponse([service.metadata(x) for x in found], media_type=DICOM_JSON)
+def _metadata(request: Request, service: DicomWebService, found: list[Located]) -> JSONResponse:
+    path = request.url.path
+    base = str(request.url.replace(path=path[: path.index("/dicomweb") + len("/dicomweb")],
+                                   query=""))  # fmt: skip
+
+    def url(x: Located) -> str:
+        h = x.header
+        return (f"{base}/studies/{h.study_instance_uid}/series/{h.series_instance_uid}"
+                f"/instances/{h.sop_instance_uid}")  # fmt: skip
+
+    return JSONResponse([service.metadata(x, url(x)) for x in found], media_type=DICOM_JSON)
 
 
 _META: dict[int | str, dict[str, Any]] = {
@@ -117,9 +156,9 @@ _META: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/studies/{study}/metadata", summary="WADO-RS: study metadata", responses=_META)
-def study_metadata(study: UID, state: StateDep, _who: Viewer) -> JSONResponse:
+def study_metadata(study: UID, request: Request, state: StateDep, _who: WebViewer) -> JSONResponse:
     service = state.dicomweb()
-    return _metadata(service, service.locate(study))
+    return _metadata(request, service, service.locate(study))
 
 
 @router.get(
@@ -127,9 +166,11 @@ def study_metadata(study: UID, state: StateDep, _who: Viewer) -> JSONResponse:
     summary="WADO-RS: series metadata",
     responses=_META,
 )
-def series_metadata(study: UID, series: UID, state: StateDep, _who: Viewer) -> JSONResponse:
+def series_metadata(
+    study: UID, series: UID, request: Request, state: StateDep, _who: WebViewer
+) -> JSONResponse:
     service = state.dicomweb()
-    return _metadata(service, service.locate(study, series))
+    return _metadata(request, service, service.locate(study, series))
 
 
 @router.get(
@@ -138,7 +179,7 @@ def series_metadata(study: UID, series: UID, state: StateDep, _who: Viewer) -> J
     responses=_META,
 )
 def instance_metadata(
-    study: UID, series: UID, instance: UID, state: StateDep, _who: Viewer
+    study: UID, series: UID, instance: UID, request: Request, *, state: StateDep, _who: WebViewer
 ) -> JSONResponse:
     service = state.dicomweb()
-    return _metadata(service, service.locate(study, series, instance))
+    return _metadata(request, service, service.locate(study, series, instance))
