@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from pacsync import bootstrap
-from pacsync.api import cors, problems
+from pacsync.api import cors, dashboard, problems
 from pacsync.api.compression import JsonGzip
 from pacsync.api.metrics import StoreCollector, http_latency
 from pacsync.api.middleware import MAX_BODY_BYTES, BodyLimit, NoNul, RequestId, RequestLatency
@@ -110,6 +110,7 @@ def create_app(
     for router in (health.router, metrics_routes.router):
         app.include_router(router, include_in_schema=False)
     app.include_router(studies.pages, include_in_schema=False)  # the viewer page, /viewer/{uid}
+    dashboard.install(app, settings)  # the operator dashboard at /, its pages and session
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
