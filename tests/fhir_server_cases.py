@@ -95,10 +95,26 @@ def deleted_is_gone_and_deleting_again_is_fine(server: FhirServer, tick: Tick) -
     assert list(server.search("Patient", {"identifier": f"{SYSTEM}|{mrn}"})) == []
 
 
+def deleted_since_names_what_was_deleted_after_an_instant(server: FhirServer, tick: Tick) -> None:
+    before = tick()
+    gone = server.create(patient("Gone"))
+    back = server.create(patient("Back"))
+    kept = server.create(patient("Kept"))
+    server.delete("Patient", gone.resource["id"])
+    server.delete("Patient", back.resource["id"])
+    server.update({**back.resource, "gender": "female"})  # written again: not gone
+
+    found = set(server.deleted_since("Patient", before))
+
+    assert gone.resource["id"] in found
+    assert not found & {back.resource["id"], kept.resource["id"]}
+
+
 CASES = [
     created_then_read_back,
     if_match_writes_only_over_the_version_read,
     conditional_create_makes_one,
     changed_since_brings_what_changed_oldest_first,
     deleted_is_gone_and_deleting_again_is_fine,
+    deleted_since_names_what_was_deleted_after_an_instant,
 ]

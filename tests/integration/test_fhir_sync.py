@@ -231,3 +231,45 @@ def test_a_patient_sync_brings_that_patients_observations_only(sides: Sides) -> 
     assert sides.local.current("Observation", f"obs-{mine}") is not None
     assert sides.local.current("Observation", f"obs-{other}") is None
     assert sides.local.current("Patient", other) is None
+
+
+def test_an_incremental_sync_finds_a_deletion_on_the_server_in_its_history(sides: Sides) -> None:
+    pid = new_id()
+    sides.client.update(patient(pid))
+    request = FhirSyncRequest(sides.scope, ("Patient",), mode=SyncMode.INCREMENTAL)
+    sides.sync.run(request)
+    assert sides.local.current("Patient", pid) is not None
+    sides.client.delete("Patient", pid)
+
+    counts = sides.sync.run(request)["Patient"]
+
+    assert counts["deleted_local"] == 1
+    assert sides.local.current("Patient", pid) is None
+    assert sides.sync.run(request)["Patient"]["deleted_local"] == 0
+
+
+def test_a_deletion_against_a_change_is_a_conflict_then_decided(sides: Sides, agreed: str) -> None:
+    sides.client.delete("Patient", agreed)
+    sides.edit_local(agreed, gender="other")
+    assert sides.run(agreed)["conflicts"] == 1
+    items, _ = sides.conflicts.list(status="open", pipeline=sides.scope)
+    (conflict,) = items
+    assert [f["field"] for f in conflict.fields] == ["(record)"]
+    assert conflict.fields[0]["remote"] is None
+
+    sides.conflicts.resolve(conflict.id, Decision.USE_LOCAL, actor="tester")
+    assert sides.run(agreed)["pushed"] == 1
+    assert sides.remote(agreed)["gender"] == "other"  # written again on the server
+
+
+def test_a_patient_sync_deletes_locally_what_the_server_deleted(sides: Sides, agreed: str) -> None:
+    obs = f"obs-{agreed}"
+    sides.client.update(
+        {"resourceType": "Observation", "id": obs, "status": "final",
+         "code": {"text": "heart rate"}, "subject": {"reference": f"Patient/{agreed}"}}
+    )  # fmt: skip
+    request = FhirSyncRequest(sides.scope, ("Observation",), mode=SyncMode.PATIENT, patient=agreed)
+    assert sides.sync.run(request)["Observation"]["pulled"] == 1
+    sides.client.delete("Observation", obs)
+    assert sides.sync.run(request)["Observation"]["deleted_local"] == 1
+    assert sides.local.current("Observation", obs) is None

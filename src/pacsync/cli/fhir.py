@@ -14,6 +14,7 @@ from rich.table import Table
 
 from pacsync import bootstrap
 from pacsync.bootstrap import fhir as wiring
+from pacsync.cli import fhir_notify
 from pacsync.cli.console import EXIT_FAILED, console, reports_errors
 from pacsync.config import Settings
 from pacsync.domain.fhir_vendors import PROFILES
@@ -21,10 +22,13 @@ from pacsync.errors import ConfigError, InvalidRequest
 from pacsync.jobs.outcome import error_from_dict
 
 app = typer.Typer(
-    help="FHIR R4 servers (EHR APIs): connections, check, Bulk export.", no_args_is_help=True
+    help="FHIR R4 servers (EHR APIs): connections, check, Bulk export, sync, notifications.",
+    no_args_is_help=True,
 )
 connection_app = typer.Typer(help="Configured FHIR connections.", no_args_is_help=True)
 app.add_typer(connection_app, name="connection")
+app.add_typer(fhir_notify.app, name="notifications")
+app.command("subscribe")(reports_errors(fhir_notify.subscribe))
 
 ConnectionArg = Annotated[
     str, typer.Argument(help="The connection's name (pacsync fhir connection list)")

@@ -13,6 +13,7 @@ Stored as a connection of kind ``fhir`` whose URL is the server's base URL
     page_size: 200                 # _count of searches
     timeout_s: 30                  # per HTTP request
     retry: {attempts: 3, backoff_s: 2.0}
+    sync: {direction: both, strategy: manual, types: [Patient]}   # of syncs notifications start
 
 The token endpoint is an option named ``oauth_url``: option names with ``token`` in them
 are refused by the connection store as secrets in the clear.  Without ``client_id`` the
@@ -54,6 +55,7 @@ class FhirEndpoint(BaseModel):
     page_size: int = Field(200, ge=1, le=5000)
     timeout_s: float = Field(30.0, gt=0)
     retry: Retry = Retry()
+    sync: dict[str, Any] | None = None
 
     @field_validator("base_url", "oauth_url")
     @classmethod
@@ -90,7 +92,7 @@ class FhirEndpoint(BaseModel):
             raise ConfigError(
                 f"FHIR connection '{name}': {where}: {first['msg']}",
                 hint="Options: vendor, client_id, oauth_url, key_path, kid, scope, group, "
-                "page_size, timeout_s, retry.attempts, retry.backoff_s.",
+                "page_size, timeout_s, retry.attempts, retry.backoff_s, sync.",
             ) from None
         if endpoint.client_id and not endpoint.oauth_url:
             raise ConfigError(

@@ -33,6 +33,11 @@ class FhirServer(Protocol):
         """Resources changed after ``since`` (``_lastUpdated``), oldest first."""
         ...
 
+    def deleted_since(self, resource_type: str, since: dt.datetime) -> Iterator[str]:
+        """Ids of resources of the type deleted after ``since`` and not written again
+        (the type's history); nothing from a server that keeps no history."""
+        ...
+
     def create(
         self, resource: dict[str, Any], *, if_none_exist: FhirParams | None = None
     ) -> Versioned:

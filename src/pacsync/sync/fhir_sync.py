@@ -7,7 +7,11 @@ agreed on at the last sync (:mod:`pacsync.domain.fhir_conflicts`):
 
 - a record on one side only, never synced, is copied to the other;
 - a record gone from one side and unchanged on the other since the base is deleted
-  there; changed on the other side, the change is kept and copied back;
+  there; changed on the other side (a sync both ways), the policy decides: ``manual``
+  opens a conflict on the whole record (its field ``(record)``, the deleted side None),
+  ``local-wins`` / ``remote-wins`` let that side's state win (its deletion too), and
+  ``last-write-wins`` keeps the change (a deletion has no time to compare);
+  ``field-merge`` goes by its fallback;
 - otherwise the policy settles it; what it settles on is written where it differs, and
   becomes the new base.  A conflict the policy leaves to a person is opened in the
   conflicts store and waits; once decided there, the next sync writes the decision
@@ -18,22 +22,26 @@ the record meanwhile, so it is read again and compared again, never overwritten.
 
 INBOUND writes only the local side (the base becomes what the server holds, so local
 changes are still seen as such later); OUTBOUND writes only the server (the base
-becomes the local record).  Deletions found by an incremental read are only local ones
-(a server's search does not list what it deleted): a full sync finds both.  The
+becomes the local record).  An incremental read finds the server's deletions in its
+history (``Type/_history?_since``; a server without history leaves them to a full
+sync) and the local ones by the ids gone from the store.  The
 position is the latest change time read on each side, not the time of the sync's own
 writes: a change another writer made meanwhile is never passed over, and the sync's
 own writes are read again next time and found agreed.  Each side is read again from
 :data:`OVERLAP` before its position, for changes committed late.
+
+Each record written or deleted on either side is told to ``on_change`` as a
+:class:`RecordChange` (the webhooks' ``record.changed``).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pacsync.domain.fhir_conflicts import (
     ConflictPolicy,
@@ -49,6 +57,7 @@ from pacsync.ports import FhirServer, LocalFhirResources, SyncBase, SyncBases, S
 
 JSON = dict[str, Any]
 WRITE_ATTEMPTS = 5
+RECORD = "(record)"  # the field of a conflict between a deletion and a change
 OVERLAP = dt.timedelta(seconds=5)  # re-read before a position; what is agreed stays so
 
 
@@ -99,6 +108,17 @@ class TypeCounts:
         return dict(vars(self))
 
 
+@dataclass(frozen=True, slots=True)
+class RecordChange:
+    """A record a sync wrote: ``inbound`` to pacsync's store, ``outbound`` to the server;
+    ``change`` is created, updated or deleted."""
+
+    resource_type: str
+    resource_id: str
+    direction: str
+    change: str
+
+
 @dataclass(frozen=True)
 class FhirSyncRequest:
     scope: str  # the sync's name in record state and conflicts (one per connection)
@@ -131,11 +151,16 @@ class FhirSync:
         local: LocalFhirResources,
         bases: SyncBases,
         conflicts: SyncConflicts,
+        on_change: Callable[[RecordChange], None] | None = None,
     ) -> None:
         self.server = server
         self.local = local
         self.bases = bases
         self.conflicts = conflicts
+        self.on_change = on_change or (lambda _: None)
+
+    def _changed(self, rtype: str, rid: str, direction: str, change: str) -> None:
+        self.on_change(RecordChange(rtype, rid, direction, change))
 
     def run(self, request: FhirSyncRequest) -> dict[str, dict[str, int]]:
         """Sync each resource type in turn; counts by type."""
@@ -158,8 +183,10 @@ class FhirSync:
         ids = set(remote_seen) | set(local_seen)
         if request.mode is SyncMode.FULL:
             ids |= set(bases)
-        elif incremental:  # a local deletion leaves no change to read: look for it
+        elif incremental:  # a deletion leaves no change to read: look for it
             ids |= set(bases) - self.local.ids(resource_type)
+            if remote_since is not None:
+                ids |= set(bases) & set(self.server.deleted_since(resource_type, remote_since))
 
         for rid in sorted(ids):
             local = local_seen.get(rid) or self.local.current(resource_type, rid)
@@ -227,10 +254,12 @@ class FhirSync:
                     remote = self._read(rtype, rid)
                     continue
                 counts.pushed += 1
+                self._changed(rtype, rid, "outbound", "updated")
                 wrote = True
             if direction.writes_local and resolution.differs_from(local):
                 self.local.save(_whole(rtype, rid, settled))
                 counts.pulled += 1
+                self._changed(rtype, rid, "inbound", "updated")
                 wrote = True
             if not wrote:
                 counts.unchanged += 1
@@ -289,29 +318,103 @@ class FhirSync:
         local: JSON | None,
         remote: JSON | None,
     ) -> None:
-        direction, rtype, counts = run.request.direction, run.rtype, run.counts
-        agreed, gone = run.agreed, run.gone
+        direction, rtype, counts, agreed = run.request.direction, run.rtype, run.counts, run.agreed
         held = local if local is not None else remote
         assert held is not None
         unchanged = base is not None and elements(held) == base.resource
+        if base is not None and not unchanged and direction is Direction.BIDIRECTIONAL:
+            # deleted on one side, changed on the other
+            kept = self._deleted_or_changed(run, rid, base, local, remote)
+            if kept is None:
+                return
+            if not kept:
+                self._delete(run, rid, local_side=local is not None)
+                return
+            held = kept
         if local is None:  # on the server only
             if unchanged and direction.writes_remote:  # deleted locally
-                self.server.delete(rtype, rid)
-                counts.deleted_remote += 1
-                gone.append(rid)
+                self._delete(run, rid, local_side=False)
             elif not unchanged and direction.writes_local:  # new there, or changed there
                 self.local.save(_whole(rtype, rid, elements(held)))
                 counts.pulled += 1
+                self._changed(rtype, rid, "inbound", "created")
+                if elements(held) != elements(remote):  # a decision changed it
+                    self._write_remote(rtype, rid, held, remote)
                 agreed.append(SyncBase(rid, elements(held)))
             return
         if unchanged and direction.writes_local:  # deleted on the server
+            self._delete(run, rid, local_side=True)
+        elif not unchanged and direction.writes_remote:
+            self._write_remote(rtype, rid, held, None)
+            counts.pushed += 1
+            if elements(held) != elements(local):  # a decision changed it
+                self.local.save(_whole(rtype, rid, elements(held)))
+                self._changed(rtype, rid, "inbound", "updated")
+            agreed.append(SyncBase(rid, elements(held)))
+
+    def _write_remote(self, rtype: str, rid: str, held: JSON, remote: JSON | None) -> None:
+        """Write ``held`` to the server: over the version read (If-Match), or as a new
+        record at its id (a PUT: written again after a failure, it is still one)."""
+        if remote is None:
+            self.server.update(_whole(rtype, rid, elements(held)))
+            self._changed(rtype, rid, "outbound", "created")
+        else:
+            self._push(rtype, rid, elements(held), remote)
+            self._changed(rtype, rid, "outbound", "updated")
+
+    def _delete(self, run: _TypeRun, rid: str, *, local_side: bool) -> None:
+        """Delete the record where it is still held; both sides then agree it is gone."""
+        rtype, counts = run.rtype, run.counts
+        if local_side:
             self.local.remove(rtype, rid)
             counts.deleted_local += 1
-            gone.append(rid)
-        elif not unchanged and direction.writes_remote:
-            self.server.update(_whole(rtype, rid, elements(held)))
-            counts.pushed += 1
-            agreed.append(SyncBase(rid, elements(held)))
+            self._changed(rtype, rid, "inbound", "deleted")
+        else:
+            self.server.delete(rtype, rid)
+            counts.deleted_remote += 1
+            self._changed(rtype, rid, "outbound", "deleted")
+        run.gone.append(rid)
+
+    def _deleted_or_changed(
+        self, run: _TypeRun, rid: str, base: SyncBase, local: JSON | None, remote: JSON | None
+    ) -> JSON | Literal[False] | None:
+        """A record deleted on one side and changed on the other, settled by the policy:
+        the record to keep (on both sides), False when the deletion wins, None while a
+        conflict waits for a person's decision."""
+        request, counts = run.request, run.counts
+        held = local if local is not None else remote
+        assert held is not None
+        deleted_here = local is None
+        strategy = request.policy.strategy
+        if strategy is Strategy.FIELD_MERGE:
+            strategy = request.policy.fallback
+        if strategy is Strategy.LAST_WRITE_WINS:
+            return held  # a deletion has no time to compare: the change is kept
+        if strategy is Strategy.LOCAL_WINS:
+            return False if deleted_here else held
+        if strategy is Strategy.REMOTE_WINS:
+            return held if deleted_here else False
+        fields = [
+            {
+                "field": RECORD,
+                "local": None if local is None else elements(local),
+                "remote": None if remote is None else elements(remote),
+                "base": base.resource,
+            }
+        ]
+        decision = self.conflicts.latest(request.scope, run.rtype, rid)
+        if decision is None or _sides(decision.fields) != _sides(fields):
+            self.conflicts.open(request.scope, run.rtype, rid, fields)
+            counts.conflicts += 1
+            return None
+        if decision.status != "resolved":
+            counts.waiting += 1
+            return None
+        value = decision.value if isinstance(decision.value, dict) else {}
+        kept = value.get(RECORD)
+        if not kept:
+            return False
+        return elements(kept) if isinstance(kept, dict) else held
 
     def _push(self, rtype: str, rid: str, settled: JSON, remote: JSON) -> None:
         version = (remote.get("meta") or {}).get("versionId")

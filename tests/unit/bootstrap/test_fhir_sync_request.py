@@ -23,7 +23,7 @@ def test_a_sync_request_is_a_job_on_the_sync_queue_partitioned_by_connection() -
     request = sync_request("ehr", direction="inbound", strategy="field-merge",
                            fallback="remote-wins", rules={"telecom": "remote"})  # fmt: skip
     assert (request.kind, request.pipeline, request.queue) == (KIND, "ehr", SYNC)
-    assert (request.mode, request.priority, request.partition) == ("incremental", 0, "fhir:ehr")
+    assert (request.mode, request.priority, request.partition) == ("incremental", 1, "fhir:ehr")
     assert request.entities == list(DEFAULT_TYPES)
     assert request.args["rules"] == {"telecom": "remote"}
     assert scope_of("ehr") == "fhir:ehr"

@@ -15,7 +15,7 @@ from pacsync.connectors.memory.fhir_sync import (
 )
 from pacsync.domain.fhir_conflicts import ConflictPolicy, Rule, Strategy
 from pacsync.errors import FhirPreconditionFailed, FhirServerUnavailable, InvalidRequest
-from pacsync.sync.fhir_sync import Direction, FhirSync, FhirSyncRequest, SyncMode
+from pacsync.sync.fhir_sync import Direction, FhirSync, FhirSyncRequest, RecordChange, SyncMode
 
 SCOPE = "fhir:ehr"
 
@@ -209,12 +209,108 @@ def test_a_deletion_on_either_side_deletes_the_other(synced: World) -> None:
     assert synced.bases.bases(SCOPE, "Patient") == {}
 
 
-def test_a_change_outlives_a_deletion_on_the_other_side(synced: World) -> None:
+def test_a_change_outlives_a_deletion_under_last_write_wins(synced: World) -> None:
     synced.local.remove("Patient", "p1")
     synced.edit_remote("p1", gender="other")
-    counts = synced.run()
+    counts = synced.run(policy=ConflictPolicy(Strategy.LAST_WRITE_WINS))
     assert counts["pulled"] == 1
     assert synced.local_("p1")["gender"] == "other"
+    assert synced.run()["unchanged"] == 1
+
+
+@pytest.mark.parametrize(
+    ("strategy", "deleted_on", "survives"),
+    [
+        (Strategy.LOCAL_WINS, "local", False),
+        (Strategy.LOCAL_WINS, "remote", True),
+        (Strategy.REMOTE_WINS, "local", True),
+        (Strategy.REMOTE_WINS, "remote", False),
+    ],
+)
+def test_source_priority_decides_between_a_deletion_and_a_change(
+    synced: World, strategy: Strategy, deleted_on: str, survives: bool
+) -> None:
+    if deleted_on == "local":
+        synced.local.remove("Patient", "p1")
+        synced.edit_remote("p1", gender="other")
+    else:
+        synced.server.delete("Patient", "p1")
+        synced.edit_local("p1", gender="other")
+    synced.run(policy=ConflictPolicy(strategy))
+    held = (
+        ("Patient", "p1") in synced.local.resources,
+        ("Patient", "p1") in synced.server.resources,
+    )
+    assert held == ((True, True) if survives else (False, False))
+    if survives:
+        assert synced.local_("p1")["gender"] == synced.remote("p1")["gender"] == "other"
+    else:
+        assert synced.bases.bases(SCOPE, "Patient") == {}
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_deletion_against_a_change_waits_for_a_decision(synced: World, keep: bool) -> None:
+    synced.server.delete("Patient", "p1")
+    synced.edit_local("p1", gender="other")
+    counts = synced.run()
+    assert counts["conflicts"] == 1
+    ((key, opened),) = synced.conflicts.items
+    assert key == (SCOPE, "Patient", "p1")
+    assert [f["field"] for f in opened.fields] == ["(record)"]
+    assert opened.fields[0]["remote"] is None
+    assert opened.fields[0]["local"]["gender"] == "other"
+    assert synced.run()["waiting"] == 1
+    assert ("Patient", "p1") in synced.local.resources  # nothing written while it waits
+
+    decided = opened.fields[0]["local"] if keep else None  # use_local / use_remote
+    synced.conflicts.decide(opened.conflict_id, {"(record)": decided})
+    counts = synced.run()
+    if keep:
+        assert counts["pushed"] == 1
+        assert synced.remote("p1")["gender"] == "other"
+    else:
+        assert counts["deleted_local"] == 1
+        assert ("Patient", "p1") not in synced.local.resources
+    assert synced.run()["conflicts"] == 0
+
+
+def test_an_incremental_sync_finds_a_deletion_in_the_servers_history(synced: World) -> None:
+    synced.run(mode=SyncMode.INCREMENTAL)  # sets the position
+    synced.server.delete("Patient", "p1")
+    counts = synced.run(mode=SyncMode.INCREMENTAL)
+    assert counts["deleted_local"] == 1
+    assert ("Patient", "p1") not in synced.local.resources
+
+
+def test_a_patient_sync_propagates_a_deletion_either_way(synced: World) -> None:
+    synced.local.save(
+        {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}}
+    )
+    synced.run(patient="p1", mode=SyncMode.PATIENT, types=("Observation",))
+    assert ("Observation", "o1") in synced.server.resources
+    synced.server.delete("Observation", "o1")
+    counts = synced.run(patient="p1", mode=SyncMode.PATIENT, types=("Observation",))
+    assert counts["deleted_local"] == 1
+    synced.local.remove("Patient", "p1")
+    assert synced.run(patient="p1", mode=SyncMode.PATIENT)["deleted_remote"] == 1
+    assert ("Patient", "p1") not in synced.server.resources
+
+
+def test_each_record_written_is_told_as_a_change(world: World) -> None:
+    seen: list[RecordChange] = []
+    world.sync.on_change = seen.append
+    world.local.save(patient("p1"))
+    world.server.update(patient("r1"))
+    world.run()
+    world.edit_remote("p1", gender="other")
+    world.local.remove("Patient", "r1")
+    world.run()
+    assert [(c.resource_id, c.direction, c.change) for c in seen] == [
+        ("p1", "outbound", "created"),
+        ("r1", "inbound", "created"),
+        ("p1", "inbound", "updated"),
+        ("r1", "outbound", "deleted"),
+    ]
 
 
 def test_a_third_change_during_the_write_is_read_and_compared_again(synced: World) -> None:
@@ -328,7 +424,7 @@ def test_direction_parse() -> None:
 def test_a_local_change_outlives_a_deletion_on_the_server(synced: World) -> None:
     synced.server.delete("Patient", "p1")
     synced.edit_local("p1", gender="other")
-    counts = synced.run()
+    counts = synced.run(policy=ConflictPolicy(Strategy.LAST_WRITE_WINS))
     assert (counts["pushed"], counts["deleted_local"]) == (1, 0)
     assert synced.remote("p1")["gender"] == "other"
 

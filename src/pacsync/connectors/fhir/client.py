@@ -24,7 +24,14 @@ from pacsync.connectors.fhir import paging, validation
 from pacsync.connectors.fhir.auth import TokenSource
 from pacsync.connectors.fhir.outcomes import error_for, transport_errors
 from pacsync.domain.fhir_resource import Versioned, etag_of
-from pacsync.errors import FhirProtocolError, FhirRateLimited, InvalidRequest, PacsyncError
+from pacsync.errors import (
+    FhirProtocolError,
+    FhirRateLimited,
+    FhirRequestRejected,
+    FhirResourceNotFound,
+    InvalidRequest,
+    PacsyncError,
+)
 from pacsync.jobs.retry import RetryPolicy, decide
 
 JSON = dict[str, Any]
@@ -202,6 +209,34 @@ class FhirClient:
         query = list(params.items() if isinstance(params, Mapping) else params or [])
         query += [("_lastUpdated", f"gt{fhir_instant(since)}"), ("_sort", "_lastUpdated")]
         yield from self.search(resource_type, query)
+
+    def deleted_since(self, resource_type: str, since: dt.datetime) -> Iterator[str]:
+        """Ids deleted after ``since`` whose latest version is the deletion, from the
+        type's history (``Type/_history?_since``, newest first).  A server that keeps no
+        history (404, 400, 405: refused) gives nothing: a full sync finds its deletions."""
+        stamp = since.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+        query = [("_since", stamp.replace("+00:00", "Z")), ("_count", str(self.page_size))]
+        try:
+            first, _ = self.json("GET", f"{resource_type}/_history", params=query)
+        except (FhirResourceNotFound, FhirRequestRejected):
+            return
+        seen: set[str] = set()
+
+        def fetch(url: str) -> Any:
+            return self.json("GET", url)[0]
+
+        for page in paging.walk(first, fetch, self.base_url):
+            for entry in page.get("entry") or []:
+                if not isinstance(entry, dict):
+                    continue
+                request = entry.get("request") or {}
+                resource = entry.get("resource") or {}
+                rid = resource.get("id") or str(request.get("url") or "").rsplit("/", 1)[-1]
+                if not rid or rid in seen:
+                    continue
+                seen.add(rid)  # newest first: the first entry of an id is its latest
+                if request.get("method") == "DELETE":
+                    yield rid
 
     def create(self, resource: JSON, *, if_none_exist: Params | None = None) -> Versioned:
         """POST the resource; with ``if_none_exist`` a conditional create (status 200 and

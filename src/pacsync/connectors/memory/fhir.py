@@ -65,6 +65,7 @@ class MemoryFhirServer:
         self.resources: dict[tuple[str, str], JSON] = {}  # current versions
         self.history: dict[tuple[str, str], list[JSON]] = {}
         self.deleted: set[tuple[str, str]] = set()
+        self.deleted_at: dict[tuple[str, str], dt.datetime] = {}
         self.calls: list[str] = []  # "PUT Patient/1", "GET Patient?identifier=…"
         self.fail_next: list[PacsyncError] = []
         self._ids = itertools.count(1)
@@ -94,6 +95,7 @@ class MemoryFhirServer:
         self.resources[key] = stored
         self.history.setdefault(key, []).append(copy.deepcopy(stored))
         self.deleted.discard(key)
+        self.deleted_at.pop(key, None)
         return Versioned(copy.deepcopy(stored), etag_of(version), status, f"{rtype}/{rid}")
 
     @staticmethod
@@ -179,6 +181,15 @@ class MemoryFhirServer:
         key = (resource_type, resource_id)
         if self.resources.pop(key, None) is not None:
             self.deleted.add(key)
+            self.deleted_at[key] = self.clock()
+
+    def deleted_since(self, resource_type: str, since: dt.datetime) -> Iterator[str]:
+        self._called(f"GET {resource_type}/_history?_since={_instant(since)}")
+        return iter(
+            sorted(
+                rid for (t, rid), at in self.deleted_at.items() if t == resource_type and at > since
+            )
+        )
 
     # -- search parameters -------------------------------------------------------------
 
