@@ -1,7 +1,8 @@
 """One real site for the dashboard's browser tests, shared by a module: PostgreSQL
 databases (the store, the recipe's legacy database and its warehouse), an imaging
 archive of generated DICOM files indexed by ``pacsync archive scan``, a
-``pacsync serve`` on loopback (its admin key read from what it prints) and a
+``pacsync serve`` on loopback with its MLLP listener (its admin key read from what it
+prints) and a
 ``pacsync worker`` serving the sync and webhook queues — not the archive-scan
 queue, so a scan queued there waits, to be cancelled and retried."""
 
@@ -98,6 +99,7 @@ class Process:
 
 @dataclass
 class Site:
+    hl7_port: int
     base: str
     admin_key: str
     store: bootstrap.Store
@@ -159,6 +161,7 @@ def site(
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     home = folder / "pacsync-home"
     secret = new_key()
+    hl7_port = free_port()
     env.update(
         {
             "PACSYNC_HOME": str(home),
@@ -166,6 +169,7 @@ def site(
             "PACSYNC_SECRET_KEY": secret,
             "LEGACY_DB_URL": legacy,
             "WAREHOUSE_URL": warehouse,
+            "PACSYNC_HL7_PORT": str(hl7_port),
             "COLUMNS": "200",
             "PYTHONPYCACHEPREFIX": str(bytecode_cache),
         }
@@ -178,7 +182,7 @@ def site(
     _ok(cli("archive", "scan", "ct-nas", "--quiet"))
 
     port = free_port()
-    server = Process(cli.start("serve", "--port", str(port)))
+    server = Process(cli.start("serve", "--port", str(port), "--hl7"))
     worker = Process(
         cli.start("worker", "--id", "e2e", "--queues", "sync-jobs", "--queues", "webhook-delivery")
     )
@@ -189,7 +193,7 @@ def site(
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base, server)
         worker.wait_for(r"worker e2e ready")
-        yield Site(base, key, store, cli, folder, server, worker)
+        yield Site(hl7_port, base, key, store, cli, folder, server, worker)
     finally:
         worker.stop()
         server.stop()

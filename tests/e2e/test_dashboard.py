@@ -8,21 +8,27 @@ writes.  Every page is saved as a screenshot (tests/browser.py's folder)."""
 from __future__ import annotations
 
 import json
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from browser import chromium, new_page, screenshot_folder
+from fhir_server import SCOPE, FhirServer, sekmet
+from pacsync.db.fhir_resources import FhirResourceStore
 from pacsync.domain.access import Role
 
 from .conftest import PATIENTS, Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hl7"
 TIMEOUT_MS = 60_000
 
 
@@ -159,6 +165,55 @@ def test_a_conflict_is_compared_side_by_side_and_resolved(admin: Page, site: Sit
     shot(admin, "conflict-resolved")
 
 
+@pytest.fixture(scope="module")
+def fhir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServer]:
+    with sekmet(tmp_path_factory.mktemp("sekmet-dashboard")) as running:
+        yield running
+
+
+def _ok(done: Any) -> str:
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return str(done.stdout)
+
+
+def test_a_conflict_left_by_a_real_fhir_sync_is_resolved_in_the_dashboard(
+    admin: Page, site: Site, fhir: FhirServer
+) -> None:
+    """A local patient synced to the FHIR server, changed on both sides, synced again:
+    the conflict it leaves is decided in the dashboard and written by the next sync."""
+    _ok(site.cli("fhir", "connection", "add", "ehr", fhir.base_url, "--client-id",
+                 fhir.client_id, "--key", fhir.key_path, "--token-url", fhir.token_url,
+                 "--scope", SCOPE))  # fmt: skip
+    local = FhirResourceStore(site.store.engine)
+    pid = f"e2e-{secrets.token_hex(3)}"
+    local.save({"resourceType": "Patient", "id": pid, "gender": "female"})
+    sync = ("fhir", "sync", "ehr", "--patient", pid, "--type", "Patient")
+    _ok(site.cli(*sync))
+    with fhir.client() as client:
+        held = client.read("Patient", pid)
+        client.update({**held.resource, "gender": "unknown"}, if_match=held.etag)
+    current = local.current("Patient", pid)
+    assert current is not None
+    local.save({**current, "gender": "other"})
+    _ok(site.cli(*sync))
+    (found,), _ = site.store.conflicts.list(status="open", pipeline="fhir:ehr")
+
+    admin.goto(f"{site.base}/conflicts/{found.id}")
+    gender = admin.get_by_role("row", name="gender")
+    expect(gender.locator("td.clash")).to_have_count(2)
+    expect(gender).to_contain_text("other")
+    expect(gender).to_contain_text("unknown")
+    shot(admin, "conflict-fhir")
+    admin.get_by_label("Use remote value").check()
+    admin.get_by_label("Reason").fill("the EHR is right")
+    admin.get_by_role("button", name="Resolve conflict").click()
+    expect(admin.get_by_role("heading", name="Decision")).to_be_visible()
+    _ok(site.cli(*sync))  # the decision pulled in
+    decided = local.current("Patient", pid)
+    assert decided is not None
+    assert decided["gender"] == "unknown"
+
+
 class Receiver:
     """An HTTP server on loopback recording every POST."""
 
@@ -278,13 +333,44 @@ def test_a_patient_is_found_as_you_type_and_its_study_opened_in_the_viewer(
     shot(admin, "viewer")
 
 
-def test_the_messaging_and_audit_pages_read_the_store(admin: Page, site: Site) -> None:
+def mllp_send(port: int, text: str) -> str:
+    """One message over MLLP; the acknowledgement's text."""
+    frame = b"\x0b" + text.replace("\r\n", "\r").replace("\n", "\r").encode() + b"\x1c\r"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(frame)
+        answer = b""
+        while not answer.endswith(b"\x1c\r"):
+            chunk = conn.recv(65536)
+            assert chunk, f"the listener closed the connection: {answer!r}"
+            answer += chunk
+    return answer.strip(b"\x0b\x1c\r").decode()
+
+
+def test_the_live_hl7_feed_shows_a_message_and_its_fields_by_name(admin: Page, site: Site) -> None:
     admin.goto(f"{site.base}/messages")
     expect(admin.locator("#feed tbody")).not_to_contain_text("Loading")
+    text = (FIXTURES / "adt_a01.hl7").read_text(encoding="utf-8")
+    ack = mllp_send(site.hl7_port, text)
+    code = ack.split("MSA|")[1].split("|")[0]
+    row = admin.locator("#feed tbody tr", has_text="MSG00001")
+    expect(row).to_be_visible(timeout=15_000)  # the feed refreshes itself
+    expect(row).to_contain_text("ADT^A01")
+    expect(row.locator(".ack")).to_have_text(code)
     shot(admin, "messages")
+    row.get_by_role("link").click()
+    pid = admin.get_by_role("region", name="Segment PID (3)")
+    expect(pid.get_by_role("row", name="PID-5 Patient Name")).to_contain_text("Brennan")
+    shot(admin, "message")
+
+
+def test_the_audit_log_is_filtered(admin: Page, site: Site) -> None:
     admin.goto(f"{site.base}/audit?action=conflict.*")
     expect(admin.locator("#audit")).to_contain_text("conflict.resolve")
+    expect(admin.locator("#audit")).not_to_contain_text("job.cancel")
     shot(admin, "audit")
+    admin.goto(f"{site.base}/")  # after the runs: the chart and the success rate
+    expect(admin.get_by_role("row", name="property-assessment")).to_contain_text("100.0 %")
+    shot(admin, "overview-after-runs")
 
 
 def test_a_viewer_sees_no_write_controls_and_the_api_refuses_its_writes(

@@ -153,7 +153,7 @@ def job_summary(job: JobView) -> dict[str, Any]:
                 "inserted": int(c.get("inserted") or 0),
                 "updated": int(c.get("updated") or 0),
                 "deleted": int(c.get("deleted") or 0),
-                "failed": int(c.get("failed") or c.get("invalid") or 0),
+                "failed": int(c.get("dead_lettered") or c.get("failed") or 0),
             }
             for name, c in entities.items()
         },

@@ -77,8 +77,23 @@
     live.replaceChildren("Job ", el("a", {href: "/jobs/" + job.id, text: job.id.slice(0, 8)}), " ",
       statusBadge(job.status), counts ? " — " + counts : "",
       job.error ? el("span", {class: "error"}, " ", el("code", {text: job.error.code}), " " + job.error.message) : "");
-    const history = document.querySelector('#history tr[data-job="' + job.id + '"] [data-field="status"]');
-    if (history) history.replaceChildren(statusBadge(job.status));
+    let history = document.querySelector('#history tr[data-job="' + job.id + '"]');
+    if (!history) {
+      const body = document.querySelector("#history tbody");
+      const empty = body.querySelector("td[colspan]");
+      if (empty) empty.parentElement.remove();
+      history = el("tr", {"data-job": job.id},
+        el("td", {}, el("a", {href: "/jobs/" + job.id}, el("code", {text: job.id.slice(0, 8)}))),
+        el("td", {text: job.mode}), el("td", {text: Object.keys(job.entities).join(", ") || "all"}),
+        el("td", {"data-field": "status"}), el("td", {text: "api"}), el("td", {text: "now"}),
+        el("td", {class: "num", "data-field": "duration"}), el("td", {class: "num", "data-field": "records"}));
+      body.prepend(history);
+    }
+    history.querySelector('[data-field="status"]').replaceChildren(statusBadge(job.status));
+    const duration = history.querySelector('[data-field="duration"]');
+    if (duration && job.duration_s !== null) duration.textContent = job.duration_s + " s";
+    const records = history.querySelector('[data-field="records"]');
+    if (records) records.textContent = job.records;
   }
 
   const active = JSON.parse(root.dataset.active || "[]");
