@@ -273,3 +273,22 @@ def test_a_patient_sync_deletes_locally_what_the_server_deleted(sides: Sides, ag
     sides.client.delete("Observation", obs)
     assert sides.sync.run(request)["Observation"]["deleted_local"] == 1
     assert sides.local.current("Observation", obs) is None
+
+
+def test_a_patient_the_server_holds_under_another_id_is_not_created_twice(sides: Sides) -> None:
+    mrn = {"system": "urn:oid:2.16.840.1.113883.3.9999.1", "value": secrets.token_hex(5)}
+    there, here = new_id(), new_id()
+    sides.client.update(patient(there, identifier=[mrn]))
+    sides.local.save(patient(here, identifier=[mrn]))
+
+    counts = sides.run(here)
+
+    assert (counts["pushed"], counts["conflicts"]) == (0, 1)
+    with pytest.raises(FhirResourceNotFound):
+        sides.remote(here)
+    items, _ = sides.conflicts.list(status="open", pipeline=sides.scope)
+    (twin,) = items
+    assert twin.fields[0]["field"] == "(identifier)"
+    assert twin.fields[0]["remote"] == {"ids": [there]}
+    sides.conflicts.resolve(twin.id, Decision.USE_REMOTE, actor="tester")
+    assert sides.run(here)["pushed"] == 0  # decided: the server's record is this one

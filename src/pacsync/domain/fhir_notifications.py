@@ -12,7 +12,8 @@ says what in one of these shapes, all read by :func:`read_notification`:
   SubscriptionStatus (a ``Parameters`` resource in R4): its ``type`` (``handshake``,
   ``heartbeat`` and ``query-status`` ask for nothing), each ``notification-event``'s
   ``focus`` and ``additional-context`` references, then the resources when the
-  subscription asked for ``full-resource``.
+  subscription asked for ``full-resource``; an event naming nothing (``empty``
+  content) is a ``ping``.
 - **Any other Bundle**: its entries' resources, and the references of entries
   without one (a deletion: ``request.url``).
 - **A vendor's JSON webhook**: an object (or a list of them) naming ``patient`` /

@@ -5,7 +5,10 @@ sync, those changed since the last position in an incremental one, one patient's
 patient sync) are compared three ways against their base version, the one both sides
 agreed on at the last sync (:mod:`pacsync.domain.fhir_conflicts`):
 
-- a record on one side only, never synced, is copied to the other;
+- a record on one side only, never synced, is copied to the other (to the server at its
+  id, a PUT, so a write repeated after a failure is still one record; and only after a
+  search by its identifier found no record of another id holding it: such a twin waits
+  in the conflicts store as ``(identifier)``);
 - a record gone from one side and unchanged on the other since the base is deleted
   there; changed on the other side (a sync both ways), the policy decides: ``manual``
   opens a conflict on the whole record (its field ``(record)``, the deleted side None),
@@ -58,6 +61,7 @@ from pacsync.ports import FhirServer, LocalFhirResources, SyncBase, SyncBases, S
 JSON = dict[str, Any]
 WRITE_ATTEMPTS = 5
 RECORD = "(record)"  # the field of a conflict between a deletion and a change
+TWIN = "(identifier)"  # the field of a new record whose identifier the server holds already
 OVERLAP = dt.timedelta(seconds=5)  # re-read before a position; what is agreed stays so
 
 
@@ -345,12 +349,46 @@ class FhirSync:
         if unchanged and direction.writes_local:  # deleted on the server
             self._delete(run, rid, local_side=True)
         elif not unchanged and direction.writes_remote:
+            if base is None and not self._may_create(run, rid, held):
+                return
             self._write_remote(rtype, rid, held, None)
             counts.pushed += 1
             if elements(held) != elements(local):  # a decision changed it
                 self.local.save(_whole(rtype, rid, elements(held)))
                 self._changed(rtype, rid, "inbound", "updated")
             agreed.append(SyncBase(rid, elements(held)))
+
+    def _may_create(self, run: _TypeRun, rid: str, held: JSON) -> bool:
+        """Whether a record new here may be created on the server: not when the server
+        holds its identifier under another id (search, then create: the same patient is
+        not written twice).  Such a twin waits in the conflicts store as ``(identifier)``;
+        a decision for the local side (use_local) creates it all the same."""
+        criteria = _identifier_criteria(held)
+        if criteria is None:
+            return True
+        request, rtype = run.request, run.rtype
+        twins = sorted(
+            str(r.get("id"))
+            for r in self.server.search(rtype, [("identifier", criteria)])
+            if r.get("id") != rid
+        )
+        if not twins:
+            return True
+        mine = {"id": rid, "identifier": held.get("identifier")}
+        fields = [{"field": TWIN, "local": mine, "remote": {"ids": twins}, "base": None}]
+        decision = self.conflicts.latest(request.scope, rtype, rid)
+        if decision is None or _sides(decision.fields) != _sides(fields):
+            self.conflicts.open(request.scope, rtype, rid, fields)
+            run.counts.conflicts += 1
+            return False
+        if decision.status != "resolved":
+            run.counts.waiting += 1
+            return False
+        value = decision.value if isinstance(decision.value, dict) else {}
+        if value.get(TWIN) == mine:
+            return True
+        run.counts.unchanged += 1  # decided: the server's record is this one
+        return False
 
     def _write_remote(self, rtype: str, rid: str, held: JSON, remote: JSON | None) -> None:
         """Write ``held`` to the server: over the version read (If-Match), or as a new
@@ -420,6 +458,14 @@ class FhirSync:
         version = (remote.get("meta") or {}).get("versionId")
         etag = f'W/"{version}"' if version else None
         self.server.update(_whole(rtype, rid, settled), if_match=etag)
+
+
+def _identifier_criteria(resource: JSON) -> str | None:
+    """``system|value`` of the resource's first identifier that has both."""
+    for identifier in resource.get("identifier") or []:
+        if isinstance(identifier, dict) and identifier.get("system") and identifier.get("value"):
+            return f"{identifier['system']}|{identifier['value']}"
+    return None
 
 
 def _whole(rtype: str, rid: str, settled: JSON) -> JSON:

@@ -471,3 +471,31 @@ def test_an_incremental_sync_reads_a_late_committed_change_again(synced: World) 
     counts = synced.run(mode=SyncMode.INCREMENTAL)
     assert counts["pushed"] == 1
     assert synced.remote("p1")["gender"] == "other"
+
+
+MRN = {"system": "urn:mrn", "value": "42"}
+
+
+def test_a_new_record_whose_identifier_the_server_holds_is_not_created_twice(
+    world: World,
+) -> None:
+    world.server.update(patient("r1", identifier=[MRN]))
+    world.local.save(patient("p1", identifier=[MRN]))
+    counts = world.run(patient="p1", mode=SyncMode.PATIENT)
+    assert (counts["pushed"], counts["conflicts"]) == (0, 1)
+    assert ("Patient", "p1") not in world.server.resources
+    ((_, opened),) = world.conflicts.items
+    assert opened.fields[0]["field"] == "(identifier)"
+    assert opened.fields[0]["remote"] == {"ids": ["r1"]}
+    assert world.run(patient="p1", mode=SyncMode.PATIENT)["waiting"] == 1
+
+    world.conflicts.decide(opened.conflict_id, {"(identifier)": opened.fields[0]["local"]})
+    assert world.run(patient="p1", mode=SyncMode.PATIENT)["pushed"] == 1  # decided: both kept
+    assert ("Patient", "p1") in world.server.resources
+
+
+def test_a_new_record_of_an_identifier_unknown_there_is_created(world: World) -> None:
+    world.local.save(patient("p1", identifier=[MRN]))
+    world.server.calls.clear()
+    assert world.run()["pushed"] == 1
+    assert world.server.calls[-2:] == ["GET Patient?identifier=urn:mrn|42", "PUT Patient/p1"]
