@@ -160,14 +160,17 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def ohif_viewer(dicomweb_url: str, *, token: str | None = None) -> Iterator[str]:
-    """OHIF served on a loopback port, reading DICOMweb at ``dicomweb_url``; its URL."""
+def ohif_viewer(
+    dicomweb_url: str, *, token: str | None = None, port: int | None = None
+) -> Iterator[str]:
+    """OHIF served on a loopback port (``port``, or a free one), reading DICOMweb at
+    ``dicomweb_url``; its URL."""
     if not (DIST / "index.html").is_file():
         unavailable(f"OHIF's dist is not at {DIST} (./scripts/services fetches it)")
     mimetypes.add_type("application/wasm", ".wasm")
     handler = type("Handler", (_Handler,), {"config": app_config(dicomweb_url, token)})
     server = ThreadingHTTPServer(
-        ("127.0.0.1", free_port()), functools.partial(handler, directory=str(DIST))
+        ("127.0.0.1", port or free_port()), functools.partial(handler, directory=str(DIST))
     )
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="ohif-static", daemon=True)
@@ -194,9 +197,12 @@ class Pacsync:
 
 
 @contextmanager
-def pacsync_dicomweb(home: Path, folder: Path, **settings: Any) -> Iterator[Pacsync]:
-    """pacsync's API on a loopback port over a new store in ``home`` whose archive
-    ``site`` is ``folder`` (scanned before the API starts)."""
+def pacsync_dicomweb(
+    home: Path, folder: Path, *, port: int | None = None, **settings: Any
+) -> Iterator[Pacsync]:
+    """pacsync's API on a loopback port (``port``, or a free one) over a new store in
+    ``home`` whose archive ``site`` is ``folder`` (scanned before the API starts);
+    ``settings`` as ``Settings`` fields (``dicomweb_origins=…``)."""
     values: dict[str, Any] = {
         "home": home,
         "database_url": None,
@@ -212,7 +218,7 @@ def pacsync_dicomweb(home: Path, folder: Path, **settings: Any) -> Iterator[Pacs
     archives.scan(configured, store, ARCHIVE)
     token = store.api_keys.create("ohif viewer", Role.VIEWER)[1]
     admin = store.api_keys.create("ohif test admin", Role.ADMIN)[1]
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(configured, store=store), host="127.0.0.1", port=port, log_level="warning"
     )

@@ -23,7 +23,7 @@ from pacsync.api.compression import JsonGzip
 from pacsync.api.metrics import StoreCollector, http_latency
 from pacsync.api.middleware import MAX_BODY_BYTES, BodyLimit, NoNul, RequestId, RequestLatency
 from pacsync.api.rate_limit import RateLimiter
-from pacsync.api.routes import ROUTERS, health, studies
+from pacsync.api.routes import ROUTERS, health, stow, studies
 from pacsync.api.routes import metrics as metrics_routes
 from pacsync.api.state import ApiState
 from pacsync.config import Settings
@@ -100,7 +100,7 @@ def create_app(
     problems.install(app, allowed_methods)
     app.add_middleware(RequestLatency, histogram=http_latency(registry))
     app.add_middleware(NoNul)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, exempt=stow.is_upload)
     app.add_middleware(JsonGzip)  # JSON answers gzipped when the client accepts it
     app.add_middleware(RequestId)  # the outermost: every response has the id
     cors.install(app, settings)  # DICOMweb across origins, around even the error handling

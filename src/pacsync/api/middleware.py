@@ -106,14 +106,21 @@ async def _checking_body(
 
 class BodyLimit:
     """413 for a body over ``max_bytes``: at once when Content-Length says so, else as
-    soon as the chunks read add up to more (nothing past the limit is read)."""
+    soon as the chunks read add up to more (nothing past the limit is read).  Requests
+    ``exempt`` says are uploads (STOW-RS) are left to their route's own limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        exempt: Callable[[Scope], bool] = lambda scope: False,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self.exempt(scope):
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
