@@ -130,6 +130,23 @@ def test_a_queued_job_is_cancelled_and_retried_from_the_jobs_page(admin: Page, s
         assert api.get(f"/jobs/{new_id}").json()["status"] == "cancelled"
 
 
+def test_a_dead_letter_is_read_and_reprocessed(admin: Page, site: Site) -> None:
+    (letter,) = site.store.dead_letters.find(pipeline="property-assessment", limit=1)
+    admin.goto(f"{site.base}/dead-letters/{letter['id']}")
+    expect(admin.locator("main pre")).to_contain_text(letter["record_key"])
+    shot(admin, "dead-letter")
+    admin.goto(f"{site.base}/jobs#dead-letters")
+    row = admin.locator(f'#letters tr[data-letter="{letter["id"]}"]')
+    row.get_by_role("button", name=f"Reprocess dead letter {letter['id']}").click()
+    expect(row).to_contain_text("queued as")
+    job_id = row.inner_text().split("queued as ")[1].split()[0]
+    with site.api() as api:
+        assert api.get(f"/jobs/{job_id}").status_code == 200
+    reread = site.store.dead_letters.get(letter["id"])
+    assert reread is not None
+    assert reread["status"] != "open" or reread["attempts"] > letter["attempts"]
+
+
 def test_a_conflict_is_compared_side_by_side_and_resolved(admin: Page, site: Site) -> None:
     conflict = site.store.conflicts.record(
         "fhir:ehr",

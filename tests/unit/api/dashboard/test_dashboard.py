@@ -5,13 +5,19 @@ showing what the store holds."""
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
-from api.conftest import Api
+from api.conftest import Api, TestClient, settings_for
+from pacsync import bootstrap
+from pacsync.api.app import create_app
 from pacsync.api.dashboard.session import COOKIE, Session
 from pacsync.domain.access import Role
+from pacsync.errors import PacsyncError
 from pacsync.security.secrets import SecretBox
 
 PAGES = ["/", "/pacs-sync", "/jobs", "/conflicts", "/webhooks", "/imaging", "/messages", "/audit"]
@@ -169,3 +175,43 @@ def test_a_revoked_key_ends_its_session(api: Api) -> None:
     api.store.api_keys.revoke(view.id)
     api.client.app.state.api.keys.clear()  # type: ignore[attr-defined]
     assert api.client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_an_identity_provider_token_signs_in_too(tmp_path: Path) -> None:
+    secret = "dashboard-jwt-secret-of-at-least-32-bytes"
+    settings = settings_for(tmp_path, jwt_secret=secret)
+    store = bootstrap.store(settings)
+    claims = {"sub": "ana", "role": "operator", "exp": int(time.time()) + 300}
+    token = jwt.encode(claims, secret, algorithm="HS256")
+    try:
+        with TestClient(create_app(settings, store=store)) as client:
+            form = client.get("/login")
+            assert "identity-provider token" in form.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf is not None
+            client.post("/login", data={"token": token, "csrf": csrf.group(1), "next": "/"})
+            page = client.get("/pacs-sync")
+            assert page.status_code == 200
+            assert "jwt:ana" in page.text
+            assert "role-operator" in page.text
+    finally:
+        store.engine.dispose()
+
+
+def test_a_job_with_errors_shows_them(api: Api) -> None:
+    api.pipeline_file()
+    job_id = api.store.jobs.create(kind="sync", pipeline="county", mode="full", entities=[])
+    api.store.jobs.start(job_id)
+    api.store.jobs.finish(
+        job_id,
+        "failed",
+        {"entities": {"parcels": {"read": 3, "total": 10, "dead_lettered": 1}}},
+        error=PacsyncError("the legacy database refused the login", hint="Check the password."),
+    )
+    login(api, Role.OPERATOR)
+    page = api.client.get(f"/jobs/{job_id}")
+    assert page.status_code == 200, page.text[:500]
+    assert "the legacy database refused the login" in page.text
+    assert f'data-retry="{job_id}"' in page.text
+    listed = api.client.get("/jobs?status=failed").text
+    assert f'data-job="{job_id}"' in listed
