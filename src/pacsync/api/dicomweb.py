@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from pacsync.api.deps import AUTHENTICATED
 from pacsync.api.problems import ProblemException
@@ -33,6 +33,14 @@ IMAGE_SYNTAXES: dict[str, frozenset[str]] = {
     "image/x-dicom-rle": frozenset({"1.2.840.10008.1.2.5"}),
 }  # fmt: skip
 _PARAM = re.compile(r'\s*([A-Za-z-]+)\s*=\s*"?([^";]*)"?\s*')
+
+
+def base_url(request: Request) -> str:
+    """The DICOMweb root the request came through (``…/api/v1/dicomweb``), for
+    RetrieveURLs and BulkDataURIs."""
+    path = request.url.path
+    root = path[: path.index(PREFIX) + len(PREFIX)] if PREFIX in path else PREFIX
+    return f"{request.url.scheme}://{request.url.netloc}{root}"
 
 
 def router() -> APIRouter:

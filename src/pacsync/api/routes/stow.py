@@ -27,7 +27,7 @@ from starlette.types import Scope
 
 from pacsync.api import problems
 from pacsync.api.deps import Audit, AuditEntry, StateDep
-from pacsync.api.dicomweb import DICOM_JSON, UID
+from pacsync.api.dicomweb import DICOM_JSON, UID, base_url
 from pacsync.api.dicomweb import router as dicomweb_router
 from pacsync.api.problems import ProblemException
 from pacsync.bootstrap import stow
@@ -130,9 +130,7 @@ async def _store(request: Request, state: StateDep, entry: AuditEntry, study: st
         raise InvalidRequest("the multipart body has no parts", hint="Send the instances.")
 
     outcomes = await run_in_threadpool(stow.store, state.settings, state.store, parts, study)
-    path = request.url.path
-    base = str(request.url.replace(path=path[: path.index("/dicomweb") + len("/dicomweb")],
-                                   query=""))  # fmt: skip
+    base = base_url(request)
     stored = [o for o in outcomes if o.failure is None]
     failed = [o for o in outcomes if o.failure is not None]
     answer: dict[str, Any] = {}

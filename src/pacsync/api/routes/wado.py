@@ -19,7 +19,15 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 
 from pacsync.api import problems
 from pacsync.api.deps import StateDep
-from pacsync.api.dicomweb import BINARY, DICOM_JSON, JSON_LIST, UID, media_ranges, not_acceptable
+from pacsync.api.dicomweb import (
+    BINARY,
+    DICOM_JSON,
+    JSON_LIST,
+    UID,
+    base_url,
+    media_ranges,
+    not_acceptable,
+)
 from pacsync.api.dicomweb import router as dicomweb_router
 from pacsync.api.dicomweb_access import WebViewer
 from pacsync.bootstrap.dicomweb import DicomWebService, Located
@@ -137,9 +145,7 @@ def retrieve_instance(
 
 
 def _metadata(request: Request, service: DicomWebService, found: list[Located]) -> JSONResponse:
-    path = request.url.path
-    base = str(request.url.replace(path=path[: path.index("/dicomweb") + len("/dicomweb")],
-                                   query=""))  # fmt: skip
+    base = base_url(request)
 
     def url(x: Located) -> str:
         h = x.header
