@@ -8,6 +8,7 @@ writes.  Every page is saved as a screenshot (tests/browser.py's folder)."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import socket
 import threading
@@ -103,9 +104,36 @@ def test_a_property_sync_is_started_and_its_progress_followed_to_the_end(
     shot(admin, "pacs-sync-reconciled")
 
 
+def test_a_failing_connection_test_shows_its_pacs_code(admin: Page, site: Site) -> None:
+    folder = site.folder / "pacsync-home" / "pipelines"
+    text = (folder / "property-assessment.yaml").read_text(encoding="utf-8")
+    broken = text.replace("name: property-assessment", "name: broken-legacy").replace(
+        "${LEGACY_DB_URL:-sqlite:///.pacsync/legacy.db}",
+        "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/legacy",
+    )
+    path = folder / "broken-legacy.yaml"
+    path.write_text(broken, encoding="utf-8")
+    try:
+        admin.goto(f"{site.base}/pacs-sync?pipeline=broken-legacy")
+        admin.get_by_role("button", name="Validate").click()
+        expect(admin.locator("#config-result")).to_contain_text("Valid: broken-legacy")
+        admin.get_by_role("button", name="Test connection").click()
+        result = admin.locator("#test-result")
+        expect(result.locator("code.code")).to_have_text(re.compile(r"^PACS-\d{3}$"))
+        assert "hunter2" not in result.inner_text()
+        assert "hunter2" not in admin.content()
+        shot(admin, "pacs-sync-connection-failed")
+    finally:
+        path.unlink()
+
+
 def test_a_queued_job_is_cancelled_and_retried_from_the_jobs_page(admin: Page, site: Site) -> None:
     with site.api() as api:  # nobody serves the archive-scan queue: it waits
         queued = api.post("/archives/ct-nas/scan").json()["job_id"]
+    admin.goto(f"{site.base}/imaging")  # the scan shows among the archives' scans, live
+    scans = admin.locator("#scans")
+    expect(scans).to_contain_text("ct-nas")
+    expect(scans.locator(".status-queued")).to_be_visible()
     admin.goto(f"{site.base}/jobs")
     row = admin.locator(f'#jobs tr[data-job="{queued}"]')
     expect(row).to_have_attribute("data-status", "queued")
@@ -296,6 +324,8 @@ def test_a_webhook_is_added_and_its_delivery_shows_in_the_log(
         admin.reload()
     expect(log.locator(".status-delivered").first).to_be_visible()
     expect(log).to_contain_text("job.completed")
+    admin.get_by_role("button", name="Retry failed deliveries").click()
+    expect(admin.locator("#hook-result")).to_have_text("0 deliveries queued again.")
     shot(admin, "webhook-deliveries")
 
 

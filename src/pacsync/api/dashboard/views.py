@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,19 +111,32 @@ class SyncPipeline:
     source_url: str
     text: str
     schedule: dict[str, Any] | None
+    editable: bool = True  # False: the file holds a password, shown masked
+
+
+# a password written into a URL of the file (not a ${VARIABLE})
+_PASSWORD = re.compile(r"(://[^/\s:@]+:)(?!\$\{)([^@\s/]+)(@)")
+
+
+def masked_text(text: str) -> tuple[str, bool]:
+    """The file with passwords written in its URLs hidden, and whether there were none."""
+    shown, found = _PASSWORD.subn(r"\1***\3", text)
+    return shown, found == 0
 
 
 def sync_pipeline(state: ApiState, name: str) -> SyncPipeline:
     path, spec = bootstrap.pipeline(name, state.settings)
     declared = spec.connections[spec.source.connection]
     url = masked(redact(declared.url), {})[0]
+    text, editable = masked_text(path.read_text(encoding="utf-8"))
     return SyncPipeline(
         spec=spec,
         path=path,
         source_ref=f"{spec.name}.{spec.source.connection}",
         source_url=url,
-        text=path.read_text(encoding="utf-8"),
+        text=text,
         schedule=spec.schedule.model_dump() if spec.schedule else None,
+        editable=editable,
     )
 
 

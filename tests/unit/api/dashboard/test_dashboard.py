@@ -215,3 +215,16 @@ def test_a_job_with_errors_shows_them(api: Api) -> None:
     assert f'data-retry="{job_id}"' in page.text
     listed = api.client.get("/jobs?status=failed").text
     assert f'data-job="{job_id}"' in listed
+
+
+def test_a_password_written_in_a_pipeline_file_is_never_shown(api: Api) -> None:
+    path = api.pipeline_file()
+    text = path.read_text(encoding="utf-8").replace(
+        "sqlite:///", "postgresql+psycopg://sync:hunter2@127.0.0.1:1/x?unused=sqlite:///", 1
+    )
+    path.write_text(text, encoding="utf-8")
+    login(api, Role.ADMIN)
+    page = api.client.get("/pacs-sync?pipeline=county").text
+    assert "hunter2" not in page
+    assert 'id="pipeline-locked"' in page
+    assert 'id="save-pipeline"' not in page

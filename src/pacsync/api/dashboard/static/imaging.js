@@ -60,3 +60,22 @@
     }));
   }
 })();
+
+// scans of the archives, live: the active archive-scan jobs and their files so far
+(function () {
+  const {el, statusBadge} = window.pacsync;
+  const list = document.getElementById("scans");
+  if (!list || !window.EventSource) return;
+  const source = new EventSource("/pacs-sync/events");
+  source.addEventListener("jobs", (event) => {
+    const scans = JSON.parse(event.data).jobs.filter((j) => j.kind === "archive-scan");
+    if (!scans.length) { list.replaceChildren(el("li", {text: "No scan is running."})); return; }
+    list.replaceChildren(...scans.map((s) => {
+      const total = Object.values(s.entities).reduce((n, e) => n + (e.total || 0), 0);
+      const bar = el("progress", {"aria-label": "scan of " + s.pipeline});
+      if (total) { bar.max = total; bar.value = Math.min(s.records, total); }
+      return el("li", {}, el("a", {href: "/jobs/" + s.id, text: s.pipeline}), " ",
+        statusBadge(s.status), " ", bar, " " + s.records + (total ? " / " + total : "") + " files");
+    }));
+  });
+})();

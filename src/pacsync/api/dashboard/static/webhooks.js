@@ -28,7 +28,8 @@
   retry.addEventListener("click", () => busy(retry, async () => {
     try {
       const r = await api("POST", "/webhooks/" + id + "/retry");
-      out.textContent = r.requeued + " deliveries queued again.";
+      out.textContent = r.requeued.length + " deliveries queued again.";
+      if (r.requeued.length) setTimeout(() => location.reload(), 1500);
     } catch (error) { out.textContent = error.message; }
   }));
   const remove = document.getElementById("delete-webhook");
