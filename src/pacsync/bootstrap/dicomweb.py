@@ -6,6 +6,8 @@ bulk data as BulkDataURIs, and renderings cached on disk."""
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 from io import BytesIO
 from pathlib import Path
@@ -23,6 +25,7 @@ from pacsync.imaging.rendering import RenderedCache
 _HEADER_FIELDS = {f.name for f in fields(InstanceHeader)}
 BULK_THRESHOLD = 1 << 16  # binary values longer than this are left to a BulkDataURI
 PIXEL_DATA = "7FE00010"
+FRAME_INDEXES = 512  # files whose frame positions are kept (a few hundred bytes each)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class DicomWebService:
         self.store = store
         blobs = FileBlobStore(settings.home / "rendered", settings.render_cache_mb << 20)
         self.cache = RenderedCache(blobs, render.render)
+        self._indexes: OrderedDict[str, frame_data.FrameIndex | None] = OrderedDict()
+        self._lock = threading.Lock()
 
     def locate(
         self,
@@ -104,7 +109,29 @@ class DicomWebService:
     def frames(
         self, located: Located, numbers: list[int], accepted: list[frame_data.Choice]
     ) -> frame_data.Frames:
-        return frame_data.frames(self.source(located), numbers, accepted)
+        """Frames as stored, read from the file by its frame index (kept for the last
+        :data:`FRAME_INDEXES` files), or decoded when the client needs that."""
+        source = self.source(located)
+        if isinstance(source, Path):
+            index = self._frame_index(located, source)
+            if index is not None:
+                found = frame_data.read_frames(source, index, numbers, accepted)
+                if found is not None:
+                    return found
+        return frame_data.frames(source, numbers, accepted)
+
+    def _frame_index(self, located: Located, path: Path) -> frame_data.FrameIndex | None:
+        key = located.cache_key
+        with self._lock:
+            if key in self._indexes:
+                self._indexes.move_to_end(key)
+                return self._indexes[key]
+        index = frame_data.frame_index(path)
+        with self._lock:
+            self._indexes[key] = index
+            while len(self._indexes) > FRAME_INDEXES:
+                self._indexes.popitem(last=False)
+        return index
 
     def metadata(self, located: Located, instance_url: str) -> dict[str, Any]:
         """The DICOM JSON of the instance's attributes; binary values over 64 KiB and

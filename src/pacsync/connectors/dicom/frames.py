@@ -6,6 +6,10 @@ fragments joined as they are (JPEG, JPEG-LS, JPEG 2000, RLE) — never decoded a
 encoded again.  Only when the client's Accept excludes the stored syntax is a frame
 decoded (pydicom's decoders) to Explicit VR Little Endian; a syntax neither stored nor
 uncompressed is :class:`NotAcceptable`.
+
+A viewer asks for a multi-frame instance one frame a request, so a file's
+:class:`FrameIndex` (where each frame's bytes are in it) is read once and kept by the
+caller; each frame is then read from the file with one seek (:func:`read_frames`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,106 @@ class Frames:
     media_type: str  # of each part
     transfer_syntax: str
     frames: list[bytes]
+
+
+@dataclass(frozen=True)
+class FrameIndex:
+    """Where each frame of a file's pixel data is: per frame, its (offset, length) spans
+    in the file (one for an uncompressed frame, one per fragment for a compressed one)."""
+
+    transfer_syntax: str
+    spans: tuple[tuple[tuple[int, int], ...], ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.spans)
+
+
+def frame_index(path: Path) -> FrameIndex | None:
+    """The frames of the file at ``path``; None when they cannot be located without
+    decoding (no pixel data, 1-bit, big endian or deflated data, an extended offset
+    table, or several frames of several fragments each and no offset table)."""
+    from pydicom import dcmread
+    from pydicom.dataelem import RawDataElement
+
+    dataset = dcmread(path)
+    element = dataset.get_item(0x7FE00010)  # as read: where its value is in the file
+    if not isinstance(element, RawDataElement) or "ExtendedOffsetTable" in dataset:
+        return None
+    syntax = str(dataset.file_meta.TransferSyntaxUID)
+    count = int(dataset.get("NumberOfFrames") or 1)
+    start = int(element.value_tell)
+    if syntax in _SLICEABLE:
+        bits = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1))
+        bits *= int(dataset.BitsAllocated)
+        if bits % 8:
+            return None
+        size = bits // 8
+        return FrameIndex(syntax, tuple(((start + n * size, size),) for n in range(count)))
+    if not encapsulated(syntax):
+        return None
+    spans = _fragments(bytes(element.value), start, count)
+    return None if spans is None else FrameIndex(syntax, spans)
+
+
+def _fragments(
+    value: bytes, start: int, count: int
+) -> tuple[tuple[tuple[int, int], ...], ...] | None:
+    """Each frame's fragments in an encapsulated value found at file offset ``start``."""
+    import struct
+
+    items: list[tuple[int, int, int]] = []  # (offset of the item tag, of its value, length)
+    position = 0
+    while position + 8 <= len(value):
+        group, element, length = struct.unpack_from("<HHI", value, position)
+        if (group, element) == (0xFFFE, 0xE0DD):
+            break
+        if (group, element) != (0xFFFE, 0xE000) or length == 0xFFFFFFFF:
+            return None
+        items.append((position, position + 8, length))
+        position += 8 + length
+    if not items:
+        return None
+    table, fragments = items[0], items[1:]
+    first = fragments[0][0] if fragments else 0
+    if table[2]:
+        offsets = struct.unpack_from(f"<{table[2] // 4}I", value, table[1])
+        if len(offsets) != count:
+            return None
+        bounds = [*(first + o for o in offsets), len(value) + 1]
+        frames = [[f for f in fragments if bounds[n] <= f[0] < bounds[n + 1]] for n in range(count)]
+    elif len(fragments) == count:
+        frames = [[f] for f in fragments]
+    elif count == 1:
+        frames = [fragments]
+    else:
+        return None
+    return tuple(tuple((start + f[1], f[2]) for f in frame) for frame in frames)
+
+
+def read_frames(
+    path: Path, index: FrameIndex, numbers: Sequence[int], accepted: Sequence[Choice]
+) -> Frames | None:
+    """Frames ``numbers`` read from ``path`` as stored, when one of ``accepted`` takes the
+    stored syntax; None when they must be decoded (see :func:`frames`)."""
+    outside = [n for n in numbers if not 1 <= n <= index.count]
+    if outside:
+        raise NotFound(
+            f"frame {outside[0]} is out of range: the instance has {index.count} frame(s)",
+            hint=f"Ask for frames 1 to {index.count}.",
+        )
+    choice = next((c for c in accepted if c.takes(index.transfer_syntax)), None)
+    if choice is None:
+        return None
+    found = []
+    with open(path, "rb") as file:
+        for number in numbers:
+            parts = []
+            for offset, length in index.spans[number - 1]:
+                file.seek(offset)
+                parts.append(file.read(length))
+            found.append(b"".join(parts))
+    return Frames(choice.media_type, index.transfer_syntax, found)
 
 
 def stored_syntax(source: bytes | Path) -> str:
