@@ -42,6 +42,9 @@ def add_connection(
 ) -> FhirEndpoint:
     """Validate and store a FHIR connection (create or replace).  ``key_pem`` (the private
     key's PEM text) is sealed as the connection's secret; without it a sealed key is kept."""
+    held = store.connections.get(name)
+    if held is not None and held.kind == KIND and "sync" in held.options and "sync" not in options:
+        options = {**options, "sync": held.options["sync"]}  # what notifications start stays
     endpoint = FhirEndpoint.of(name, url, options)
     if key_pem is not None:
         load_private_key(key_pem, f"the key of connection '{name}'")

@@ -84,6 +84,11 @@ def enable(
     )  # fmt: skip
 
 
+def disable(store: bootstrap.Store, connection: str) -> bool:
+    """Stop taking notifications (the secret is forgotten); False when none were taken."""
+    return store.webhook_sources.delete_source(source_name(connection))
+
+
 def source(store: bootstrap.Store, connection: str) -> SourceView:
     found = store.webhook_sources.get_source(source_name(connection))
     if found is None:

@@ -14,6 +14,7 @@ from pacsync.bootstrap import fhir_notifications as wiring
 from pacsync.bootstrap import fhir_sync
 from pacsync.cli.console import console, reports_errors
 from pacsync.config import Settings
+from pacsync.errors import NotFound
 
 app = typer.Typer(
     help="Notifications from a FHIR server or EHR webhook: each queues a patient sync.",
@@ -88,6 +89,16 @@ def show(connection: ConnectionArg) -> None:
         f"syncs: {options}",
         highlight=False,
     )
+
+
+@app.command("remove")
+@reports_errors
+def remove(connection: ConnectionArg) -> None:
+    """Stop taking notifications for the connection (its secret is forgotten)."""
+    store = bootstrap.store(Settings())
+    if not wiring.disable(store, connection):
+        raise NotFound(f"FHIR connection '{connection}' takes no notifications")
+    console.print(f"{connection} takes no more notifications", highlight=False)
 
 
 def subscribe(

@@ -169,3 +169,13 @@ def test_the_subscription_carries_the_secret_as_a_header() -> None:
     )
     assert topic["criteria"] == "http://t/patient-change"
     assert topic["_criteria"]["extension"][0]["valueString"] == "_id=1"
+
+
+def test_the_sync_options_outlive_a_connection_added_again_and_removal_stops_it(
+    api: Api, secret: str
+) -> None:
+    fhir.add_connection(api.store, "ehr", "http://127.0.0.1:9/fhir", {"page_size": 50})
+    assert fhir_notifications.sync_options(api.store, "ehr") == {"types": ["Patient"]}
+    assert fhir_notifications.disable(api.store, "ehr")
+    problem(post(api, secret, notification("Patient/p1")), 401, "PACS-002")
+    assert not fhir_notifications.disable(api.store, "ehr")
