@@ -126,9 +126,14 @@ AUTHORIZATION = """\
 """
 
 
-def app_config(dicomweb_url: str, token: str | None) -> str:
+def app_config(
+    dicomweb_url: str, token: str | None, data_source: dict[str, Any] | None = None
+) -> str:
     root = json.dumps(dicomweb_url)
     text = CONFIG % {"root": root}
+    if data_source:
+        changes = json.dumps(data_source)
+        text += f"Object.assign(window.config.dataSources[0].configuration, {changes});\n"
     if token is not None:
         text += AUTHORIZATION % {"root": root, "token": json.dumps(token)}
     return text
@@ -161,14 +166,19 @@ class _Handler(SimpleHTTPRequestHandler):
 
 @contextmanager
 def ohif_viewer(
-    dicomweb_url: str, *, token: str | None = None, port: int | None = None
+    dicomweb_url: str,
+    *,
+    token: str | None = None,
+    port: int | None = None,
+    data_source: dict[str, Any] | None = None,
 ) -> Iterator[str]:
     """OHIF served on a loopback port (``port``, or a free one), reading DICOMweb at
-    ``dicomweb_url``; its URL."""
+    ``dicomweb_url`` (``data_source``: changes to its data source's configuration, e.g.
+    ``{"thumbnailRendering": "rendered"}``); its URL."""
     if not (DIST / "index.html").is_file():
         unavailable(f"OHIF's dist is not at {DIST} (./scripts/services fetches it)")
     mimetypes.add_type("application/wasm", ".wasm")
-    handler = type("Handler", (_Handler,), {"config": app_config(dicomweb_url, token)})
+    handler = type("Handler", (_Handler,), {"config": app_config(dicomweb_url, token, data_source)})
     server = ThreadingHTTPServer(
         ("127.0.0.1", port or free_port()), functools.partial(handler, directory=str(DIST))
     )

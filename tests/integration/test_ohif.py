@@ -48,6 +48,12 @@ SAMPLES = {  # what each pydicom sample stands for in the viewer
     "jpeg": "examples_ybr_color.dcm",  # 30 frames of JPEG baseline, YBR_FULL_422
 }
 FIRST_IMAGE_WITHIN_S = 45
+# OHIF's other ways to get thumbnails: /thumbnail fetched with Accept: image/jpeg, and
+# /rendered?accept=image/jpeg through its DICOMweb client's bulk data retrieval
+THUMBNAILS: dict[str, dict[str, Any]] = {
+    "thumbnail": {"thumbnailRendering": "thumbnail", "thumbnailRequestStrategy": "fetch"},
+    "rendered": {"thumbnailRendering": "rendered", "thumbnailRequestStrategy": "bulkDataRetrieve"},
+}
 # the viewport canvas: how many distinct grey levels and how much of it is not black
 CANVAS_PIXELS = """() => {
   const canvas = document.querySelector('canvas.cornerstone-canvas');
@@ -71,6 +77,7 @@ class Site:
     ohif: str  # OHIF with the viewer key in its config
     bare_ohif: str  # OHIF without any key (viewer links bring theirs)
     studies: dict[str, str]  # kind → Study Instance UID
+    thumbnails: dict[str, str]  # OHIF with the key, by its thumbnailRendering
 
 
 @dataclass
@@ -130,6 +137,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("ohif")
     studies = _pacsync_site(folder / "archive")
     port, keyed_port = free_port(), free_port()
+    thumbnail_ports = {kind: free_port() for kind in THUMBNAILS}
     dicomweb = f"http://127.0.0.1:{port}/api/v1/dicomweb"
     keyed_origin = f"http://127.0.0.1:{keyed_port}"
     bare_port = free_port()
@@ -138,12 +146,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with (
         ohif_viewer(dicomweb, token=None, port=bare_port),
         pacsync_dicomweb(folder / "home", folder / "archive", port=port,
-                         dicomweb_origins=f"{bare},{keyed_origin}",
+                         dicomweb_origins=",".join([bare, keyed_origin, *(
+                             f"http://127.0.0.1:{p}" for p in thumbnail_ports.values())]),
                          viewer_url_template=template, viewer_link_minutes=5) as api,
         # the viewer key is only known once the store exists: that OHIF starts last
         ohif_viewer(dicomweb, token=api.token, port=keyed_port) as keyed,
+        ohif_viewer(dicomweb, token=api.token, port=thumbnail_ports["thumbnail"],
+                    data_source=THUMBNAILS["thumbnail"]) as by_thumbnail,
+        ohif_viewer(dicomweb, token=api.token, port=thumbnail_ports["rendered"],
+                    data_source=THUMBNAILS["rendered"]) as by_rendered,
     ):  # fmt: skip
-        yield Site(api, keyed, bare, studies)
+        thumbnails = {"thumbnail": by_thumbnail, "rendered": by_rendered}
+        yield Site(api, keyed, bare, studies, thumbnails)
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +287,31 @@ def test_a_viewer_link_opens_its_study_alone_in_an_ohif_without_a_key(
     assert any(r["target"] == CT and r["detail"].get("viewer_link") for r in reads)
     (issued, *_) = site.api.store.audit.recent(action="viewer_link.issue")
     assert issued["target"] == CT
+
+
+@pytest.mark.parametrize("rendering", sorted(THUMBNAILS))
+def test_thumbnails_come_from_thumbnail_and_rendered_in_other_configurations(
+    site: Site, browser: Browser, rendering: str
+) -> None:
+    page = new_page(browser)
+    visit = Visit()
+    visit.watch(page, site.api.base)
+    page.goto(f"{site.thumbnails[rendering]}/viewer?StudyInstanceUIDs={CT}")
+    first_image(page)
+    deadline = time.monotonic() + 20
+    asked: list[Request] = []
+    while not asked and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        asked = [r for r in visit.requests if urlsplit(r.url).path.endswith(f"/{rendering}")]
+    assert asked, visit.lines(site.api.base)
+    for request in asked:
+        response = request.response()
+        assert response is not None
+        assert response.status == 200, request.url
+        assert response.headers["content-type"] == "image/jpeg"
+        assert response.headers["access-control-allow-origin"] == site.thumbnails[rendering]
+    thumbnail = page.locator("img[src^='blob:']").first
+    thumbnail.wait_for(timeout=20_000)
+    page.screenshot(path=str(screenshot_folder() / f"ohif-thumbnails-{rendering}.png"))
+    print(f"\nOHIF thumbnails by {rendering}:", *visit.lines(site.api.base), sep="\n  ")
+    page.context.close()
