@@ -67,7 +67,9 @@ def admin(browser: Browser, site: Site) -> Iterator[Page]:
 
 def test_overview_shows_pipelines_health_queues_and_the_chart(admin: Page, site: Site) -> None:
     admin.goto(f"{site.base}/")
-    expect(admin.get_by_role("row", name="property-assessment")).to_be_visible()
+    expect(
+        admin.locator("#pipelines").get_by_role("row", name="property-assessment")
+    ).to_be_visible()
     expect(admin.locator("#health-status")).to_have_text("HEALTHY", timeout=TIMEOUT_MS)
     expect(admin.locator("svg.chart rect.bar")).to_have_count(14)
     expect(admin.get_by_role("rowheader", name="sync-jobs")).to_be_visible()
@@ -95,7 +97,15 @@ def test_a_property_sync_is_started_and_its_progress_followed_to_the_end(
         job = api.get(f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded"
     assert job["progress"]["entities"]["properties"]["read"] == 124
+    expect(admin.locator(f'#history tr[data-job="{job_id}"]')).to_contain_text("succeeded")
     shot(admin, "pacs-sync-done")
+
+    admin.get_by_role("button", name="Incremental sync of owners").click()  # one entity
+    expect(live).not_to_have_attribute("data-job", job_id)
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    one = live.get_attribute("data-job")
+    with site.api() as api:
+        assert api.get(f"/jobs/{one}").json()["entities"] == ["owners"]
 
     admin.get_by_role("button", name="Run reconciliation").click()
     checklist = admin.locator("#reconciliation .checklist")
@@ -372,6 +382,13 @@ def test_a_patient_is_found_as_you_type_and_its_study_opened_in_the_viewer(
     measured = admin.locator("#measure").inner_text()
     assert " mm" in measured or " px" in measured
 
+    admin.get_by_label("Window/level").check()
+    before = admin.get_by_label("Width").input_value()
+    admin.mouse.move(cx, cy)
+    admin.mouse.down()
+    admin.mouse.move(cx + 60, cy + 20, steps=4)
+    admin.mouse.up()
+    expect(admin.get_by_label("Width")).not_to_have_value(before)
     admin.get_by_label("Zoom in").click()
     admin.get_by_label("Center").fill("40")
     admin.get_by_label("Width").fill("400")
@@ -416,7 +433,9 @@ def test_the_audit_log_is_filtered(admin: Page, site: Site) -> None:
     expect(admin.locator("#audit")).not_to_contain_text("job.cancel")
     shot(admin, "audit")
     admin.goto(f"{site.base}/")  # after the runs: the chart and the success rate
-    expect(admin.get_by_role("row", name="property-assessment")).to_contain_text("100.0 %")
+    expect(
+        admin.locator("#pipelines").get_by_role("row", name="property-assessment")
+    ).to_contain_text("100.0 %")
     shot(admin, "overview-after-runs")
 
 
