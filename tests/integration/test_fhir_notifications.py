@@ -8,7 +8,8 @@ pacsync's store, and an HTTP receiver in this process.
 - a rest-hook Subscription made by ``pacsync fhir subscribe`` on the server notifies
   pacsync by itself when a matching patient is created there;
 - a deletion on the server reaches pacsync's store through a patient sync, and each
-  record written is delivered to a webhook as ``record.changed``.
+  record written is delivered to a webhook as ``record.changed``;
+- a patient sync queued after a full sync of the same connection runs first.
 """
 
 from __future__ import annotations
@@ -226,3 +227,32 @@ def test_a_deletion_on_the_server_reaches_pacsync_and_each_change_is_delivered(
     assert (first["type"], first["data"]["pipeline"], first["data"]["mode"]) == (
         "record.changed", "fhir:ehr", "patient")  # fmt: skip
     assert receiver.at("/changes")[0].headers["webhook-signature"].startswith("v1,")
+
+
+def test_a_patient_sync_runs_before_a_full_sync_queued_earlier(
+    pacsync: Any, server: FhirServer, store: bootstrap.Store
+) -> None:
+    pid, _ = seed(server)
+    full = pacsync("fhir", "sync", "ehr", "--full", "--type", "Patient", "--background")
+    one = pacsync("fhir", "sync", "ehr", "--patient", pid, "--type", "Patient", "--background")
+    ids = []
+    for queued in (full, one):
+        found = re.search(r"job (\w{8}) queued", ok(queued))
+        assert found
+        ids.append(next(j.id for j in store.jobs.recent(limit=5) if j.id.startswith(found[1])))
+    worker = Process(pacsync.start("worker", "--id", "order", "--queues", "sync-jobs"))
+    try:
+        deadline = time.monotonic() + 120
+        while any(store.jobs.status_of(i) in ("queued", "running") for i in ids):
+            assert time.monotonic() < deadline, [store.jobs.get(i) for i in ids]
+            time.sleep(0.3)
+    finally:
+        worker.stop()
+    ended = [store.jobs.get(i) for i in ids]
+    assert [j.status for j in ended if j] == ["succeeded", "succeeded"]
+    full_job, patient_job = ended
+    assert full_job is not None
+    assert patient_job is not None
+    assert patient_job.started_at is not None
+    assert full_job.started_at is not None
+    assert patient_job.started_at < full_job.started_at  # one connection: one at a time
