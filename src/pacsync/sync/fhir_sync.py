@@ -449,10 +449,13 @@ class FhirSync:
             counts.waiting += 1
             return None
         value = decision.value if isinstance(decision.value, dict) else {}
-        kept = value.get(RECORD)
-        if not kept:
-            return False
-        return elements(kept) if isinstance(kept, dict) else held
+        if RECORD in value:  # use_local / use_remote: that side's record, or its absence
+            kept = value[RECORD]
+            if not kept:
+                return False
+            return elements(kept) if isinstance(kept, dict) else held
+        given = elements(value)  # a record written by hand: over the one kept
+        return {**elements(held), **given} if given else False
 
     def _push(self, rtype: str, rid: str, settled: JSON, remote: JSON) -> None:
         version = (remote.get("meta") or {}).get("versionId")

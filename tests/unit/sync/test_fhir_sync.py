@@ -499,3 +499,16 @@ def test_a_new_record_of_an_identifier_unknown_there_is_created(world: World) ->
     world.server.calls.clear()
     assert world.run()["pushed"] == 1
     assert world.server.calls[-2:] == ["GET Patient?identifier=urn:mrn|42", "PUT Patient/p1"]
+
+
+def test_a_deletion_against_a_change_decided_by_hand_keeps_the_record_given(
+    synced: World,
+) -> None:
+    synced.local.remove("Patient", "p1")
+    synced.edit_remote("p1", gender="other")
+    assert synced.run()["conflicts"] == 1
+    ((_, opened),) = synced.conflicts.items
+    synced.conflicts.decide(opened.conflict_id, {"gender": "male"})  # manual, no (record)
+    synced.run()
+    assert synced.local_("p1")["gender"] == synced.remote("p1")["gender"] == "male"
+    assert synced.local_("p1")["birthDate"] == "1980-01-01"
