@@ -14,6 +14,7 @@ import pytest
 from pacsync.bootstrap import fhir, fhir_notifications
 from pacsync.bootstrap.fhir_sync import PATIENT_PRIORITY, SYNC_PRIORITY
 from pacsync.db.fhir_resources import FhirResourceStore
+from pacsync.errors import InvalidRequest
 from pacsync.security.signatures import sign_headers
 
 from .conftest import Api, problem
@@ -179,3 +180,17 @@ def test_the_sync_options_outlive_a_connection_added_again_and_removal_stops_it(
     assert fhir_notifications.disable(api.store, "ehr")
     problem(post(api, secret, notification("Patient/p1")), 401, "PACS-002")
     assert not fhir_notifications.disable(api.store, "ehr")
+
+
+def test_subscriptions_are_made_only_where_the_server_offers_them() -> None:
+    def statement(*resources: dict[str, Any]) -> dict[str, Any]:
+        return {"resourceType": "CapabilityStatement", "rest": [{"resource": list(resources)}]}
+
+    offers = fhir_notifications.offers_subscriptions
+    assert not offers(statement({"type": "Patient"}))
+    assert offers(statement({"type": "Subscription", "interaction": [{"code": "create"}]}))
+    assert not offers(statement({"type": "Subscription", "interaction": [{"code": "read"}]}))
+    with pytest.raises(InvalidRequest):
+        fhir_notifications.subscription("https://p/x", "s", criteria="Patient", topic="t")
+    with pytest.raises(InvalidRequest):
+        fhir_notifications.subscription("https://p/x", "s", criteria="Patient", payload="all")
