@@ -86,15 +86,21 @@ class Visit:
 
     requests: list[Request] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    began: float = field(default_factory=time.monotonic)
+    answered: list[tuple[float, str]] = field(default_factory=list)  # (s after began, url)
 
     def watch(self, page: Page, api_base: str) -> None:
         page.on("request", lambda r: self.requests.append(r) if api_base in r.url else None)
-        page.on(
-            "response",
-            lambda r: (
-                self.statuses.__setitem__(r.url, r.status) if r.url.startswith(api_base) else None
-            ),
-        )
+        page.on("response", lambda r: self._response(r.url, r.status, api_base))
+
+    def _response(self, url: str, status: int, api_base: str) -> None:
+        if url.startswith(api_base):
+            self.statuses[url] = status
+            self.answered.append((time.monotonic() - self.began, url))
+
+    def first_answer(self, part: str) -> float | None:
+        """Seconds from the navigation to the first answer whose URL holds ``part``."""
+        return next((at for at, url in self.answered if part in url), None)
 
     def lines(self, api_base: str) -> list[str]:
         return [f"{r.method} {r.url.removeprefix(api_base)}" for r in self.requests]
@@ -184,7 +190,7 @@ def open_study(
     page = new_page(browser)
     visit = Visit()
     visit.watch(page, api.base)
-    began = time.monotonic()
+    visit.began = began = time.monotonic()
     page.goto(f"{ohif}/viewer?StudyInstanceUIDs={study}")
     pixels = first_image(page)
     took = time.monotonic() - began
@@ -241,7 +247,10 @@ def test_opening_a_study_draws_its_pixels(site: Site, browser: Browser, kind: st
     assert all(status == 200 for status in visit.statuses.values()), visit.statuses
     print(f"\nOHIF opened the {kind} study: first image after {took:.2f} s "
           f"({pixels['levels']} grey levels on a {pixels['width']}x{pixels['height']} canvas); "
-          f"{len(visit.requests)} requests:")  # fmt: skip
+          f"{len(visit.requests)} requests; answered after: first QIDO "
+          f"{visit.first_answer('/studies?') or 0:.2f} s, metadata "
+          f"{visit.first_answer('/metadata') or 0:.2f} s, first frame "
+          f"{visit.first_answer('/frames/') or 0:.2f} s:")  # fmt: skip
     for shape, count in sorted(visit.shapes(site.api.base).items()):
         print(f"  {count:3d} × {shape}")
     if kind == "ct":
