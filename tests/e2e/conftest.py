@@ -3,7 +3,7 @@ databases (the store, the recipe's legacy database and its warehouse), an imagin
 archive of generated DICOM files indexed by ``pacsync archive scan``, a
 ``pacsync serve`` on loopback with its MLLP listener (its admin key read from what it
 prints) and a
-``pacsync worker`` serving the sync and webhook queues — not the archive-scan
+``pacsync worker`` serving the sync, webhook and message queues — not the archive-scan
 queue, so a scan queued there waits, to be cancelled and retried."""
 
 from __future__ import annotations
@@ -184,7 +184,11 @@ def site(
     port = free_port()
     server = Process(cli.start("serve", "--port", str(port), "--hl7"))
     worker = Process(
-        cli.start("worker", "--id", "e2e", "--queues", "sync-jobs", "--queues", "webhook-delivery")
+        cli.start(
+            *("worker", "--id", "e2e"),
+            *("--queues", "sync-jobs", "--queues", "webhook-delivery"),
+            *("--queues", "message-processing"),
+        )
     )
     store = bootstrap.store(Settings(_env_file=None, home=home, database_url=store_url,
                                      secret_key=secret))  # fmt: skip

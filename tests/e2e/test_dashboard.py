@@ -426,6 +426,24 @@ def test_the_live_hl7_feed_shows_a_message_and_its_fields_by_name(admin: Page, s
     expect(pid.get_by_role("row", name="PID-5 Patient Name")).to_contain_text("Brennan")
     shot(admin, "message")
 
+    # a message without its PID is acknowledged, kept, and fails processing: a dead letter
+    broken = "\r".join(
+        line for line in text.splitlines() if line and not line.startswith("PID")
+    ).replace("MSG00001", "MSG-BAD-1")
+    mllp_send(site.hl7_port, broken)
+    admin.goto(f"{site.base}/messages")
+    failed = admin.locator("#failed tbody tr", has_text="MSG-BAD-1")
+    for _ in range(60):
+        if failed.count():
+            break
+        admin.wait_for_timeout(500)
+        admin.reload()
+    expect(failed).to_contain_text("PACS-601")
+    shot(admin, "messages-failed")
+    failed.get_by_role("button", name="Reprocess message").click()
+    again = admin.locator("#reprocess-result")
+    expect(again).to_have_text("1 messages queued for processing again.")
+
 
 def test_the_audit_log_is_filtered(admin: Page, site: Site) -> None:
     admin.goto(f"{site.base}/audit?action=conflict.*")
