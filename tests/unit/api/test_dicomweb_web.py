@@ -357,3 +357,28 @@ def test_stow_takes_bodies_over_the_api_limit(tmp_path: Path) -> None:
                                      "Content-Type": "application/json"})  # fmt: skip
         assert other.status_code == 413
     store.engine.dispose()
+
+
+def test_instances_go_out_as_stored_decoded_or_406(site: Site) -> None:
+    name = "MR_small_jp2klossless.dcm"
+    j2k = "1.2.840.10008.1.2.4.90"
+    dicom = 'multipart/related; type="application/dicom"; transfer-syntax='
+    same = site.get(
+        site.route(name),
+        Accept=dicom + j2k,
+    )
+    ((headers, body),) = parts(same)
+    assert headers["Content-Type"] == f"application/dicom; transfer-syntax={j2k}"
+    assert body == site.files[name].read_bytes()
+    decoded = site.get(
+        site.route(name),
+        Accept=dicom + EXPLICIT,
+    )
+    ((headers, body),) = parts(decoded)
+    assert headers["Content-Type"] == f"application/dicom; transfer-syntax={EXPLICIT}"
+    assert dcmread(io.BytesIO(body)).file_meta.TransferSyntaxUID == EXPLICIT
+    refused = site.get(
+        site.route("CT_small.dcm"),
+        Accept=dicom + j2k,
+    )
+    assert "does not encode" in problem(refused, 406, "PACS-103")["detail"]

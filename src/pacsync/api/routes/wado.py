@@ -31,13 +31,15 @@ from pacsync.api.dicomweb import (
 from pacsync.api.dicomweb import router as dicomweb_router
 from pacsync.api.dicomweb_access import WebViewer
 from pacsync.bootstrap.dicomweb import DicomWebService, Located
-from pacsync.connectors.dicom.frames import NotAcceptable
+from pacsync.connectors.dicom.frames import EXPLICIT_LITTLE, IMPLICIT_LITTLE, NotAcceptable
 from pacsync.connectors.dicom.transcode import transcoded
 
 router = dicomweb_router()
 _SYNTAX = re.compile(r'transfer-syntax\s*=\s*"?([0-9.*]+)"?')
 CHUNK = 1 << 20
 DICOM = "application/dicom"
+JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
+UNCOMPRESSED = (EXPLICIT_LITTLE, IMPLICIT_LITTLE)
 
 
 def _wanted_syntax(request: Request) -> str | None:
@@ -64,26 +66,56 @@ def _single_part(request: Request) -> bool:
     )
 
 
+def _stored(located: Located) -> str | None:
+    """The transfer syntax an instance is sent in as stored (a legacy image: encapsulated
+    JPEG 2000)."""
+    if located.kind != "dicom":
+        return JPEG2000_LOSSLESS
+    return located.header.transfer_syntax_uid
+
+
+def _as_stored(located: Located, syntax: str | None) -> bool:
+    return syntax is None or syntax == _stored(located)
+
+
 def _chunks(service: DicomWebService, located: Located, syntax: str | None) -> Iterator[bytes]:
-    if syntax is None and located.kind == "dicom":
+    if _as_stored(located, syntax) and located.kind == "dicom":
         service.source(located)  # the errors of a missing file, before reading
         with open(located.file, "rb") as file:
             while chunk := file.read(CHUNK):
                 yield chunk
         return
     data = service.part10(located)
-    yield data if syntax is None else transcoded(data, syntax)
+    yield data if syntax is None or _as_stored(located, syntax) else transcoded(data, syntax)
+
+
+def _check_syntax(found: list[Located], syntax: str | None) -> None:
+    """406 before anything is sent when an instance can be neither sent as stored nor
+    decoded to the syntax asked for (pacsync encodes nothing)."""
+    if syntax is None or syntax in UNCOMPRESSED:
+        return
+    other = next((x for x in found if not _as_stored(x, syntax)), None)
+    if other is not None:
+        raise not_acceptable(
+            NotAcceptable(
+                f"{other.header.sop_instance_uid} is stored as {_stored(other)}, "
+                f"not {syntax}, and pacsync does not encode",
+                hint="Ask for transfer-syntax=* (as stored) or "
+                f"transfer-syntax={EXPLICIT_LITTLE} (decoded).",
+            )
+        )
 
 
 def _multipart(service: DicomWebService, found: list[Located], syntax: str | None) -> Response:
     boundary = secrets.token_hex(16)
-    first = list(_chunks(service, found[0], syntax)) if syntax is not None else None
+    _check_syntax(found, syntax)
+    first = None if _as_stored(found[0], syntax) else list(_chunks(service, found[0], syntax))
     if first is None:
         service.source(found[0])  # a missing first file fails before the 200 is sent
 
     def parts() -> Iterator[bytes]:
         for index, located in enumerate(found):
-            syntax_of = syntax or str(located.header.transfer_syntax_uid or "")
+            syntax_of = _stored(located) if _as_stored(located, syntax) else syntax
             media = f"{DICOM}; transfer-syntax={syntax_of}" if syntax_of else DICOM
             yield f"--{boundary}\r\nContent-Type: {media}\r\n\r\n".encode()
             yield from (first if index == 0 and first is not None else
