@@ -5,6 +5,7 @@ bulk data as BulkDataURIs, and renderings cached on disk."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from pacsync.imaging.rendering import RenderedCache
 _HEADER_FIELDS = {f.name for f in fields(InstanceHeader)}
 BULK_THRESHOLD = 1 << 16  # binary values longer than this are left to a BulkDataURI
 PIXEL_DATA = "7FE00010"
+METADATA_CACHE_BYTES = 64 << 20  # encoded metadata kept in memory
 FRAME_INDEXES = 512  # files whose frame positions are kept (a few hundred bytes each)
 
 
@@ -72,6 +74,8 @@ class DicomWebService:
         blobs = FileBlobStore(settings.home / "rendered", settings.render_cache_mb << 20)
         self.cache = RenderedCache(blobs, render.render)
         self._indexes: OrderedDict[str, frame_data.FrameIndex | None] = OrderedDict()
+        self._metadata: OrderedDict[str, bytes] = OrderedDict()
+        self._metadata_bytes = 0
         self._lock = threading.Lock()
 
     def locate(
@@ -155,6 +159,26 @@ class DicomWebService:
                 "BulkDataURI": f"{instance_url}/bulk/{PIXEL_DATA}",
             }
         return dict(sorted(found.items()))
+
+    def metadata_json(self, located: Located, instance_url: str) -> bytes:
+        """:meth:`metadata` encoded, kept for the files read last (up to
+        :data:`METADATA_CACHE_BYTES`): a series opened again is answered without
+        parsing its files."""
+        key = f"{located.cache_key}|{instance_url}"
+        with self._lock:
+            found = self._metadata.get(key)
+            if found is not None:
+                self._metadata.move_to_end(key)
+                return found
+        encoded = json.dumps(self.metadata(located, instance_url), separators=(",", ":"),
+                             ensure_ascii=False).encode()  # fmt: skip
+        with self._lock:
+            self._metadata[key] = encoded
+            self._metadata_bytes += len(encoded)
+            while self._metadata_bytes > METADATA_CACHE_BYTES and self._metadata:
+                _, dropped = self._metadata.popitem(last=False)
+                self._metadata_bytes -= len(dropped)
+        return encoded
 
     def bulk(self, located: Located, tag: str) -> tuple[str, bytes]:
         """The value of the top-level element ``tag`` (8 hex digits) and its VR."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from pacsync.api import problems
 from pacsync.api.deps import StateDep
@@ -176,7 +176,7 @@ def retrieve_instance(
     return _multipart(service, found, _wanted_syntax(request))
 
 
-def _metadata(request: Request, service: DicomWebService, found: list[Located]) -> JSONResponse:
+def _metadata(request: Request, service: DicomWebService, found: list[Located]) -> Response:
     base = base_url(request)
 
     def url(x: Located) -> str:
@@ -184,7 +184,8 @@ def _metadata(request: Request, service: DicomWebService, found: list[Located]) 
         return (f"{base}/studies/{h.study_instance_uid}/series/{h.series_instance_uid}"
                 f"/instances/{h.sop_instance_uid}")  # fmt: skip
 
-    return JSONResponse([service.metadata(x, url(x)) for x in found], media_type=DICOM_JSON)
+    body = b"[" + b",".join(service.metadata_json(x, url(x)) for x in found) + b"]"
+    return Response(body, media_type=DICOM_JSON)
 
 
 _META: dict[int | str, dict[str, Any]] = {
@@ -194,7 +195,7 @@ _META: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/studies/{study}/metadata", summary="WADO-RS: study metadata", responses=_META)
-def study_metadata(study: UID, request: Request, state: StateDep, _who: WebViewer) -> JSONResponse:
+def study_metadata(study: UID, request: Request, state: StateDep, _who: WebViewer) -> Response:
     service = state.dicomweb()
     return _metadata(request, service, service.locate(study))
 
@@ -206,7 +207,7 @@ def study_metadata(study: UID, request: Request, state: StateDep, _who: WebViewe
 )
 def series_metadata(
     study: UID, series: UID, request: Request, state: StateDep, _who: WebViewer
-) -> JSONResponse:
+) -> Response:
     service = state.dicomweb()
     return _metadata(request, service, service.locate(study, series))
 
@@ -218,6 +219,6 @@ def series_metadata(
 )
 def instance_metadata(
     study: UID, series: UID, instance: UID, request: Request, *, state: StateDep, _who: WebViewer
-) -> JSONResponse:
+) -> Response:
     service = state.dicomweb()
     return _metadata(request, service, service.locate(study, series, instance))
