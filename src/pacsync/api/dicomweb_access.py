@@ -22,12 +22,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from pacsync.api.deps import AuditEntry, StateDep, principal, record_audit, require
 from pacsync.api.problems import ProblemException
 from pacsync.api.state import ApiState
 from pacsync.domain.access import Principal, Role
-from pacsync.errors import AuthenticationFailed, NotFound
+from pacsync.errors import AuthenticationFailed, NotFound, PacsyncError
 from pacsync.security.viewer_links import PREFIX as LINK_PREFIX
 from pacsync.security.viewer_links import ViewerLinks
 
@@ -113,7 +114,6 @@ _caller.required_role = Role.VIEWER  # type: ignore[attr-defined]
 def _audited(request: Request, state: StateDep, access: Annotated[WebAccess, Depends(_caller)]
              ) -> Iterator[WebAccess]:  # fmt: skip
     study = request.path_params.get("study")
-    access.check(study)
     action = "dicomweb.search" if study is None else "dicomweb.read"
     target = study if study is not None else None
     query = str(request.url.query)
@@ -124,10 +124,13 @@ def _audited(request: Request, state: StateDep, access: Annotated[WebAccess, Dep
     if access.study is not None:
         entry.detail["viewer_link"] = True
     try:
+        access.check(study)  # a link asking for another study: 404, and recorded
         yield access
-    except NotFound as error:
-        if _throttle.due(key):
-            record_audit(state, request, entry, error.code)
+    except PacsyncError as error:  # a failed read is recorded at once, with its code
+        record_audit(state, request, entry, error.code)
+        raise
+    except HTTPException as error:
+        record_audit(state, request, entry, f"HTTP {error.status_code}")
         raise
     if _throttle.due(key):
         record_audit(state, request, entry, "ok")

@@ -285,6 +285,9 @@ def test_a_viewer_link_reads_its_study_alone_until_it_expires(site: Site) -> Non
     assert client.get(f"/api/v1/dicomweb/studies?token={forged}").status_code == 401
     reads = site.api.store.audit.recent(action="dicomweb.search")
     assert any(r["detail"].get("viewer_link") for r in reads)
+    refused_reads = site.api.store.audit.recent(action="dicomweb.read")
+    assert any(r["target"] == other.StudyInstanceUID and r["outcome"] == "PACS-104"
+               and r["detail"].get("viewer_link") for r in refused_reads)  # fmt: skip
 
 
 def _part10(name: str, **changes: Any) -> bytes:
