@@ -292,3 +292,15 @@ def test_a_patient_the_server_holds_under_another_id_is_not_created_twice(sides:
     assert twin.fields[0]["remote"] == {"ids": [there]}
     sides.conflicts.resolve(twin.id, Decision.USE_REMOTE, actor="tester")
     assert sides.run(here)["pushed"] == 0  # decided: the server's record is this one
+
+
+def test_a_new_patient_with_an_identifier_is_created_once_at_its_id(sides: Sides) -> None:
+    mrn = {"system": "urn:oid:2.16.840.1.113883.3.9999.1", "value": secrets.token_hex(5)}
+    pid = new_id()
+    sides.local.save(patient(pid, identifier=[mrn]))
+    assert sides.run(pid)["pushed"] == 1  # a conditional update on the identifier
+    held = sides.client.read("Patient", pid)
+    assert (held.resource["identifier"], held.version) == ([mrn], "1")
+    found = list(sides.client.search("Patient", {"identifier": f"{mrn['system']}|{mrn['value']}"}))
+    assert [r["id"] for r in found] == [pid]
+    assert sides.run(pid)["unchanged"] == 1

@@ -48,6 +48,11 @@ class FhirServer(Protocol):
         """Write the resource at its id; with ``if_match`` only over that version."""
         ...
 
+    def conditional_update(self, resource: dict[str, Any], criteria: FhirParams) -> Versioned:
+        """``PUT Type?criteria``: update the one match, create (at the resource's id) when
+        none; PACS-707 when the match has another id, PACS-704 for several matches."""
+        ...
+
     def delete(self, resource_type: str, resource_id: str) -> None:
         """Gone (deleting what is gone already is fine)."""
         ...

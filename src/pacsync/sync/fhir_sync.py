@@ -7,8 +7,9 @@ agreed on at the last sync (:mod:`pacsync.domain.fhir_conflicts`):
 
 - a record on one side only, never synced, is copied to the other (to the server at its
   id, a PUT, so a write repeated after a failure is still one record; and only after a
-  search by its identifier found no record of another id holding it: such a twin waits
-  in the conflicts store as ``(identifier)``);
+  search by its identifier found no record of another id holding it — such a twin waits
+  in the conflicts store as ``(identifier)`` — then as a conditional update on that
+  identifier, so one made meanwhile is not written twice either);
 - a record gone from one side and unchanged on the other since the base is deleted
   there; changed on the other side (a sync both ways), the policy decides: ``manual``
   opens a conflict on the whole record (its field ``(record)``, the deleted side None),
@@ -55,7 +56,12 @@ from pacsync.domain.fhir_conflicts import (
     last_updated,
     resolve,
 )
-from pacsync.errors import FhirPreconditionFailed, FhirResourceNotFound, InvalidRequest
+from pacsync.errors import (
+    FhirPreconditionFailed,
+    FhirRequestRejected,
+    FhirResourceNotFound,
+    InvalidRequest,
+)
 from pacsync.ports import FhirServer, LocalFhirResources, SyncBase, SyncBases, SyncConflicts
 
 JSON = dict[str, Any]
@@ -349,31 +355,38 @@ class FhirSync:
         if unchanged and direction.writes_local:  # deleted on the server
             self._delete(run, rid, local_side=True)
         elif not unchanged and direction.writes_remote:
-            if base is None and not self._may_create(run, rid, held):
-                return
-            self._write_remote(rtype, rid, held, None)
+            if base is None:
+                guard = self._may_create(run, rid, held)
+                if guard is False or not self._create(run, rid, held, guard):
+                    return
+            else:
+                self._write_remote(rtype, rid, held, None)
             counts.pushed += 1
             if elements(held) != elements(local):  # a decision changed it
                 self.local.save(_whole(rtype, rid, elements(held)))
                 self._changed(rtype, rid, "inbound", "updated")
             agreed.append(SyncBase(rid, elements(held)))
 
-    def _may_create(self, run: _TypeRun, rid: str, held: JSON) -> bool:
+    def _may_create(self, run: _TypeRun, rid: str, held: JSON) -> str | bool:
         """Whether a record new here may be created on the server: not when the server
         holds its identifier under another id (search, then create: the same patient is
         not written twice).  Such a twin waits in the conflicts store as ``(identifier)``;
-        a decision for the local side (use_local) creates it all the same."""
+        a decision for the local side (use_local) creates it all the same.  When it may,
+        the ``system|value`` the create is to be conditional on (True: none)."""
         criteria = _identifier_criteria(held)
         if criteria is None:
             return True
-        request, rtype = run.request, run.rtype
-        twins = sorted(
-            str(r.get("id"))
-            for r in self.server.search(rtype, [("identifier", criteria)])
-            if r.get("id") != rid
-        )
+        twins = self._twins(run.rtype, rid, criteria)
         if not twins:
-            return True
+            return criteria
+        return self._twin_decided(run, rid, held, twins)
+
+    def _twins(self, rtype: str, rid: str, criteria: str) -> list[str]:
+        found = self.server.search(rtype, [("identifier", criteria)])
+        return sorted(str(r.get("id")) for r in found if r.get("id") != rid)
+
+    def _twin_decided(self, run: _TypeRun, rid: str, held: JSON, twins: list[str]) -> bool:
+        request, rtype = run.request, run.rtype
         mine = {"id": rid, "identifier": held.get("identifier")}
         fields = [{"field": TWIN, "local": mine, "remote": {"ids": twins}, "base": None}]
         decision = self.conflicts.latest(request.scope, rtype, rid)
@@ -389,6 +402,27 @@ class FhirSync:
             return True
         run.counts.unchanged += 1  # decided: the server's record is this one
         return False
+
+    def _create(self, run: _TypeRun, rid: str, held: JSON, guard: str | bool) -> bool:
+        """Create the record on the server at its id; with ``guard`` (an identifier) as a
+        conditional update on it (``PUT Type?identifier=…``: the server creates it only
+        if no record of another id holds the identifier, atomically).  A server that
+        refuses the conditional write is searched again: a twin made since is left to a
+        decision (False), else the record is written by a plain PUT."""
+        rtype = run.rtype
+        whole = _whole(rtype, rid, elements(held))
+        if isinstance(guard, str):
+            try:
+                self.server.conditional_update(whole, [("identifier", guard)])
+            except (FhirRequestRejected, FhirPreconditionFailed):
+                twins = self._twins(rtype, rid, guard)
+                if twins and not self._twin_decided(run, rid, held, twins):
+                    return False
+                self.server.update(whole)
+        else:
+            self.server.update(whole)
+        self._changed(rtype, rid, "outbound", "created")
+        return True
 
     def _write_remote(self, rtype: str, rid: str, held: JSON, remote: JSON | None) -> None:
         """Write ``held`` to the server: over the version read (If-Match), or as a new

@@ -14,7 +14,12 @@ from pacsync.connectors.memory.fhir_sync import (
     MemorySyncConflicts,
 )
 from pacsync.domain.fhir_conflicts import ConflictPolicy, Rule, Strategy
-from pacsync.errors import FhirPreconditionFailed, FhirServerUnavailable, InvalidRequest
+from pacsync.errors import (
+    FhirPreconditionFailed,
+    FhirRequestRejected,
+    FhirServerUnavailable,
+    InvalidRequest,
+)
 from pacsync.sync.fhir_sync import Direction, FhirSync, FhirSyncRequest, RecordChange, SyncMode
 
 SCOPE = "fhir:ehr"
@@ -498,7 +503,40 @@ def test_a_new_record_of_an_identifier_unknown_there_is_created(world: World) ->
     world.local.save(patient("p1", identifier=[MRN]))
     world.server.calls.clear()
     assert world.run()["pushed"] == 1
-    assert world.server.calls[-2:] == ["GET Patient?identifier=urn:mrn|42", "PUT Patient/p1"]
+    assert world.server.calls[-2:] == [
+        "GET Patient?identifier=urn:mrn|42",
+        "PUT Patient?identifier=urn:mrn|42",  # a conditional update: created at its id
+    ]
+    assert world.remote("p1")["id"] == "p1"
+
+
+def test_a_twin_made_between_the_search_and_the_create_is_caught(world: World) -> None:
+    world.local.save(patient("p1", identifier=[MRN]))
+    real_search = world.server.search
+
+    def racing_search(rtype: str, params: Any = None) -> Any:
+        found = list(real_search(rtype, params))
+        if ("Patient", "r9") not in world.server.resources:  # someone creates it now
+            world.server.update(patient("r9", identifier=[MRN]))
+        return iter(found)
+
+    world.server.search = racing_search  # type: ignore[method-assign]
+    counts = world.run(patient="p1", mode=SyncMode.PATIENT)
+    assert (counts["pushed"], counts["conflicts"]) == (0, 1)
+    assert ("Patient", "p1") not in world.server.resources
+    ((_, opened),) = world.conflicts.items
+    assert opened.fields[0]["remote"] == {"ids": ["r9"]}
+
+
+def test_a_server_without_conditional_update_gets_a_plain_put(world: World) -> None:
+    world.local.save(patient("p1", identifier=[MRN]))
+    world.server.conditional_update = _refuse  # type: ignore[method-assign]
+    assert world.run()["pushed"] == 1
+    assert world.remote("p1")["identifier"] == [MRN]
+
+
+def _refuse(*_args: Any, **_kwargs: Any) -> Any:
+    raise FhirRequestRejected("PUT Patient?identifier=…: HTTP 405: not supported")
 
 
 def test_a_deletion_against_a_change_decided_by_hand_keeps_the_record_given(

@@ -53,6 +53,12 @@ BODY: dict[str, Any] = {
 }
 
 
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "a handshake or heartbeat: nothing queued"},
+    **problems.responses(400, 401, 404, 409, 413, 422, 429, 503),
+}
+
+
 def _notify_audit(request: Request, state: StateDep) -> Iterator[AuditEntry]:
     """The audit record of a notification, written only once its sender proved itself."""
     connection = request.path_params.get("connection")
@@ -88,7 +94,7 @@ class NotificationAccepted(Model):
     status_code=202,
     summary="Receive a FHIR notification: queues a sync of each patient named (no API key)",
     openapi_extra=BODY,
-    responses=problems.responses(401, 404, 409, 413, 422, 503),
+    responses=ANSWERS,
 )
 async def notify(
     connection: ConnectionName,
@@ -106,7 +112,7 @@ async def notify(
     operation_id="fhir_notify_resource_put",
     summary="Receive an R4 rest-hook notification PUT to endpoint/Type/id (no API key)",
     openapi_extra=BODY,
-    responses=problems.responses(401, 404, 409, 413, 422, 503),
+    responses=ANSWERS,
 )
 @router.post(
     "/notify/{connection}/{resource_type}/{resource_id}",
@@ -114,7 +120,7 @@ async def notify(
     operation_id="fhir_notify_resource_post",
     summary="Receive a notification about one resource (no API key)",
     openapi_extra=BODY,
-    responses=problems.responses(401, 404, 409, 413, 422, 503),
+    responses=ANSWERS,
 )
 async def notify_resource(  # noqa: PLR0917 -- the path's parts
     connection: ConnectionName,

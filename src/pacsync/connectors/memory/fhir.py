@@ -176,6 +176,27 @@ class MemoryFhirServer:
                 )
         return self._write(resource, str(rid), 200 if current else 201)
 
+    def conditional_update(self, resource: JSON, criteria: FhirParams) -> Versioned:
+        rtype = self._type_of(resource)
+        pairs = _pairs(criteria)
+        self._called(f"PUT {rtype}?" + "&".join(f"{k}={v}" for k, v in pairs))
+        _understood(pairs)
+        matches = [
+            r
+            for (t, _), r in self.resources.items()
+            if t == rtype and all(self._matches(r, k, v) for k, v in pairs)
+        ]
+        if len(matches) > 1:
+            raise FhirPreconditionFailed(f"PUT {rtype}?…: HTTP 412: {len(matches)} matches")
+        rid = resource.get("id")
+        if matches:
+            if rid and rid != matches[0]["id"]:
+                raise FhirRequestRejected(
+                    f"PUT {rtype}?…: HTTP 400: the match is {rtype}/{matches[0]['id']}, not {rid}"
+                )
+            return self._write(resource, str(matches[0]["id"]), 200)
+        return self._write(resource, str(rid or next(self._ids)), 201)
+
     def delete(self, resource_type: str, resource_id: str) -> None:
         self._called(f"DELETE {resource_type}/{resource_id}")
         key = (resource_type, resource_id)
