@@ -389,6 +389,8 @@ def test_a_patient_is_found_as_you_type_and_its_study_opened_in_the_viewer(
     admin.mouse.move(cx + 60, cy + 20, steps=4)
     admin.mouse.up()
     expect(admin.get_by_label("Width")).not_to_have_value(before)
+    admin.get_by_label("Preset").select_option(label="bone 300/1500")
+    expect(admin.get_by_label("Width")).to_have_value("1500")
     admin.get_by_label("Zoom in").click()
     admin.get_by_label("Center").fill("40")
     admin.get_by_label("Width").fill("400")

@@ -261,6 +261,15 @@
       if (Number.isFinite(center) && width > 0) { windowing = {center, width}; show(index).catch(fail); }
     });
   }
+  let original = null;
+  document.getElementById("preset").addEventListener("change", (event) => {
+    if (original === null) original = windowing;
+    const value = event.target.value;
+    windowing = value ? {center: Number(value.split(",")[0]), width: Number(value.split(",")[1])} : original;
+    wcInput.value = windowing ? String(Math.round(windowing.center)) : "";
+    wwInput.value = windowing ? String(Math.round(windowing.width)) : "";
+    show(index).catch(fail);
+  });
   window.addEventListener("resize", fit);
   fit();
   start().catch(fail);
