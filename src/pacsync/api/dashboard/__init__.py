@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from pacsync.api.dashboard.auth import LoginRequired, PageForbidden
-from pacsync.api.dashboard.pages import HEADERS, render, router
+from pacsync.api.dashboard.pages import router
+from pacsync.api.dashboard.rendering import HEADERS, render
 from pacsync.api.dashboard.session import SessionBridge
 from pacsync.config import Settings
 from pacsync.security.secrets import SecretBox
