@@ -9,15 +9,10 @@ queue, so a scan queued there waits, to be cancelled and retried."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,9 +24,9 @@ from imaging_data import realistic_ct
 from pacsync import bootstrap
 from pacsync.config import Settings
 from pacsync.security.secrets import new_key
+from processes import KEY, Process, free_port, wait_until_up
 
 TESTS = Path(__file__).resolve().parents[1]
-KEY = re.compile(r"ADMIN API KEY: (psk_\S+)")
 PATIENTS = (  # (id, name, study uid, images)
     ("E2E-1001", "DOE^JANE", "1.2.826.0.1.3680043.10.511.1", 6),
     ("E2E-1002", "DOE^JOHN", "1.2.826.0.1.3680043.10.511.2", 3),
@@ -46,55 +41,6 @@ def root_conftest(config: pytest.Config) -> ModuleType:
             assert isinstance(plugin, ModuleType)
             return plugin
     raise AssertionError("tests/conftest.py is not loaded")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Process:
-    """A background ``pacsync`` process and what it printed."""
-
-    popen: subprocess.Popen[str]
-    out: list[str] = field(default_factory=list)
-    err: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for pipe, lines in ((self.popen.stdout, self.out), (self.popen.stderr, self.err)):
-            threading.Thread(target=self._drain, args=(pipe, lines), daemon=True).start()
-
-    @staticmethod
-    def _drain(pipe: Any, lines: list[str]) -> None:
-        for line in pipe:
-            lines.append(line)
-
-    def wait_for(self, pattern: str, timeout: float = 90) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in list(self.out):
-                if found := re.search(pattern, line):
-                    return found
-            if self.popen.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"no {pattern!r} from pacsync:\n{self.output()}")
-            time.sleep(0.05)
-
-    def output(self) -> str:
-        return "".join(self.out) + "\n--- stderr ---\n" + "".join(self.err)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        for pipe in (self.popen.stdout, self.popen.stderr):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
 
 
 @dataclass
@@ -195,7 +141,7 @@ def site(
     try:
         key = server.wait_for(KEY.pattern).group(1)
         base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base, server)
+        wait_until_up(base, server)
         worker.wait_for(r"worker e2e ready")
         yield Site(hl7_port, base, key, store, cli, folder, server, worker)
     finally:
@@ -204,16 +150,3 @@ def site(
         store.engine.dispose()
         for url in (legacy, warehouse, store_url):
             postgres.drop(url)
-
-
-def _wait_until_up(base: str, server: Process) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if server.popen.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"pacsync serve did not come up:\n{server.output()}")
-        time.sleep(0.1)

@@ -9,14 +9,8 @@ start prints no key.
 
 from __future__ import annotations
 
-import re
-import signal
-import socket
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -24,66 +18,11 @@ import pytest
 
 from pacsync import bootstrap
 from pacsync.config import Settings
+from processes import KEY, Process, free_port, wait_until_up
 
 from .assessment import count
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-KEY = re.compile(r"ADMIN API KEY: (psk_\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Process:
-    """A background ``pacsync`` process and everything it printed."""
-
-    popen: subprocess.Popen[str]
-    out: list[str] = field(default_factory=list)
-    err: list[str] = field(default_factory=list)
-    readers: list[threading.Thread] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for pipe, lines in ((self.popen.stdout, self.out), (self.popen.stderr, self.err)):
-            reader = threading.Thread(target=self._drain, args=(pipe, lines), daemon=True)
-            reader.start()
-            self.readers.append(reader)
-
-    @staticmethod
-    def _drain(pipe: Any, lines: list[str]) -> None:
-        for line in pipe:
-            lines.append(line)
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in list(self.out):
-                if found := re.search(pattern, line):
-                    return found
-            if self.popen.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"no {pattern!r} from pacsync:\n{self.output()}")
-            time.sleep(0.05)
-
-    def output(self) -> str:
-        return "".join(self.out) + "\n--- stderr ---\n" + "".join(self.err)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        for reader in self.readers:
-            reader.join(timeout=10)
-        for pipe in (self.popen.stdout, self.popen.stderr):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
 
 
 @pytest.fixture
@@ -103,19 +42,6 @@ def serve(site: Any) -> Iterator[tuple[Process, str]]:
     server = Process(site.start("serve", "--port", str(port)))
     yield server, f"http://127.0.0.1:{port}"
     server.stop()
-
-
-def wait_until_up(base: str, server: Process) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if server.popen.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"pacsync serve did not come up:\n{server.output()}")
-        time.sleep(0.1)
 
 
 def test_serve_prints_a_key_once_and_runs_a_sync_through_the_api(

@@ -29,8 +29,7 @@ from pacsync import bootstrap
 from pacsync.config import Settings
 from pacsync.db.tables import webhook_receipts
 from pacsync.security.signatures import new_webhook_secret, sign_headers
-
-from .test_api_serve import KEY, Process, free_port, wait_until_up
+from processes import KEY, Process, free_port, wait_until_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PIPELINE = "property-assessment"

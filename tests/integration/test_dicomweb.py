@@ -34,9 +34,9 @@ from pydicom import dcmread
 from requests import HTTPError
 
 from legacy_pacs import FIREBIRD_HOST, FIREBIRD_PORT, USER, LegacyStore
+from processes import KEY, Process, free_port, wait_until_up
 
 from .imaging_archives import cli, ct_series, legacy_store, sample
-from .test_api_serve import KEY, Process, free_port, wait_until_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

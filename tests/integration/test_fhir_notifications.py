@@ -32,8 +32,8 @@ from fhir_server import SCOPE, FhirServer, sekmet
 from pacsync import bootstrap
 from pacsync.config import Settings
 from pacsync.db.fhir_resources import FhirResourceStore
+from processes import KEY, Process, free_port, wait_until_up
 
-from .test_api_serve import KEY, Process, free_port, wait_until_up
 from .test_api_webhooks import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
