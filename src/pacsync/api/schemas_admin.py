@@ -24,6 +24,10 @@ SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 WEBHOOK_ID = r"^[0-9a-f]{16}$"
 KEY_ID = r"^[0-9a-f]{16}$"
 PipelineName = Annotated[str, Field(pattern=PIPELINE_NAME)]
+# what a webhook may be limited to: a pipeline, or a FHIR connection's syncs (fhir:NAME)
+EventScope = Annotated[
+    str, Field(pattern=r"^(fhir:[A-Za-z0-9][A-Za-z0-9_-]{0,99}|[a-z0-9][a-z0-9_-]{0,99})$")
+]
 EntityName = Annotated[str, Field(min_length=1, max_length=100)]
 
 # -- connections ---------------------------------------------------------------------------
@@ -189,8 +193,10 @@ class WebhookCreate(Model):
         examples=[["job.failed", "dead_letter.created"]],
         description="event names, a family such as 'job.*', or '*': " + ", ".join(EVENTS),
     )
-    pipelines: list[PipelineName] = Field(
-        default_factory=list, max_length=100, description="empty: every pipeline"
+    pipelines: list[EventScope] = Field(
+        default_factory=list,
+        max_length=100,
+        description="empty: every pipeline; 'fhir:CONNECTION' for a FHIR connection's syncs",
     )
     description: str | None = Field(None, max_length=500)
 

@@ -51,6 +51,16 @@ def test_a_webhook_is_created_with_its_secret_shown_once(api: Api) -> None:
     assert [s.secret for s in subscriber] == [created["secret"]]
 
 
+def test_a_webhook_can_be_limited_to_a_fhir_connections_syncs(api: Api) -> None:
+    created = _create(api, events=["record.changed"], pipelines=["fhir:ehr"])
+    assert created["pipelines"] == ["fhir:ehr"]
+    subscribed = api.store.webhooks.subscribers("record.changed", "fhir:ehr")
+    assert [s.secret for s in subscribed] == [created["secret"]]
+    assert api.store.webhooks.subscribers("record.changed", "ehr") == []
+    for wrong in ("fhir:", "sql:county", "fhir:ehr:x", "County"):
+        problem(api.post("/webhooks", json={**HOOK, "pipelines": [wrong]}), 422, "PACS-105")
+
+
 def test_unknown_events_are_refused_with_the_valid_names(api: Api) -> None:
     body = problem(
         api.post("/webhooks", json={**HOOK, "events": ["job.exploded"]}), 422, "PACS-105"
