@@ -22,7 +22,8 @@ from pacsync.db.record_states import StoreRecordStates
 from pacsync.db.store import open_store
 from pacsync.domain.fhir_conflicts import ConflictPolicy, Rule, Strategy
 from pacsync.errors import FhirResourceNotFound
-from pacsync.sync.fhir_sync import Direction, FhirSync, FhirSyncRequest, SyncMode
+from pacsync.sync.fhir_request import Direction, FhirSyncRequest, SyncMode
+from pacsync.sync.fhir_sync import FhirSync
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -42,13 +42,8 @@ from pacsync.ports import (
     SyncConflicts,
     SyncDecision,
 )
-from pacsync.sync.fhir_sync import (
-    Direction,
-    FhirSync,
-    FhirSyncRequest,
-    RecordChange,
-    SyncMode,
-)
+from pacsync.sync.fhir_request import Direction, FhirSyncRequest, RecordChange, SyncMode
+from pacsync.sync.fhir_sync import FhirSync
 
 KIND = "fhir-sync"
 DEFAULT_TYPES = ("Patient", "Encounter", "Observation")

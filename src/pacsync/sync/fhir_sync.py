@@ -44,7 +44,6 @@ import copy
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 from pacsync.domain.fhir_conflicts import (
@@ -60,87 +59,21 @@ from pacsync.errors import (
     FhirPreconditionFailed,
     FhirRequestRejected,
     FhirResourceNotFound,
-    InvalidRequest,
 )
 from pacsync.ports import FhirServer, LocalFhirResources, SyncBase, SyncBases, SyncConflicts
+from pacsync.sync.fhir_request import (
+    Direction,
+    FhirSyncRequest,
+    RecordChange,
+    SyncMode,
+    TypeCounts,
+)
 
 JSON = dict[str, Any]
 WRITE_ATTEMPTS = 5
 RECORD = "(record)"  # the field of a conflict between a deletion and a change
 TWIN = "(identifier)"  # the field of a new record whose identifier the server holds already
 OVERLAP = dt.timedelta(seconds=5)  # re-read before a position; what is agreed stays so
-
-
-class Direction(StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-    BIDIRECTIONAL = "both"
-
-    @classmethod
-    def parse(cls, value: str) -> Direction:
-        text = value.strip().lower()
-        if text == "bidirectional":
-            return cls.BIDIRECTIONAL
-        try:
-            return cls(text)
-        except ValueError:
-            raise InvalidRequest(
-                f"unknown sync direction {value!r}", hint="Use inbound, outbound or both."
-            ) from None
-
-    @property
-    def writes_local(self) -> bool:
-        return self is not Direction.OUTBOUND
-
-    @property
-    def writes_remote(self) -> bool:
-        return self is not Direction.INBOUND
-
-
-class SyncMode(StrEnum):
-    FULL = "full"
-    INCREMENTAL = "incremental"
-    PATIENT = "patient"
-
-
-@dataclass
-class TypeCounts:
-    pulled: int = 0  # written locally
-    pushed: int = 0  # written to the server
-    deleted_local: int = 0
-    deleted_remote: int = 0
-    unchanged: int = 0
-    conflicts: int = 0  # opened for review in this run
-    waiting: int = 0  # still waiting for a decision (or ignored)
-    retried: int = 0  # writes refused by If-Match, compared again
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
-
-
-@dataclass(frozen=True, slots=True)
-class RecordChange:
-    """A record a sync wrote: ``inbound`` to pacsync's store, ``outbound`` to the server;
-    ``change`` is created, updated or deleted."""
-
-    resource_type: str
-    resource_id: str
-    direction: str
-    change: str
-
-
-@dataclass(frozen=True)
-class FhirSyncRequest:
-    scope: str  # the sync's name in record state and conflicts (one per connection)
-    resource_types: Sequence[str]
-    direction: Direction = Direction.BIDIRECTIONAL
-    mode: SyncMode = SyncMode.INCREMENTAL
-    policy: ConflictPolicy = field(default_factory=ConflictPolicy)
-    patient: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.mode is SyncMode.PATIENT) != (self.patient is not None):
-            raise InvalidRequest("a patient sync needs its patient, and only it has one")
 
 
 @dataclass

@@ -12,7 +12,8 @@ from pacsync.connectors.memory import MemoryFhirServer
 from pacsync.db.fhir_resources import FhirResourceStore
 from pacsync.db.record_states import StoreRecordStates
 from pacsync.domain.access import Role
-from pacsync.sync.fhir_sync import FhirSync, FhirSyncRequest, SyncMode
+from pacsync.sync.fhir_request import FhirSyncRequest, SyncMode
+from pacsync.sync.fhir_sync import FhirSync
 
 from .conftest import Api
 

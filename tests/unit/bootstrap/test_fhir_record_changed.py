@@ -13,7 +13,7 @@ from pacsync.bootstrap.fhir_sync import (
 )
 from pacsync.connectors.memory import MemoryFhirServer
 from pacsync.connectors.memory.fhir_sync import MemoryLocalFhir
-from pacsync.sync.fhir_sync import RecordChange, SyncMode
+from pacsync.sync.fhir_request import RecordChange, SyncMode
 
 
 class Events:

@@ -20,7 +20,8 @@ from pacsync.errors import (
     FhirServerUnavailable,
     InvalidRequest,
 )
-from pacsync.sync.fhir_sync import Direction, FhirSync, FhirSyncRequest, RecordChange, SyncMode
+from pacsync.sync.fhir_request import Direction, FhirSyncRequest, RecordChange, SyncMode
+from pacsync.sync.fhir_sync import FhirSync
 
 SCOPE = "fhir:ehr"
 
