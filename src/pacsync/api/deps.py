@@ -85,6 +85,20 @@ def _unauthenticated(state: ApiState, request: Request, message: str, hint: str)
     )
 
 
+def refusal(
+    state: ApiState, address: str | None, error: PacsyncError, status: int, what: str
+) -> ProblemException:
+    """The answer to a refused unauthenticated message (a webhook, a notification): it
+    costs its sender's address a token, so guessing secrets is slow; 429 once they are
+    spent."""
+    wait = state.limiter.take(f"ip:{address}")
+    if wait is not None:
+        return ProblemException(
+            429, RateLimited(f"too many refused {what}"), {"Retry-After": retry_after(wait)}
+        )
+    return ProblemException(status, error)
+
+
 def _too_many(wait_s: float) -> ProblemException:
     seconds = retry_after(wait_s)
     return ProblemException(

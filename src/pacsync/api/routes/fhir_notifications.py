@@ -24,9 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
 from pacsync.api import problems
-from pacsync.api.deps import AuditEntry, StateDep, client_address, record_audit
-from pacsync.api.problems import ProblemException
-from pacsync.api.rate_limit import retry_after
+from pacsync.api.deps import AuditEntry, StateDep, client_address, record_audit, refusal
 from pacsync.api.schemas import Model
 from pacsync.api.schemas_admin import CONNECTION_NAME
 from pacsync.api.state import ApiState
@@ -37,7 +35,6 @@ from pacsync.errors import (
     InvalidRequest,
     NotFound,
     PacsyncError,
-    RateLimited,
 )
 
 log = logging.getLogger("pacsync.api")
@@ -170,10 +167,10 @@ def _receive(
             f"no notification secret of '{connection}' matches",
             hint="Send the secret `pacsync fhir notifications add` printed.",
         )
-        raise _refused(state, arrived.address, refused, 401) from None
+        raise refusal(state, arrived.address, refused, 401, "notifications") from None
     except AuthenticationFailed as error:
         log.warning("FHIR notification for '%s' refused: %s", connection, error.message)
-        raise _refused(state, arrived.address, error, 401) from None
+        raise refusal(state, arrived.address, error, 401, "notifications") from None
     entry.outcome = "accepted"
     entry.detail = {"auth": how}
     if arrived.path_reference is not None and reference_parts(arrived.path_reference) is None:
@@ -195,15 +192,3 @@ def _receive(
         kind=notification.kind,
         jobs=[QueuedJob(target=q.target, job_id=q.job_id, created=q.created) for q in queued],
     )
-
-
-def _refused(
-    state: ApiState, address: str | None, error: PacsyncError, status: int
-) -> ProblemException:
-    """A refused notification costs its sender's address a token, so guessing is slow."""
-    wait = state.limiter.take(f"ip:{address}")
-    if wait is not None:
-        return ProblemException(
-            429, RateLimited("too many refused notifications"), {"Retry-After": retry_after(wait)}
-        )
-    return ProblemException(status, error)

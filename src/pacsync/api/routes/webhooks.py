@@ -26,9 +26,8 @@ from pacsync.api.deps import (
     StateDep,
     client_address,
     record_audit,
+    refusal,
 )
-from pacsync.api.problems import ProblemException
-from pacsync.api.rate_limit import retry_after
 from pacsync.api.schemas import JobAccepted
 from pacsync.api.schemas_admin import (
     SOURCE_NAME,
@@ -50,7 +49,7 @@ from pacsync.bootstrap import jobs as job_layer
 from pacsync.bootstrap import operations
 from pacsync.bootstrap.events import EventSink
 from pacsync.domain.access import Role
-from pacsync.errors import AuthenticationFailed, NotFound, PacsyncError, RateLimited
+from pacsync.errors import AuthenticationFailed, NotFound, PacsyncError
 from pacsync.jobs.request import JobRequest
 
 log = logging.getLogger("pacsync.api")
@@ -133,13 +132,13 @@ def _receive(
     sources = state.store.webhook_sources
     found = sources.get_source(source)
     if found is None:
-        raise _refused(state, address, _no_source(source), 404)
+        raise refusal(state, address, _no_source(source), 404, "messages")
     request = _request(state, found.pipeline, found.mode, found.entities)
     try:
         _, message_id = sources.accept(source, headers, body)
     except AuthenticationFailed as error:
         log.warning("webhook from '%s' refused: %s", source, error.message)
-        raise _refused(state, address, error, 401) from None
+        raise refusal(state, address, error, 401, "messages") from None
     entry.outcome = "queued"
     entry.detail = {"message_id": message_id[:200]}
     try:
@@ -168,18 +167,6 @@ def _request(
         entities=list(entities or []),
         trigger="webhook",
     )
-
-
-def _refused(
-    state: ApiState, address: str | None, error: PacsyncError, status: int
-) -> ProblemException:
-    """A refused message costs its sender's address a token, so guessing is slow."""
-    wait = state.limiter.take(f"ip:{address}")
-    if wait is not None:
-        return ProblemException(
-            429, RateLimited("too many refused messages"), {"Retry-After": retry_after(wait)}
-        )
-    return ProblemException(status, error)
 
 
 @router.get("/sources", summary="Inbound sources (never their secrets; admin)")
