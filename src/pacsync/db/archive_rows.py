@@ -66,6 +66,8 @@ def new_series(archive: str, h: InstanceHeader) -> dict[str, Any]:
         "series_number": h.series_number,
         "series_description": h.series_description,
         "body_part_examined": h.body_part_examined,
+        "series_date": h.series_date,
+        "series_time": h.series_time,
     }
 
 

@@ -48,6 +48,8 @@ _SERIES_OUT = {
     "Modality": _se.modality,
     "SeriesDescription": _se.series_description,
     "BodyPartExamined": _se.body_part_examined,
+    "SeriesDate": _se.series_date,
+    "SeriesTime": _se.series_time,
     "SeriesInstanceUID": _se.series_uid,
     "SeriesNumber": _se.series_number,
     "NumberOfSeriesRelatedInstances": _se.instance_count,
@@ -106,6 +108,7 @@ class ArchiveSearch:
             _st.accession_number, _st.study_description, _st.referring_physician_name,
             _st.study_id, _st.character_set.label("specific_character_set"), _se.modality,
             _se.series_number, _se.series_description, _se.body_part_examined,
+            _se.series_date, _se.series_time,
         ]  # fmt: skip
         statement = (
             select(*columns)

@@ -124,6 +124,8 @@ image_series = Table(
     Column("series_number", Integer),
     Column("series_description", String(64)),
     Column("body_part_examined", String(16)),
+    Column("series_date", String(8)),
+    Column("series_time", String(16)),
     Column("instance_count", Integer, nullable=False, server_default="0"),
     Index("ix_image_series_study", "archive", "study_uid"),
     Index("ix_image_series_uid", "series_uid"),

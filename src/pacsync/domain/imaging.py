@@ -17,7 +17,9 @@ TAGS: dict[str, int] = {
     "sop_class_uid": 0x00080016,
     "sop_instance_uid": 0x00080018,
     "study_date": 0x00080020,
+    "series_date": 0x00080021,
     "study_time": 0x00080030,
+    "series_time": 0x00080031,
     "accession_number": 0x00080050,
     "modality": 0x00080060,
     "referring_physician_name": 0x00080090,
@@ -66,6 +68,8 @@ class InstanceHeader:
     series_number: int | None = None
     series_description: str | None = None
     body_part_examined: str | None = None
+    series_date: str | None = None
+    series_time: str | None = None
     instance_number: int | None = None
     number_of_frames: int | None = None
     rows: int | None = None

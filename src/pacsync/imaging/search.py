@@ -37,6 +37,8 @@ SERIES_KEYS: dict[str, tuple[str, str, str]] = {
     "Modality": ("00080060", "CS", "text"),
     "SeriesDescription": ("0008103E", "LO", "text"),
     "BodyPartExamined": ("00180015", "CS", "text"),
+    "SeriesDate": ("00080021", "DA", "date"),
+    "SeriesTime": ("00080031", "TM", "text"),
     "SeriesInstanceUID": ("0020000E", "UI", "uid"),
     "SeriesNumber": ("00200011", "IS", "int"),
 }

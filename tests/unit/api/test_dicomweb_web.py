@@ -171,6 +171,15 @@ def test_qido_takes_keys_by_tag_repeated_includefields_and_fuzzy_names(site: Sit
     series = site.get(f"/dicomweb/studies/{ct.StudyInstanceUID}/series"
                       "?includefield=0008103E,00080021")  # fmt: skip
     assert uids(series, "0020000E") == [ct.SeriesInstanceUID]
+    (found,) = series.json()  # the series date and time OHIF asks for
+    assert (found["00080021"], found["00080031"]) == (
+        {"vr": "DA", "Value": [ct.SeriesDate]},
+        {"vr": "TM", "Value": [ct.SeriesTime]},
+    )
+    dated = site.get(f"/dicomweb/studies/{ct.StudyInstanceUID}/series?SeriesDate={ct.SeriesDate}")
+    assert uids(dated, "0020000E") == [ct.SeriesInstanceUID]
+    other_day = site.get(f"/dicomweb/studies/{ct.StudyInstanceUID}/series?SeriesDate=19000101")
+    assert other_day.json() == []
     instances = site.get(f"/dicomweb/instances?00100020={ct.PatientID}")
     assert uids(instances, "00080018") == [ct.SOPInstanceUID]
 

@@ -32,7 +32,8 @@ RETURN_KEYS: dict[Level, tuple[str, ...]] = {
                   "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
                   "NumberOfStudyRelatedInstances"),
     Level.SERIES: ("StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesNumber",
-                   "SeriesDescription", "NumberOfSeriesRelatedInstances"),
+                   "SeriesDescription", "SeriesDate", "SeriesTime",
+                   "NumberOfSeriesRelatedInstances"),
     Level.IMAGE: ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
                   "InstanceNumber"),
 }  # fmt: skip

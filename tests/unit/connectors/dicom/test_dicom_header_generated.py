@@ -135,6 +135,8 @@ def test_a_realistic_ct_image(tmp_path: Path) -> None:
         series_number=3,
         series_description="Axial 1.25mm",
         body_part_examined="CHEST",
+        series_date="20240105",
+        series_time="101200",
         instance_number=7,
         rows=512,
         columns=512,
