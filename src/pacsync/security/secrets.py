@@ -105,6 +105,14 @@ def new_key() -> str:
     return base64.b64encode(secrets.token_bytes(_KEY_BYTES)).decode("ascii")
 
 
+def site_key(settings: Settings) -> bytes:
+    """The site's secret key: ``PACSYNC_SECRET_KEY``, else the home folder's key file
+    (made on first use)."""
+    if settings.secret_key:
+        return decode_key(settings.secret_key, "PACSYNC_SECRET_KEY")
+    return _key_file(settings.home / KEY_FILE)
+
+
 def decode_key(text: str, where: str) -> bytes:
     """32 key bytes from hex or base64 (standard or URL-safe) text."""
     value = text.strip()

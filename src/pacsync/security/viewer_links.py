@@ -55,11 +55,7 @@ class ViewerLinks:
     @classmethod
     def load(cls, settings: Settings) -> ViewerLinks:
         """The links of the site's secret key (the key file is made on first use)."""
-        if settings.secret_key:
-            key = site_secrets.decode_key(settings.secret_key, "PACSYNC_SECRET_KEY")
-        else:
-            key = site_secrets._key_file(settings.home / site_secrets.KEY_FILE)
-        return cls(key)
+        return cls(site_secrets.site_key(settings))
 
     def __repr__(self) -> str:
         return "ViewerLinks(***)"
@@ -78,7 +74,7 @@ class ViewerLinks:
 
     def verify(self, token: str, now: float | None = None) -> ViewerLink:
         """The link of ``token``; AuthenticationFailed when forged, mangled or expired."""
-        if not token.startswith(PREFIX) or token.count(".") != 1:
+        if not token.startswith(PREFIX) or token.count(".") != 1 or not token.isascii():
             raise AuthenticationFailed("not a viewer link token", hint=_HINT)
         body, signature = token[len(PREFIX) :].split(".")
         if not hmac.compare_digest(signature, self._sign(body)):

@@ -28,6 +28,7 @@ def test_a_link_names_its_study_and_who_asked_for_it() -> None:
         (lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), "signature does not match"),
         (lambda t: t.replace(PREFIX, "psk_"), "not a viewer link token"),
         (lambda t: t.split(".")[0], "not a viewer link token"),
+        (lambda t: t.replace(".", "é."), "not a viewer link token"),  # not ASCII: no 500
     ],
 )
 def test_expired_forged_and_mangled_links_are_refused(change: object, reason: str) -> None:
