@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, exists, select, text
+from sqlalchemy import Connection, Engine, and_, delete, exists, select, text
 
 from pacsync.connectors.sql.destination import save_checkpoint
 from pacsync.connectors.sql.errors import translated
@@ -70,29 +70,10 @@ class StoreRecordStates:
     ) -> None:
         """The records written (key, fingerprint), those deleted, and the checkpoint they
         complete, in one transaction."""
-        rs = record_states
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows = {key_text(k): fp for k, fp in written}
-        gone = [key_text(k) for k in deleted]
+        rows = [{"record_key": key_text(k), "fingerprint": fp} for k, fp in written]
         with translated("store"), self.engine.begin() as conn:
-            stale = [*rows, *gone]
-            for start in range(0, len(stale), _CHUNK):
-                conn.execute(
-                    delete(rs).where(
-                        rs.c.pipeline == pipeline,
-                        rs.c.entity == entity,
-                        rs.c.record_key.in_(stale[start : start + _CHUNK]),
-                    )
-                )
-            if rows:
-                conn.execute(
-                    rs.insert(),
-                    [
-                        {"pipeline": pipeline, "entity": entity, "record_key": k,
-                         "fingerprint": fp, "updated_at": now}
-                        for k, fp in rows.items()
-                    ],
-                )  # fmt: skip
+            _replace(conn, pipeline, entity, rows, [key_text(k) for k in deleted], now=now)
             if checkpoint is not None:
                 save_checkpoint(conn, checkpoints, checkpoint, now)
 
@@ -126,28 +107,15 @@ class StoreRecordStates:
         self, scope: str, resource_type: str, agreed: Sequence[SyncBase], gone: Sequence[str]
     ) -> None:
         """The agreed versions (fingerprinted) replace the earlier ones, in one transaction."""
-        rs = record_states
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows = {key_text((b.resource_id,)): b.resource for b in agreed}
-        stale = [*rows, *(key_text((rid,)) for rid in gone)]
+        rows = [
+            {"record_key": key_text((b.resource_id,)), "fingerprint": _fingerprint(b.resource),
+             "base": b.resource}
+            for b in agreed
+        ]  # fmt: skip
+        gone_keys = [key_text((rid,)) for rid in gone]
         with translated("store"), self.engine.begin() as conn:
-            for start in range(0, len(stale), _CHUNK):
-                conn.execute(
-                    delete(rs).where(
-                        rs.c.pipeline == scope,
-                        rs.c.entity == resource_type,
-                        rs.c.record_key.in_(stale[start : start + _CHUNK]),
-                    )
-                )
-            if rows:
-                conn.execute(
-                    rs.insert(),
-                    [
-                        {"pipeline": scope, "entity": resource_type, "record_key": k,
-                         "fingerprint": _fingerprint(r), "base": r, "updated_at": now}
-                        for k, r in rows.items()
-                    ],
-                )  # fmt: skip
+            _replace(conn, scope, resource_type, rows, gone_keys, now=now)
 
     def position(self, scope: str, resource_type: str) -> dict[str, Any] | None:
         """Where a two-way sync's reading of a type stopped (a checkpoint's ``extra``)."""
@@ -159,6 +127,32 @@ class StoreRecordStates:
         checkpoint = Checkpoint(scope, resource_type, "fhir-sync", extra=dict(position))
         with translated("store"), self.engine.begin() as conn:
             save_checkpoint(conn, checkpoints, checkpoint, now)
+
+
+def _replace(
+    conn: Connection,
+    pipeline: str,
+    entity: str,
+    rows: list[dict[str, Any]],
+    gone: Sequence[str],
+    *,
+    now: dt.datetime,
+) -> None:
+    """The record states of ``rows`` (each with its ``record_key``) replace the kept
+    ones, and those of the ``gone`` keys are dropped, in the caller's transaction."""
+    rs = record_states
+    stale = [*(r["record_key"] for r in rows), *gone]
+    for start in range(0, len(stale), _CHUNK):
+        conn.execute(
+            delete(rs).where(
+                rs.c.pipeline == pipeline,
+                rs.c.entity == entity,
+                rs.c.record_key.in_(stale[start : start + _CHUNK]),
+            )
+        )
+    if rows:
+        mine = {"pipeline": pipeline, "entity": entity, "updated_at": now}
+        conn.execute(rs.insert(), [{**mine, **r} for r in rows])
 
 
 def _fingerprint(resource: dict[str, Any]) -> str:
