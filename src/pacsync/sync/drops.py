@@ -19,7 +19,6 @@ well-formed) goes to error/; a loaded one to archive/, each with its report.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,12 +32,13 @@ from pacsync.domain.drops import (
     fingerprint,
 )
 from pacsync.domain.mapping import Mapper, mapping_version, source_columns
-from pacsync.domain.records import EntityCounts, Key, Rejected, Row, RowError, key_text, parse_key
+from pacsync.domain.records import EntityCounts, Key, Rejected, Row, RowError
 from pacsync.domain.spec import DropSpec, EntitySpec, PipelineSpec
 from pacsync.domain.validation import Validator
-from pacsync.errors import DropFileRefused, JobTimeout
+from pacsync.errors import DropFileRefused
 from pacsync.ports import DeadLetters, Destination, DropFolder, JobLog, ProgressSink, WriteBatch
 from pacsync.sync.batch import BatchProcessor
+from pacsync.sync.committing import CommitsBatches
 from pacsync.sync.pipeline import (
     ProgressTracker,
     RunResult,
@@ -102,7 +102,7 @@ def drop_version(entity: EntitySpec) -> str:
     return mapping_version(entity.model_copy(update={"source": parsed}))
 
 
-class DropSync:
+class DropSync(CommitsBatches):
     """One run of one drop entity: every complete file waiting, in name order."""
 
     def __init__(
@@ -222,36 +222,6 @@ class DropSync:
             self.commit(WriteBatch(deletes=chunk), loader.checkpoint_now())
 
     # -- shared ---------------------------------------------------------------------------------
-
-    def commit(self, batch: WriteBatch, checkpoint: Checkpoint, *, closing: bool = False) -> None:
-        """Write the batch with its checkpoint in one transaction."""
-        self.counts.deleted += len(batch.deletes)
-        batch.checkpoint = checkpoint
-        self.destination.write(self.name, batch)
-        if self.parked and (batch.rows or batch.deletes):
-            self._resolve_parked(batch)
-        self.counts.batches += 1
-        self.progress.batch_done(self.name, self.counts)
-        if not closing:
-            self._check_limits()
-
-    def _resolve_parked(self, batch: WriteBatch) -> None:
-        positions = [list(self.entity.fields).index(f) for f in self.entity.key_fields]
-        done = {tuple(row[i] for i in positions) for row in batch.rows}
-        done.update(batch.deletes)
-        settled = [k for k in done if parse_key(key_text(k)) in self.parked]
-        if settled:
-            self.dead_letters.resolve(self.spec.name, self.name, settled, "synced or deleted")
-            self.parked.difference_update(parse_key(key_text(k)) for k in settled)
-
-    def _check_limits(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise JobTimeout(
-                f"entity '{self.name}' stopped at the job timeout after "
-                f"{self.counts.batches} committed batches"
-            )
-        if self.should_stop():
-            raise KeyboardInterrupt
 
 
 class _FileLoad:

@@ -21,17 +21,15 @@ at most the batch in flight and the upsert makes that harmless.
 from __future__ import annotations
 
 import operator
-import time
 from collections.abc import Callable
 from itertools import chain
 from typing import Any, Literal
 
 from pacsync.domain.checkpoint import Checkpoint, cursor_below, cursor_max
 from pacsync.domain.mapping import Mapper, mapping_version
-from pacsync.domain.records import EntityCounts, Key, Row, key_text, parse_key
+from pacsync.domain.records import EntityCounts, Key, Row
 from pacsync.domain.spec import EntitySpec, PipelineSpec
 from pacsync.domain.validation import Validator
-from pacsync.errors import JobTimeout
 from pacsync.ports import (
     DeadLetters,
     Destination,
@@ -42,11 +40,12 @@ from pacsync.ports import (
 )
 from pacsync.sync import partition
 from pacsync.sync.batch import BatchProcessor
+from pacsync.sync.committing import CommitsBatches, jsonish
 
 Mode = Literal["full", "incremental"]
 
 
-class EntitySync:
+class EntitySync(CommitsBatches):
     """One run of one entity of a pipeline."""
 
     def __init__(
@@ -125,7 +124,7 @@ class EntitySync:
             existing = self.destination.lookup(self.name, chunk)
             batch = self.processor.process(rows, self.counts, existing)
             batch.insert_only = False
-            self._commit(batch, checkpoint)
+            self.commit(batch, checkpoint)
 
     # -- full -------------------------------------------------------------------------------
 
@@ -174,7 +173,7 @@ class EntitySync:
             checkpoint = checkpoint.advance(
                 extra={**checkpoint.extra, "partitions": partition.to_extra(plan)}
             )
-            self._commit(WriteBatch(), checkpoint)  # the plan first: a crash resumes each range
+            self.commit(WriteBatch(), checkpoint)  # the plan first: a crash resumes each range
             stored = checkpoint.extra["partitions"]
         parts = partition.from_extra(stored)
         self.progress.entity_started(self.name, self.source.count(self.name), "full")
@@ -203,7 +202,7 @@ class EntitySync:
         ):
             batch = self.processor.process(rows, self.counts, existing, rewrite=rewrite)
             checkpoint = checkpoint.advance(after_key=self.mapper.source_key(rows[-1]))
-            self._commit(batch, checkpoint)
+            self.commit(batch, checkpoint)
         deletes: list[Key] = []
         if not checkpoint.fresh and self.entity.deletes == "detect":
             deletes = self._missing_keys(existing or {})
@@ -230,7 +229,7 @@ class EntitySync:
                 if old != row[-1]:
                     pending.append(source_key)
                     if unseen:
-                        unseen.discard(_jsonish(key))
+                        unseen.discard(jsonish(key))
             self.counts.read += len(rows)
             self.counts.unchanged += len(rows)
             if len(pending) >= self.batch_size:
@@ -284,7 +283,7 @@ class EntitySync:
                 else:
                     pending[as_key(key)] = None
                     if unseen:
-                        unseen.discard(_jsonish(as_key(key)))
+                        unseen.discard(jsonish(as_key(key)))
             self.counts.read += len(rows)
             self.counts.unchanged += len(rows)
             if len(pending) >= size:
@@ -315,7 +314,7 @@ class EntitySync:
         self.counts.read -= len(rows)  # already counted by the fingerprint pass
         batch = self.processor.process(rows, self.counts, existing)
         batch.insert_only = False
-        self._commit(batch, checkpoint)
+        self.commit(batch, checkpoint)
 
     def _cursor(self, checkpoint: Checkpoint) -> None:
         assert self.entity.cursor is not None
@@ -332,7 +331,7 @@ class EntitySync:
             batch = self.processor.process(rows, self.counts, existing)
             batch.insert_only = False
             high = cursor_max(high, (r[position] for r in rows))
-            self._commit(batch, checkpoint.advance(cursor=high))
+            self.commit(batch, checkpoint.advance(cursor=high))
         checkpoint = checkpoint.advance(cursor=bound if bound is not None else high)
         runs = checkpoint.completed_runs + 1
         deletes: list[Key] = []
@@ -359,7 +358,7 @@ class EntitySync:
             batch = self.processor.process(rows, self.counts, existing)
             batch.insert_only = False
             batch.deletes.extend(gone)
-            self._commit(batch, checkpoint)
+            self.commit(batch, checkpoint)
         self._finish(checkpoint.advance(change_version=current), [])
 
     # -- shared -------------------------------------------------------------------------------
@@ -370,7 +369,7 @@ class EntitySync:
         convert = self.processor.target_key
         for rows in self.source.read_fingerprints(self.name, self.batch_size):
             remaining.difference_update(convert(row[:-1]) for row in rows)
-            self._check_limits()
+            self.check_limits()
         return list(remaining)
 
     def _finish(self, checkpoint: Checkpoint, deletes: list[Key]) -> None:
@@ -384,44 +383,9 @@ class EntitySync:
         for start in range(0, len(deletes), self.batch_size):
             chunk = deletes[start : start + self.batch_size]
             last = start + self.batch_size >= len(deletes)
-            self._commit(WriteBatch(deletes=chunk), final if last else checkpoint, closing=last)
+            self.commit(WriteBatch(deletes=chunk), final if last else checkpoint, closing=last)
         if not deletes:
-            self._commit(WriteBatch(), final, closing=True)
-
-    def _commit(self, batch: WriteBatch, checkpoint: Checkpoint, *, closing: bool = False) -> None:
-        """Write the batch with its checkpoint in one transaction."""
-        self.counts.deleted += len(batch.deletes)
-        batch.checkpoint = checkpoint
-        self.destination.write(self.name, batch)
-        if self.parked:
-            self._resolve_parked(batch)
-        self.counts.batches += 1
-        self.progress.batch_done(self.name, self.counts)
-        if not closing:
-            self._check_limits()
-
-    def _resolve_parked(self, batch: WriteBatch) -> None:
-        positions = self.mapper.key_positions
-        done = {tuple(row[i] for i in positions) for row in batch.rows}
-        done.update(batch.deletes)
-        settled = [k for k in done if _jsonish(k) in self.parked]
-        if settled:
-            self.dead_letters.resolve(self.spec.name, self.name, settled, "synced or deleted")
-            self.parked.difference_update(_jsonish(k) for k in settled)
-
-    def _check_limits(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise JobTimeout(
-                f"entity '{self.name}' stopped at the job timeout after "
-                f"{self.counts.batches} committed batches"
-            )
-        if self.should_stop():
-            raise KeyboardInterrupt
-
-
-def _jsonish(key: Key) -> Key:
-    """A key as it reads back from a dead letter (JSON scalars)."""
-    return parse_key(key_text(key))
+            self.commit(WriteBatch(), final, closing=True)
 
 
 def _key_part(row: Row) -> Key:
