@@ -40,13 +40,21 @@ class AckCode(StrEnum):
 
 
 _ENHANCED = {AckCode.AA: AckCode.CA, AckCode.AE: AckCode.CE, AckCode.AR: AckCode.CR}
+# CR is for a type, trigger, processing id or version not taken (table 0357, 200-203); a
+# message not committed for any other reason (a store down, an oversize block) is CE
+_COMMIT_REJECTS = frozenset({200, 201, 202, 203})
 
 
-def ack_code(header: Header | None, outcome: AckCode) -> AckCode | None:
-    """The code to answer with for ``outcome`` (AA/AE/AR), or None when MSH-15 asks for none."""
+def ack_code(
+    header: Header | None, outcome: AckCode, condition: int | None = None
+) -> AckCode | None:
+    """The code to answer with for ``outcome`` (AA/AE/AR) and its table 0357 ``condition``,
+    or None when MSH-15 asks for none."""
     if header is None or not header.enhanced:
         return outcome
     code = _ENHANCED[outcome]
+    if code is AckCode.CR and condition not in _COMMIT_REJECTS:
+        code = AckCode.CE
     wanted = header.accept_ack or "AL"
     if (
         wanted == "NE"

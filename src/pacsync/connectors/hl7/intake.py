@@ -88,7 +88,7 @@ class Decision:
         code = outcome or self.outcome
         if self.header is None:
             return unreadable_ack(self.reason, self.condition or msh.SEGMENT_SEQUENCE_ERROR)
-        sent = ack_code(self.header, code)
+        sent = ack_code(self.header, code, self.condition)
         if sent is None:
             return None
         return build_ack(
@@ -151,7 +151,7 @@ class Intake:
                     error.reason,
                     error.field,
                 )
-        sent = ack_code(header, outcome)
+        sent = ack_code(header, outcome, condition)
         message = Incoming(
             feed=self.feed,
             sender=header.sender,
@@ -181,7 +181,7 @@ class Intake:
         answered = (
             AckCode.AR
             if decision.header is None
-            else str(ack_code(decision.header, AckCode.AR) or "")
+            else str(ack_code(decision.header, AckCode.AR, msh.APPLICATION_INTERNAL_ERROR) or "")
         )
         rejected = replace(
             decision.message, payload=event.head, ack_code=answered, accepted=False, reason=reason

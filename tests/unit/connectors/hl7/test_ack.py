@@ -159,30 +159,41 @@ def test_unreadable_bytes_get_an_ascii_reject_without_a_control_id() -> None:
     assert parsed.err.err_8.to_er7() == "the message does not start with MSH:"
 
 
+TYPE = msh.UNSUPPORTED_MESSAGE_TYPE
+INTERNAL = msh.APPLICATION_INTERNAL_ERROR
+
+
 @pytest.mark.parametrize(
-    ("accept", "outcome", "sent"),
+    ("accept", "outcome", "condition", "sent"),
     [
-        ("", AckCode.AA, AckCode.AA),  # original mode: always answered, A codes
-        ("", AckCode.AE, AckCode.AE),
-        ("", AckCode.AR, AckCode.AR),
-        ("AL", AckCode.AA, AckCode.CA),  # enhanced mode: commit (C) codes
-        ("AL", AckCode.AE, AckCode.CE),
-        ("AL", AckCode.AR, AckCode.CR),
-        ("NE", AckCode.AA, None),  # never
-        ("NE", AckCode.AE, None),
-        ("NE", AckCode.AR, None),
-        ("ER", AckCode.AA, None),  # errors only
-        ("ER", AckCode.AE, AckCode.CE),
-        ("ER", AckCode.AR, AckCode.CR),
-        ("SU", AckCode.AA, AckCode.CA),  # successes only
-        ("SU", AckCode.AE, None),
-        ("SU", AckCode.AR, None),
+        ("", AckCode.AA, None, AckCode.AA),  # original mode: always answered, A codes
+        ("", AckCode.AE, msh.DATA_TYPE_ERROR, AckCode.AE),
+        ("", AckCode.AR, TYPE, AckCode.AR),
+        ("", AckCode.AR, INTERNAL, AckCode.AR),  # the store down: AR, send again
+        ("AL", AckCode.AA, None, AckCode.CA),  # enhanced mode: commit (C) codes
+        ("AL", AckCode.AE, msh.DATA_TYPE_ERROR, AckCode.CE),
+        ("AL", AckCode.AR, TYPE, AckCode.CR),  # CR: type, trigger, processing id, version
+        ("AL", AckCode.AR, msh.UNSUPPORTED_EVENT_CODE, AckCode.CR),
+        ("AL", AckCode.AR, msh.UNSUPPORTED_PROCESSING_ID, AckCode.CR),
+        ("AL", AckCode.AR, msh.UNSUPPORTED_VERSION_ID, AckCode.CR),
+        ("AL", AckCode.AR, INTERNAL, AckCode.CE),  # not committed for another reason: CE
+        ("NE", AckCode.AA, None, None),  # never
+        ("NE", AckCode.AE, msh.DATA_TYPE_ERROR, None),
+        ("NE", AckCode.AR, TYPE, None),
+        ("ER", AckCode.AA, None, None),  # errors only
+        ("ER", AckCode.AE, msh.DATA_TYPE_ERROR, AckCode.CE),
+        ("ER", AckCode.AR, TYPE, AckCode.CR),
+        ("ER", AckCode.AR, INTERNAL, AckCode.CE),
+        ("SU", AckCode.AA, None, AckCode.CA),  # successes only
+        ("SU", AckCode.AE, msh.DATA_TYPE_ERROR, None),
+        ("SU", AckCode.AR, TYPE, None),
+        ("SU", AckCode.AR, INTERNAL, None),
     ],
 )
 def test_msh_15_decides_whether_and_how_a_commit_is_acknowledged(
-    accept: str, outcome: AckCode, sent: AckCode | None
+    accept: str, outcome: AckCode, condition: int | None, sent: AckCode | None
 ) -> None:
-    assert ack_code(header(accept=accept), outcome) is sent
+    assert ack_code(header(accept=accept), outcome, condition) is sent
 
 
 def test_msh_16_alone_is_enhanced_mode_with_commit_acks_always() -> None:

@@ -193,13 +193,15 @@ def test_an_oversize_block_is_answered_ar_with_the_control_id_of_its_head(
     assert sample(metrics, "pacsync_hl7_dropped_total", feed="pms", problem="too_large") == 1
 
 
-def test_an_oversize_block_in_enhanced_mode_is_answered_cr(intake: Intake) -> None:
+def test_an_oversize_block_in_enhanced_mode_is_answered_ce(intake: Intake) -> None:
+    """CR is for a type, trigger, processing id or version not taken; a block too large
+    to commit is a commit error."""
     decision = intake.dropped(Dropped(Problem.TOO_LARGE, 9000, adt("BIG2", accept="AL")), PEER)
     assert decision is not None
-    assert decision.message.ack_code == "CR"
+    assert decision.message.ack_code == "CE"
     answer = decision.answer()
     assert answer is not None
-    assert read_ack(answer).code == "CR"
+    assert read_ack(answer).code == "CE"
 
 
 def test_an_oversize_block_without_a_readable_head_is_answered_ar_unknown(intake: Intake) -> None:
@@ -347,13 +349,13 @@ def test_after_a_failed_commit_the_next_messages_are_kept(
     assert journal.control_ids() == ["C1"]
 
 
-def test_a_failed_commit_in_enhanced_mode_is_answered_cr(
+def test_a_failed_commit_in_enhanced_mode_is_answered_ce(
     intake: Intake, journal: MemoryMessageJournal
 ) -> None:
     journal.fail_keeps = [StoreUnavailable("down")]
     (answer,) = receive(intake, adt("C1", accept="AL"))
     assert answer is not None
-    assert read_ack(answer).code == "CR"
+    assert read_ack(answer).code == "CE"
 
 
 def test_an_unexpected_journal_failure_is_answered_ar_too(
