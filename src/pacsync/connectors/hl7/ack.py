@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import time
 import uuid
 from enum import StrEnum
@@ -72,29 +73,41 @@ def build_ack(
     condition: int | None = None,
     reason: str = "",
     field: int | None = None,
+    location: str = "",
+    control_id: str | None = None,
+    msh_fields: dict[int, str] | None = None,
 ) -> bytes:
-    """The ACK of the message whose MSH is ``header``, encoded in the message's character set."""
+    """The ACK of the message whose MSH is ``header``, encoded in the message's character set.
+
+    The fault is in MSH-``field``, or at ``location`` as pacsync names places (``PID-7``,
+    ``OBX(2)-5.1``, ``MRG``); ``control_id`` is the ACK's own MSH-10 (a fresh one when
+    None); ``msh_fields`` sets more of its MSH fields by number."""
     sep = header.field_separator
     segments = list(_template(_template_key(header), str(code)))
     msh = segments[0].split(sep)
-    msh[6], msh[9] = _timestamp(), _control_id()
+    msh[6], msh[9] = _timestamp(), control_id or _control_id()
     segments[0] = sep.join(msh)
     segments[1] = segments[1].replace(_PLACEHOLDER, header.control_id)
     component = header.encoding_characters[0]
     subcomponent = header.encoding_characters[3] if len(header.encoding_characters) > 3 else "&"
+    more = dict(msh_fields or {})
     if header.charset:  # the ACK is in the message's character set: say so
+        more[18] = header.charset
+    if more:
         msh = segments[0].split(sep)
-        msh += [""] * (18 - len(msh))
-        msh[17] = header.charset
+        msh += [""] * (max(more) - len(msh))
+        for number, value in more.items():
+            msh[number - 1] = value
         segments[0] = sep.join(msh)
     if condition is not None:
         text = _clean(reason or CONDITION_TEXT.get(condition, ""), header)
         if _version(header.version) < (2, 7):  # MSA-3 was withdrawn in 2.7: ERR-8 says it
             segments[1] += f"{sep}{text[:MSA_3_LENGTH]}"
         label = _clean(CONDITION_TEXT.get(condition, ""), header)
-        location = f"MSH{component}1{component}{field}" if field else ""
+        place = _place(location) if location else ("MSH", "1", str(field)) if field else ()
+        erl = component.join(place)
         if _older_than_25(header.version):  # ERR-1: segment^sequence^field^code&text&table
-            where = f"MSH{component}1{component}{field or ''}{component}"
+            where = component.join((*(place or ("MSH", "1")), "")[:3]) + component
             segments.append(f"ERR{sep}{where}{condition}{subcomponent}{label}{subcomponent}HL70357")
         else:
             severity = "E"
@@ -103,7 +116,7 @@ def build_ack(
                     [
                         "ERR",
                         "",
-                        location,
+                        erl,
                         f"{condition}{component}{label}{component}HL70357",
                         severity,
                         "",
@@ -114,6 +127,45 @@ def build_ack(
                 )
             )
     return ("\r".join(segments) + "\r").encode(header.encoding, errors="replace")
+
+
+_PLACE = re.compile(r"([A-Z][A-Z0-9]{2})(?:\((\d+)\))?(?:-(\d+)(?:\.(\d+))?)?")
+
+
+def _place(location: str) -> tuple[str, ...]:
+    """``PID-7`` as ERL (ERR-2): segment, sequence, field, repetition, component."""
+    found = _PLACE.fullmatch(location.strip())
+    if found is None:
+        return ()
+    segment, sequence, field, component = found.groups()
+    place = [segment, sequence or "1", field or ""]
+    if component:
+        place += ["1", component]
+    return tuple(p for p in place if p) if not field else tuple(place)
+
+
+def wants_application_ack(header: Header, accepted: bool) -> bool:
+    """Whether MSH-16 asks for an application ACK of a message processed (``accepted``)
+    or not: AL always, ER on an error, SU on success; NE or empty (original mode) never."""
+    wanted = header.application_ack
+    return wanted == "AL" or (wanted == "ER" and not accepted) or (wanted == "SU" and accepted)
+
+
+def application_ack(
+    header: Header,
+    outcome: AckCode,
+    *,
+    control_id: str,
+    condition: int | None = None,
+    reason: str = "",
+    location: str = "",
+) -> bytes:
+    """The application ACK (AA/AE/AR) of a processed message, sent as a message of its own:
+    it asks for an accept ACK back (MSH-15 AL) and for no application ACK (MSH-16 NE)."""
+    return build_ack(
+        header, outcome, condition=condition, reason=reason, location=location,
+        control_id=control_id, msh_fields={15: "AL", 16: "NE"},
+    )  # fmt: skip
 
 
 _PLACEHOLDER = "\x01"
@@ -207,4 +259,12 @@ def _ascii(text: str) -> str:
     return cleaned[:200]
 
 
-__all__ = ["APPLICATION", "AckCode", "ack_code", "build_ack", "unreadable_ack"]
+__all__ = [
+    "APPLICATION",
+    "AckCode",
+    "ack_code",
+    "application_ack",
+    "build_ack",
+    "unreadable_ack",
+    "wants_application_ack",
+]

@@ -8,7 +8,14 @@ from hl7apy.core import Message
 from hl7apy.parser import parse_message
 
 from pacsync.connectors.hl7 import msh
-from pacsync.connectors.hl7.ack import AckCode, ack_code, build_ack, unreadable_ack
+from pacsync.connectors.hl7.ack import (
+    AckCode,
+    ack_code,
+    application_ack,
+    build_ack,
+    unreadable_ack,
+    wants_application_ack,
+)
 from pacsync.connectors.hl7.msh import Header, read_header
 from pacsync.connectors.hl7.sender import read_ack
 
@@ -222,3 +229,79 @@ def test_a_message_type_the_hl7_package_cannot_take_still_gets_its_ack(kind: str
     assert msh_fields[2:6] == [b"PACSYNC", b"HOSP", b"PMS", b"CLINIC"]
     assert msh_fields[10:12] == [b"P", b"2.5.1"]
     assert msh_fields[8].startswith(b"ACK^")
+
+
+# -- application acknowledgements (MSH-16) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("application", "accepted", "wanted"),
+    [
+        ("AL", True, True),
+        ("AL", False, True),
+        ("ER", True, False),
+        ("ER", False, True),
+        ("SU", True, True),
+        ("SU", False, False),
+        ("NE", True, False),
+        ("NE", False, False),
+        ("", True, False),  # MSH-16 empty: none
+    ],
+)
+def test_msh_16_decides_whether_an_application_ack_is_sent(
+    application: str, accepted: bool, wanted: bool
+) -> None:
+    request = header(accept="AL", application=application)
+    assert wants_application_ack(request, accepted) is wanted
+
+
+def test_original_mode_asks_for_no_application_ack_of_its_own() -> None:
+    assert not wants_application_ack(header(), True)
+    assert not wants_application_ack(header(), False)
+
+
+def test_an_application_accept_is_a_message_asking_for_a_commit_ack_back() -> None:
+    request = header(accept="AL", application="AL", control_id="ORIG1")
+    parsed = validated(application_ack(request, AckCode.AA, control_id="APP-ORIG1"))
+    assert parsed.msa.msa_1.to_er7() == "AA"
+    assert parsed.msa.msa_2.to_er7() == "ORIG1"
+    assert parsed.msh.msh_10.to_er7() == "APP-ORIG1"  # the same on every resend
+    assert (parsed.msh.msh_15.to_er7(), parsed.msh.msh_16.to_er7()) == ("AL", "NE")
+    assert not parsed.children.get("ERR")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_application_error_names_the_segment_and_field_at_fault(version: str) -> None:
+    request = header(version, accept="AL", application="ER", control_id="ORIG2")
+    ack = application_ack(
+        request, AckCode.AE, control_id="APP-ORIG2", condition=msh.DATA_TYPE_ERROR,
+        reason="PID-7: '19701345' is not a date", location="PID-7",
+    )  # fmt: skip
+    parsed = validated(ack)
+    assert parsed.msa.msa_1.to_er7() == "AE"
+    err = ack.decode().split("\r")[2]
+    if version in ("2.3.1", "2.4"):  # ERR-1: segment^sequence^field^code&text&table
+        assert err == "ERR|PID^1^7^102&Data type error&HL70357"
+    else:  # ERR-2 (ERL), ERR-3 (the condition), ERR-4 (severity), ERR-8 (the reason)
+        fields = err.split("|")
+        assert fields[2:5] == ["PID^1^7", "102^Data type error^HL70357", "E"]
+        assert fields[8] == "PID-7: '19701345' is not a date"
+    assert read_ack(ack).text == "PID-7: '19701345' is not a date"  # MSA-3 or ERR-8
+
+
+@pytest.mark.parametrize(
+    ("location", "erl"),
+    [
+        ("PID-7", "PID^1^7"),
+        ("OBX(2)-5", "OBX^2^5"),
+        ("PID-3.4", "PID^1^3^1^4"),
+        ("MRG", "MRG^1"),
+        ("somewhere", ""),  # not a place: ERR-2 left empty
+    ],
+)
+def test_a_location_is_written_as_erl(location: str, erl: str) -> None:
+    request = header(accept="AL", application="AL")
+    ack = application_ack(
+        request, AckCode.AE, control_id="A1", condition=msh.DATA_TYPE_ERROR, location=location
+    )
+    assert ack.decode().split("\r")[2].split("|")[2] == erl
