@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from pacsync import bootstrap
 from pacsync.bootstrap import hl7_routes
+from pacsync.bootstrap.hl7_acks import AcknowledgingInbox
 from pacsync.connectors.fhir.from_hl7 import fhir_resources
 from pacsync.connectors.hl7.records import parse_message
 from pacsync.connectors.sql.errors import translated
@@ -81,10 +82,11 @@ def process(
     progress: Callable[[ProcessCounts], None] = lambda counts: None,
 ) -> ProcessCounts:
     """Process every waiting message (of ``feed``) now, in this process."""
+    routes = hl7_routes.routes(store)
     return process_pending(
-        MessageStore(store.engine),
+        AcknowledgingInbox(MessageStore(store.engine), routes),
         parse_message,
-        FhirSink(FhirResourceStore(store.engine), hl7_routes.routes(store)),
+        FhirSink(FhirResourceStore(store.engine), [r for r in routes if not r.acks]),
         feed=feed,
         should_stop=should_stop,
         progress=progress,

@@ -1,6 +1,7 @@
 """MLLP routes wired: connections of kind ``mllp`` (``mllp://host:port``, options
 ``types`` and ``feeds`` it takes, ``tls``) receive the processed messages they take,
-in arrival order, through ``hl7-deliver`` jobs (one per route at a time)."""
+in arrival order, through ``hl7-deliver`` jobs (one per route at a time); a route with
+option ``acks`` receives their application ACKs (MSH-16) instead."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pacsync import bootstrap
+from pacsync.bootstrap.hl7_acks import AckOutbox
 from pacsync.connectors.hl7.sender import MllpPeer, MllpSender
 from pacsync.db.deliveries import DeliveryStore
 from pacsync.domain.messaging import Route
@@ -44,6 +46,7 @@ def route_of(name: str, url: str, options: dict[str, Any]) -> Route:
         kinds=tuple(str(k).strip().upper() for k in kinds),
         feeds=tuple(str(f).strip() for f in feeds),
         tls=bool(options.get("tls")),
+        acks=bool(options.get("acks")),
     )
 
 
@@ -59,8 +62,9 @@ def add_route(
     kinds: list[str],
     feeds: list[str],
     tls: bool = False,
+    acks: bool = False,
 ) -> Route:
-    options: dict[str, Any] = {"types": kinds, "feeds": feeds, "tls": tls}
+    options: dict[str, Any] = {"types": kinds, "feeds": feeds, "tls": tls, "acks": acks}
     route = route_of(name, url, options)  # refused before it is stored
     store.connections.put(name, KIND, url, options)
     return route
@@ -78,7 +82,8 @@ def deliver_route(
     found = {r.name: r for r in routes(store)}.get(name)
     if found is None:
         raise NotFound(f"no MLLP route '{name}'", hint="List them: pacsync hl7 route list")
-    return deliver(name, DeliveryStore(store.engine), _peer(found), should_stop=should_stop)
+    outbox = AckOutbox(store.engine) if found.acks else DeliveryStore(store.engine)
+    return deliver(name, outbox, _peer(found), should_stop=should_stop)
 
 
 def deliver_request(route: str, trigger: str = "manual") -> JobRequest:

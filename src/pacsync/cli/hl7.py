@@ -36,13 +36,19 @@ def route_add(
     ] = None,
     feeds: Annotated[list[str] | None, typer.Option("--feed", help="Only this feed's")] = None,
     tls: Annotated[bool, typer.Option("--tls", help="Speak TLS to the receiver")] = False,
+    acks: Annotated[
+        bool, typer.Option("--acks", help="Send the application ACKs MSH-16 asks for instead")
+    ] = False,
 ) -> None:
     """Send processed messages (of these types and feeds) on to an MLLP receiver, in order."""
     from pacsync.bootstrap import hl7_routes
 
     store = bootstrap.store(Settings())
-    route = hl7_routes.add_route(store, name, url, kinds=types or [], feeds=feeds or [], tls=tls)
+    route = hl7_routes.add_route(
+        store, name, url, kinds=types or [], feeds=feeds or [], tls=tls, acks=acks
+    )
     taken = ", ".join(route.kinds) or "every type"
+    taken = f"application ACKs of {taken}" if route.acks else taken
     console.print(f"route {route.name} → {route.host}:{route.port} ({taken})", highlight=False)
 
 
@@ -60,8 +66,9 @@ def route_list() -> None:
         seen = counts.get(route.name, {})
         table.add_row(
             route.name, f"{route.host}:{route.port}{' (TLS)' if route.tls else ''}",
-            ", ".join(route.kinds) or "any", ", ".join(route.feeds) or "any",
-            str(seen.get("pending", 0)), str(seen.get("sent", 0)), str(seen.get("refused", 0)),
+            ("ACKs of " if route.acks else "") + (", ".join(route.kinds) or "any"),
+            ", ".join(route.feeds) or "any",
+            *(str(seen.get(state, 0)) for state in ("pending", "sent", "refused")),
         )  # fmt: skip
     console.print(table)
 

@@ -52,25 +52,34 @@ class DeliveryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def enqueue(self, conn: Any, items: Sequence[tuple[str, int]], now: dt.datetime) -> None:
-        """(route, message id) pairs to send, in ``conn``'s transaction; known ones skipped."""
+    def enqueue(
+        self, conn: Any, items: Sequence[tuple[str, int]], now: dt.datetime, *, again: bool = False
+    ) -> None:
+        """(route, message id) pairs to send, in ``conn``'s transaction; known ones skipped,
+        or with ``again`` put back in line (an application ACK after a reprocessing)."""
         if not items:
             return
+        d = hl7_deliveries
         rows = [
             {"route": route, "message_id": mid, "state": PENDING, "created_at": now}
             for route, mid in dict.fromkeys(items)
         ]
         known = {
-            (r, m)
-            for r, m in conn.execute(
-                select(hl7_deliveries.c.route, hl7_deliveries.c.message_id).where(
-                    hl7_deliveries.c.message_id.in_([row["message_id"] for row in rows])
+            (r, m): i
+            for i, r, m in conn.execute(
+                select(d.c.id, d.c.route, d.c.message_id).where(
+                    d.c.message_id.in_([row["message_id"] for row in rows])
                 )
             )
         }
         fresh = [row for row in rows if (row["route"], row["message_id"]) not in known]
         if fresh:
-            conn.execute(hl7_deliveries.insert(), fresh)
+            conn.execute(d.insert(), fresh)
+        seen = [known[(row["route"], row["message_id"])] for row in rows if row not in fresh]
+        if again and seen:
+            conn.execute(
+                update(d).where(d.c.id.in_(seen)).values(state=PENDING, ack_code=None, error=None)
+            )
 
     def pending(self, route: str, limit: int) -> list[Outgoing]:
         d, m = hl7_deliveries, metadata.tables["hl7_messages"]  # by name: no import cycle

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -293,20 +293,20 @@ class MessageStore:
         with translated("store"), self.engine.connect() as conn:
             return [PendingMessage(i, bytes(p), e) for i, p, e in conn.execute(stmt)]
 
-    def settle(self, outcomes: Sequence[Settled], now: dt.datetime) -> None:
-        """Mark messages processed (with the patient they concern) or failed (with why)."""
+    def settle(
+        self,
+        outcomes: Sequence[Settled],
+        now: dt.datetime,
+        then: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Mark messages processed (with the patient they concern) or failed (with why);
+        ``then`` writes more in the same transaction."""
         table = hl7_messages
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("message_id"))
-            .values(
-                state=bindparam("new_state"),
-                processed_at=now,
-                patient_id=bindparam("patient"),
-                attempts=table.c.attempts + 1,
-                error=bindparam("why", type_=JSON),
-            )
-        )
+        stmt = update(table).where(table.c.id == bindparam("message_id"))
+        stmt = stmt.values(
+            state=bindparam("new_state"), processed_at=now, patient_id=bindparam("patient"),
+            attempts=table.c.attempts + 1, error=bindparam("why", type_=JSON),
+        )  # fmt: skip
         params = [
             {
                 "message_id": o.id,
@@ -320,6 +320,8 @@ class MessageStore:
             return
         with translated("store"), self.engine.begin() as conn:
             conn.execute(stmt, params)
+            if then is not None:
+                then(conn)
 
     def reprocess(self, ids: Sequence[int] | None = None, feed: str | None = None) -> int:
         """Put failed messages back in line (all of them, or those of ``ids``/``feed``)."""

@@ -118,7 +118,8 @@ class AcceptPolicy:
 @dataclass(frozen=True, slots=True)
 class Route:
     """Where processed messages are sent on over MLLP: kinds (``ADT^*``; empty for any)
-    and feeds (empty for any) it takes, in arrival order, each once acknowledged."""
+    and feeds (empty for any) it takes, in arrival order, each once acknowledged.  A route
+    of ``acks`` takes, instead of the messages, the application ACKs their MSH-16 asks for."""
 
     name: str
     host: str
@@ -126,6 +127,7 @@ class Route:
     kinds: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
     tls: bool = False
+    acks: bool = False
 
     def takes(self, kind: str, feed: str) -> bool:
         if self.feeds and feed not in self.feeds:

@@ -61,7 +61,7 @@ def process_pending(
             try:
                 result = parse(_text(message))
             except TerminalError as error:
-                outcomes.append(Settled(message.id, None, error.as_dict()))
+                outcomes.append(Settled(message.id, None, _why(error)))
                 counts.failed += 1
                 continue
             parsed.append((message.id, result))
@@ -83,6 +83,14 @@ def _text(message: PendingMessage) -> str:
             location="MSH-18",
             hint="Fix MSH-18 or the sender's character set, then reprocess the message.",
         ) from None
+
+
+def _why(error: TerminalError) -> dict[str, object]:
+    """The coded error, with the segment and field at fault where one is named (PID-7)."""
+    why: dict[str, object] = dict(error.as_dict())
+    if isinstance(error, InvalidHl7Message) and error.location:
+        why["location"] = error.location
+    return why
 
 
 def _patient_id(patient: Patient | None) -> str | None:

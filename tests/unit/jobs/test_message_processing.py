@@ -36,6 +36,7 @@ def test_an_unreadable_message_fails_with_its_code_and_the_batch_goes_on() -> No
     assert broken is not None
     assert broken["code"] == "PACS-601"
     assert "PID-7" in broken["message"]
+    assert broken["location"] == "PID-7.1"  # where, for an application ACK's ERR-2
     assert inbox.settled[3].error is not None
 
 
