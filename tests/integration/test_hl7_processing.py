@@ -5,6 +5,7 @@ reprocessed.  The store is the embedded SQLite file or PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import socket
 import subprocess
@@ -127,6 +128,7 @@ def test_a_worker_processes_what_the_listener_kept(
         assert counts["Observation"] >= 1
         assert counts["DiagnosticReport"] >= 1
         assert {m.patient_id for m in processed} >= {"884512", "PMS00412"}
+        _search_the_log_from_the_cli(pacsync, journal)
         again = pacsync.run("hl7", "reprocess")
         assert "1 message(s) queued again" in again.stdout, again.stderr
         deadline = time.monotonic() + 60
@@ -138,6 +140,35 @@ def test_a_worker_processes_what_the_listener_kept(
         if worker is not None:
             _stop(worker)
         _stop(listener)
+
+
+def _search_the_log_from_the_cli(pacsync: Any, journal: MessageStore) -> None:
+    """``pacsync hl7 messages`` by patient, type, control id, feed and date."""
+    everything = journal.search(limit=1000)
+
+    def shown(*options: str) -> set[str]:
+        listed = pacsync.run("hl7", "messages", "--limit", "1000", *options)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        return {m.control_id for m in everything if f" {m.control_id} " in listed.stdout}
+
+    by_patient = {m.control_id for m in everything if m.patient_id == "PMS00412"}
+    assert by_patient
+    assert shown("--patient", "PMS00412") == by_patient
+    oru = {m.control_id for m in everything if m.kind.startswith("ORU")}
+    assert oru
+    assert shown("--type", "ORU") == oru
+    assert shown("--control-id", "BROKEN-1") == {"BROKEN-1"}
+    assert shown("--feed", everything[0].feed) == {m.control_id for m in everything}
+    assert shown("--feed", "another") == set()
+    received = min(m.received_at for m in everything)
+    day = received.date()
+    assert shown("--since", day.isoformat()) == {m.control_id for m in everything}
+    assert shown("--since", str(day + dt.timedelta(days=1))) == set()
+    assert shown("--until", day.isoformat()) == set()
+    assert shown("--until", str(day + dt.timedelta(days=1))) == {m.control_id for m in everything}
+    refused = pacsync.run("hl7", "messages", "--since", "yesterday")
+    assert refused.returncode != 0
+    assert "not a date" in refused.stdout + refused.stderr
 
 
 def test_processed_messages_go_on_to_a_route_in_order(pacsync: Any, tmp_path: Path) -> None:

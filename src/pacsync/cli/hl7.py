@@ -191,21 +191,15 @@ def messages(
         str | None, typer.Option(help="received, processed, failed or rejected")
     ] = None,
     since: Annotated[str | None, typer.Option(help="Received on or after (YYYY-MM-DD)")] = None,
+    until: Annotated[str | None, typer.Option(help="Received before (YYYY-MM-DD)")] = None,
+    feed: Annotated[str | None, typer.Option(help="Only this feed's (PACSYNC_HL7_FEED)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
 ) -> None:
-    """The message log, newest first."""
+    """The message log, newest first (times in UTC)."""
     store = MessageStore(bootstrap.store(Settings()).engine)
-    start = None
-    if since:
-        try:
-            start = dt.datetime.fromisoformat(since)
-        except ValueError:
-            raise InvalidRequest(
-                f"not a date: {since!r}", hint="Use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
-            ) from None
     rows = store.search(
-        kind=kind, control_id=control_id, patient_id=patient, state=state, since=start,
-        limit=limit,
+        kind=kind, control_id=control_id, patient_id=patient, state=state, feed=feed,
+        since=_moment(since), until=_moment(until), limit=limit,
     )  # fmt: skip
     table = Table("id", "received", "feed", "type", "control id", "sender", "ack", "state",
                   "patient", "reason")  # fmt: skip
@@ -216,6 +210,19 @@ def messages(
             row.reason or (row.error or {}).get("message", ""),
         )  # fmt: skip
     console.print(table)
+
+
+def _moment(text: str | None) -> dt.datetime | None:
+    """A date or time given on the command line, as the log keeps it (UTC, naive)."""
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest(
+            f"not a date: {text!r}", hint="Use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+        ) from None
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @app.command("show")
