@@ -3,16 +3,19 @@
 ADT → Patient (+ Encounter when PV1 describes a visit); A40 → Patient.link between the
 surviving patient (``replaces``) and each retired one (``replaced-by``, inactive);
 ORU → Patient, Encounter, one Observation per OBX and one DiagnosticReport per OBR
-listing them; SIU and DFT → their Patient and Encounter.
+listing them; SIU → Patient, Encounter and Appointment; DFT → Patient, Encounter and a
+ChargeItem per charge (FT1).
 
 Resource ids are derived from natural keys (the patient's medical record number and
-its authority, the visit number, the order numbers), so processing a message again
-gives the same ids: a FHIR server receiving the :func:`transaction_bundle` (PUT by id)
-updates what it holds instead of adding copies.
+its authority, the visit number, the order, appointment and transaction numbers), so
+processing a message again gives the same ids: a FHIR server receiving the
+:func:`transaction_bundle` (PUT by id) updates what it holds instead of adding copies.
 """
 
 from __future__ import annotations
 
+from pacsync.connectors.fhir.appointment import appointment_resource
+from pacsync.connectors.fhir.charge_item import charge_item_resource, is_charge
 from pacsync.connectors.fhir.datatypes import (
     JSON,
     FhirOptions,
@@ -196,6 +199,13 @@ def fhir_resources(message: ParsedMessage, options: FhirOptions | None = None) -
             visit = encounter_resource(message.visit, subject["reference"], options)
             add(visit)
             encounter = {"reference": f"Encounter/{visit['id']}"}
+    if message.appointment is not None:
+        add(appointment_resource(message.appointment, subject, control_id=message.control_id,
+                                 options=options))  # fmt: skip
+    for charge in message.charges:
+        if subject is not None and is_charge(charge):
+            add(charge_item_resource(charge, subject, encounter, control_id=message.control_id,
+                                     options=options))  # fmt: skip
     for merge in message.merges:
         survivor = resources.get(f"Patient/{patient_id(merge.surviving)}")
         for resource in merge_resources(merge, survivor, options):
