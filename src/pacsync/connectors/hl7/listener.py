@@ -3,8 +3,9 @@
 Each connection reads whatever arrives, frames it (:mod:`.mllp`), decides each
 complete message from its MSH and keeps those of one read together (one commit
 with whatever other connections sent meanwhile), then writes the answers in
-order.  A connection silent for ``idle_timeout_s``, or still sending one message
-that long after it began (a trickle that is never quite silent), is closed; one
+order.  A connection silent for ``idle_timeout_s``, still sending one message
+that long after it began (a trickle that is never quite silent), or not reading
+its answers that long (so they cannot be written), is closed; one
 sending a block larger than ``max_message_bytes`` gets AR for it and goes on.
 """
 
@@ -116,6 +117,10 @@ class MllpListener:
                             self.intake.feed, peer, framer.pending)  # fmt: skip
         except (ConnectionError, ssl.SSLError) as error:
             log.info("%s: connection from %s ended: %s", self.intake.feed, peer, error)
+        except _NotReading:
+            log.warning("%s: %s read no answer for %.0f s: closed (what it sent is kept)",
+                        self.intake.feed, peer, idle)  # fmt: skip
+            writer.transport.abort()  # what waits to be written would hold it open
         finally:
             self._connections -= 1
             self._writers.discard(writer)
@@ -133,7 +138,10 @@ class MllpListener:
         out = b"".join(frame(a) for a in answers if a is not None)
         if out:
             writer.write(out)
-            await writer.drain()
+            try:  # a peer that never reads its answers must not hold the socket
+                await asyncio.wait_for(writer.drain(), self.options.idle_timeout_s)
+            except TimeoutError:
+                raise _NotReading from None
         took = time.perf_counter() - arrived
         for _ in decisions:
             self.intake.metrics.latency(self.intake.feed, took)
@@ -154,6 +162,10 @@ class MllpListener:
             if payload is not None:
                 decisions.append(self.intake.decide(payload, peer))
         return decisions
+
+
+class _NotReading(Exception):
+    """The peer left its answers unread for the idle timeout."""
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 from pacsync.connectors.hl7.intake import GroupCommit, Intake
@@ -182,3 +183,33 @@ async def _closed(reader: asyncio.StreamReader) -> bool:
         return await asyncio.wait_for(reader.read(1), 0.001) == b""
     except TimeoutError:
         return False
+
+
+def test_a_sender_that_never_reads_its_acks_is_closed_and_what_it_sent_is_kept() -> None:
+    """Messages streamed by a peer that reads nothing: once the answers cannot be written
+    for the idle timeout, the connection is closed instead of held for ever."""
+
+    async def scenario(port: int, journal: MemoryMessageJournal) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # answers pile up soon
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        _, writer = await asyncio.open_connection(sock=sock)
+        loop = asyncio.get_running_loop()
+        started, closed, number = loop.time(), False, 0
+        while loop.time() - started < 15 and not closed:
+            writer.write(b"".join(frame(adt(f"C{number + n:06d}" + "X" * 150)) for n in range(50)))
+            number += 50
+            try:
+                await asyncio.wait_for(writer.drain(), 0.2)
+            except TimeoutError:  # the listener reads no more: it is stuck writing answers
+                continue
+            except ConnectionError:
+                closed = True
+        assert closed, "a peer that never reads its answers held the connection"
+        writer.close()
+
+    journal = serve(scenario, idle_timeout_s=0.5)
+    kept = journal.control_ids()
+    assert len(kept) > 100
+    assert len(set(kept)) == len(kept)
