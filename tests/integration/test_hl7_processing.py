@@ -154,6 +154,7 @@ def _search_the_log_from_the_cli(pacsync: Any, journal: MessageStore) -> None:
     by_patient = {m.control_id for m in everything if m.patient_id == "PMS00412"}
     assert by_patient
     assert shown("--patient", "PMS00412") == by_patient
+    assert shown("--patient", "PMS00999") == {"BROKEN-1"}  # failed, still found by patient
     oru = {m.control_id for m in everything if m.kind.startswith("ORU")}
     assert oru
     assert shown("--type", "ORU") == oru

@@ -20,7 +20,7 @@ from pacsync import bootstrap
 from pacsync.bootstrap import hl7_routes
 from pacsync.bootstrap.hl7_acks import AcknowledgingInbox
 from pacsync.connectors.fhir.from_hl7 import fhir_resources
-from pacsync.connectors.hl7.records import parse_message
+from pacsync.connectors.hl7.records import parse_message, patient_of
 from pacsync.connectors.sql.errors import translated
 from pacsync.db.deliveries import DeliveryStore
 from pacsync.db.fhir_resources import FhirResourceStore
@@ -90,6 +90,7 @@ def process(
         feed=feed,
         should_stop=should_stop,
         progress=progress,
+        identify=patient_of,
     )
 
 

@@ -48,8 +48,10 @@ def process_pending(
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[ProcessCounts], None] = lambda counts: None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    identify: Callable[[str], str | None] = lambda text: None,
 ) -> ProcessCounts:
-    """Process what is pending (of ``feed``, or every feed) until nothing is left."""
+    """Process what is pending (of ``feed``, or every feed) until nothing is left;
+    ``identify`` names the patient of a message that cannot be processed, where it can."""
     counts = ProcessCounts()
     while not should_stop():
         pending = inbox.pending(feed, batch)
@@ -58,10 +60,13 @@ def process_pending(
         parsed: list[tuple[int, ParsedMessage]] = []
         outcomes: list[Settled] = []
         for message in pending:
+            text = None
             try:
-                result = parse(_text(message))
+                text = _text(message)
+                result = parse(text)
             except TerminalError as error:
-                outcomes.append(Settled(message.id, None, _why(error)))
+                patient = identify(text) if text is not None else None
+                outcomes.append(Settled(message.id, patient, _why(error)))
                 counts.failed += 1
                 continue
             parsed.append((message.id, result))

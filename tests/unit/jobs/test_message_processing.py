@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clinical_messages import adt
-from pacsync.connectors.hl7.records import parse_message
+from pacsync.connectors.hl7.records import parse_message, patient_of
 from pacsync.connectors.memory.clinical import MemoryInbox, MemorySink
 from pacsync.errors import StoreUnavailable
 from pacsync.jobs.messages import process_pending
@@ -38,6 +38,16 @@ def test_an_unreadable_message_fails_with_its_code_and_the_batch_goes_on() -> No
     assert "PID-7" in broken["message"]
     assert broken["location"] == "PID-7.1"  # where, for an application ACK's ERR-2
     assert inbox.settled[3].error is not None
+    assert inbox.settled[2].patient_id is None  # nothing told how to find the patient
+
+
+def test_a_message_that_fails_is_still_found_by_its_patient() -> None:
+    broken = adt("C9", patient="P77").replace(b"19700101", b"1970-01-01")
+    inbox = MemoryInbox([broken, b"NOT HL7 AT ALL"])
+    process_pending(inbox, parse_message, MemorySink(), identify=patient_of)
+    assert inbox.settled[1].error is not None
+    assert inbox.settled[1].patient_id == "P77"
+    assert inbox.settled[2].patient_id is None
 
 
 def test_bytes_not_in_the_messages_character_set_fail_as_unreadable() -> None:

@@ -71,3 +71,17 @@ def parse_message(text: str) -> ParsedMessage:
     base = _header(message)
     _, read = _FAMILIES[base.message_type]
     return read(message, base)
+
+
+def patient_of(text: str) -> str | None:
+    """The patient a message is about, read without the rest of it: PID-3's identifier
+    of type MR, else its first (as for a processed message), so a message that cannot be
+    processed is still found by its patient.  None when there is none to read."""
+    try:
+        message = split(text)
+        pid = next((s for s in message.segments if s.name == "PID"), None)
+        found = pid.repetitions(3) if pid is not None else ()
+        chosen = next((r for r in found if r.text(5).upper() == "MR"), found[0] if found else None)
+        return (chosen.text(1) or None) if chosen is not None else None
+    except InvalidHl7Message:
+        return None

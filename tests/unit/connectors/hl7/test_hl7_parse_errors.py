@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hl7_fixture_files import message_text
 
-from pacsync.connectors.hl7.records import SUPPORTED_TRIGGERS, parse_message
+from pacsync.connectors.hl7.records import SUPPORTED_TRIGGERS, parse_message, patient_of
 from pacsync.errors import InvalidHl7Message, TerminalError
 
 MSH = "MSH|^~\\&|APP|FAC|PACSYNC|FAC|20260315143012+0100||{type}|C1|P|2.5.1\r"
@@ -150,3 +150,22 @@ def test_a_hex_escape_is_read_in_the_character_set_of_msh_18() -> None:
     assert latin_name is not None
     assert utf8_name is not None
     assert latin_name.names[0].family == utf8_name.names[0].family == "Renée"
+
+
+@pytest.mark.parametrize(
+    ("segments", "patient"),
+    [
+        ("PID|1||X1^^^H^PI~M2^^^H^MR||Doe^Jo||1970-13-45\r", "M2"),  # the MR one, date unread
+        ("PID|1||X1^^^H^PI~X2^^^H^PI\r", "X1"),  # no MR: the first
+        ("PID|1||\r", None),
+        ("EVN|A01\r", None),  # no PID at all
+    ],
+)
+def test_the_patient_of_a_message_that_cannot_be_read(segments: str, patient: str | None) -> None:
+    text = MSH.format(type="ADT^A01") + segments
+    assert patient_of(text) == patient
+
+
+def test_no_patient_in_what_is_not_hl7() -> None:
+    assert patient_of("NOT HL7 AT ALL") is None
+    assert patient_of("MSH|^^^^|broken") is None
