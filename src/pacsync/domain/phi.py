@@ -3,10 +3,14 @@
 The segments that carry a person's identity (patient, next of kin, guarantor,
 insurance) keep their structure and set ids but every value is masked; other
 segments (orders, results, charges) are shown as they are.  Identifiers shown
-elsewhere keep only their last characters.
+elsewhere keep only their last characters, and the values an error quotes from a
+message (``PID-7.1: '1970-13-45' does not follow ...``) are masked.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 PHI_SEGMENTS = frozenset({"PID", "PD1", "NK1", "GT1", "IN1", "IN2", "IN3", "MRG", "ROL"})
 MASK = "***"
@@ -35,4 +39,18 @@ def mask_message(text: str, separator: str = "|") -> str:
     return "\r".join(lines)
 
 
-__all__ = ["MASK", "PHI_SEGMENTS", "mask_identifier", "mask_message"]
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')  # repr() of a value
+
+
+def mask_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A coded error with every value it quotes masked: what failed and where stay."""
+    if not error:
+        return error
+    masked = dict(error)
+    for name in ("message", "hint"):
+        if isinstance(masked.get(name), str):
+            masked[name] = _QUOTED.sub(f"'{MASK}'", masked[name])
+    return masked
+
+
+__all__ = ["MASK", "PHI_SEGMENTS", "mask_error", "mask_identifier", "mask_message"]

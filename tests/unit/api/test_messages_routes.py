@@ -11,6 +11,8 @@ from pacsync.ports import Settled
 
 from .conftest import Api, problem
 
+QUOTING = "PID-7.1: '19700132' is not a real date"  # an error quoting the message
+
 
 def _journal(api: Api) -> MessageStore:
     journal = MessageStore(api.store.engine)
@@ -19,7 +21,7 @@ def _journal(api: Api) -> MessageStore:
     journal.settle(
         [
             Settled(first.id, "P12345678"),
-            Settled(second.id, None, {"code": "PACS-601", "message": "PID-7: bad date"}),
+            Settled(second.id, None, {"code": "PACS-601", "message": QUOTING}),
         ],
         dt.datetime(2026, 11, 23, 11, 0),
     )
@@ -36,8 +38,16 @@ def test_operators_see_the_log_and_viewers_see_it_de_identified(api: Api) -> Non
     ]
     assert seen[2]["patient_id"] == "P12345678"
     assert seen[1]["error"]["code"] == "PACS-601"
+    assert seen[1]["error"]["message"] == QUOTING
     masked = api.get("/messages", as_=Role.VIEWER).json()["items"]
     assert masked[2]["patient_id"] == "*******78"
+    assert masked[1]["error"] == {
+        "code": "PACS-601",
+        "message": "PID-7.1: '***' is not a real date",
+    }
+    failed_id = seen[1]["id"]
+    one = api.get(f"/messages/{failed_id}", as_=Role.VIEWER).json()
+    assert "19700132" not in str(one)
 
 
 def test_filters_by_type_state_control_id_and_patient(api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pacsync.domain.phi import mask_identifier, mask_message
+from pacsync.domain.phi import mask_error, mask_identifier, mask_message
 
 MESSAGE = (
     "MSH|^~\\&|PMS|CLINIC|||20261123||ADT^A01|C1|P|2.5.1\r"
@@ -29,3 +29,22 @@ def test_identifiers_keep_their_last_characters_when_long_enough() -> None:
     assert mask_identifier("P1") == "**"
     assert mask_identifier("") == ""
     assert mask_identifier(None) is None
+
+
+def test_values_an_error_quotes_from_a_message_are_masked() -> None:
+    error = {
+        "code": "PACS-601",
+        "message": "PID-7.1: '1970-13-45' does not follow YYYY[MM[DD]]",
+        "hint": "Send dates as YYYYMMDD",
+        "location": "PID-7.1",
+    }
+    masked = mask_error(error)
+    assert masked == {**error, "message": "PID-7.1: '***' does not follow YYYY[MM[DD]]"}
+    assert error["message"].startswith("PID-7.1: '1970")  # the stored error is left alone
+
+
+def test_every_kind_of_quoted_value_is_masked() -> None:
+    for value in ("O'Brien", 'say "hi"', "back\\slash", 'it\'s "both"'):
+        masked = mask_error({"message": f"PID-5: {value!r} is not a name"})
+        assert masked == {"message": "PID-5: '***' is not a name"}, value
+    assert mask_error(None) is None

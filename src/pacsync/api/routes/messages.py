@@ -17,7 +17,7 @@ from pacsync.api.deps import AUTHENTICATED, Audit, AuditEntry, StateDep, Viewer
 from pacsync.api.schemas import MAX_OFFSET, Model, UtcTime
 from pacsync.db.messages import LoggedMessage, MessageStore
 from pacsync.domain.access import Principal, Role
-from pacsync.domain.phi import mask_identifier, mask_message
+from pacsync.domain.phi import mask_error, mask_identifier, mask_message
 from pacsync.errors import InvalidRequest, NotFound
 
 router = APIRouter(prefix="/messages", tags=["messages"], responses=AUTHENTICATED)
@@ -45,15 +45,14 @@ class Message(Model):
 
     @classmethod
     def of(cls, row: LoggedMessage, who: Principal) -> Message:
-        patient = (
-            row.patient_id if who.role.allows(Role.OPERATOR) else mask_identifier(row.patient_id)
-        )
+        operator = who.role.allows(Role.OPERATOR)
+        patient = row.patient_id if operator else mask_identifier(row.patient_id)
         return cls(
             id=row.id, feed=row.feed, sender=row.sender, control_id=row.control_id,
             type=row.kind, version=row.version, peer=row.peer, received_at=row.received_at,
             size=row.size, ack=row.ack_code, state=row.state,
             reason=row.reason, patient_id=patient, processed_at=row.processed_at,
-            attempts=row.attempts, error=row.error,
+            attempts=row.attempts, error=row.error if operator else mask_error(row.error),
         )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ showing what the store holds."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from pathlib import Path
@@ -13,11 +14,14 @@ import jwt
 import pytest
 
 from api.conftest import Api, TestClient, settings_for
+from clinical_messages import incoming
 from pacsync import bootstrap
 from pacsync.api.app import create_app
 from pacsync.api.dashboard.session import COOKIE, Session
+from pacsync.db.messages import MessageStore
 from pacsync.domain.access import Role
 from pacsync.errors import PacsyncError
+from pacsync.ports import Settled
 from pacsync.security.secrets import SecretBox
 
 PAGES = ["/", "/pacs-sync", "/jobs", "/conflicts", "/webhooks", "/imaging", "/messages", "/audit"]
@@ -228,3 +232,20 @@ def test_a_password_written_in_a_pipeline_file_is_never_shown(api: Api) -> None:
     assert "hunter2" not in page
     assert 'id="pipeline-locked"' in page
     assert 'id="save-pipeline"' not in page
+
+
+def test_a_viewer_sees_a_failed_message_de_identified_with_its_error(api: Api) -> None:
+    journal = MessageStore(api.store.engine)
+    journal.keep([incoming("F1")])
+    (pending,) = journal.pending(None, 10)
+    why = {"code": "PACS-601", "message": "PID-7.1: '19700132' is not a real date"}
+    journal.settle([Settled(pending.id, "P100", why)], dt.datetime(2026, 11, 23, 11, 0))
+    login(api, Role.VIEWER)
+    text = api.client.get(f"/messages/{pending.id}").text
+    assert "PACS-601" in text
+    for identifying in ("19700132", "Doe", "P100"):
+        assert identifying not in text, identifying
+    login(api, Role.OPERATOR)
+    text = api.client.get(f"/messages/{pending.id}").text
+    assert "19700132" in text
+    assert "Doe" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -25,7 +27,7 @@ def messages_page(request: Request, caller: CallerDep) -> HTMLResponse:
 def message_page(request: Request, caller: CallerDep, message_id: int) -> HTMLResponse:
     from pacsync.api.dashboard.hl7_fields import segments
     from pacsync.db.messages import MessageStore
-    from pacsync.domain.phi import mask_message
+    from pacsync.domain.phi import mask_error, mask_message
 
     state = state_of(request)
     store = MessageStore(state.store.engine)
@@ -37,5 +39,6 @@ def message_page(request: Request, caller: CallerDep, message_id: int) -> HTMLRe
     text = payload.decode(encoding, errors="replace")
     if not caller.can_operate:
         text = mask_message(text, text[3:4] or "|")
+        row = replace(row, error=mask_error(row.error))
     audit_read(request, caller, "message.read", str(message_id))
     return render(request, "message.html", caller, message=row, segments=segments(text))
