@@ -109,7 +109,7 @@ def _compatible(have: types.TypeEngine[Any], want: types.TypeEngine[Any]) -> boo
             return "bool"
         if isinstance(t, types.Integer):
             return "int"
-        if isinstance(t, types.Numeric):
+        if isinstance(t, types.Numeric | types.Float):  # Float is no Numeric in SQLAlchemy 2.1
             return "number"
         if isinstance(t, types.DateTime | types.Date):
             return "time"
