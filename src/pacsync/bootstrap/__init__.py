@@ -15,6 +15,7 @@ from pacsync.config import Settings, find_pipeline, load_pipeline
 from pacsync.connectors.files.drops import FolderDrops
 from pacsync.connectors.hl7.destination import MllpDestination
 from pacsync.connectors.hl7.sender import MllpPeer, MllpSender
+from pacsync.connectors.sql.bulk_load import SqlBulkLoad
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.source import SqlSource
@@ -142,6 +143,16 @@ def destination(
         )
     engine = make_engine(conn.url, connect_timeout=conn.connect_timeout, **conn.options)
     return SqlDestination(spec, engine, connection_name=name)
+
+
+def bulk_load(
+    source: SqlSource | None, destination: SqlDestination | MllpDestination
+) -> SqlBulkLoad | None:
+    """Fresh full loads done by the databases themselves, where both are PostgreSQL."""
+    if source is None or not isinstance(destination, SqlDestination):
+        return None
+    names = source.engine.dialect.name, destination.engine.dialect.name
+    return SqlBulkLoad(source, destination) if names == ("postgresql", "postgresql") else None
 
 
 class ProcessPartitionRunner:

@@ -137,6 +137,7 @@ class SqlSyncSteps:
             should_stop=self._stop_check(job_id),
             runner=bootstrap.ProcessPartitionRunner(self.settings),
             deadline=request.get("deadline"),
+            bulk=bootstrap.bulk_load(opened.source, opened.destination),
         )
         run_entity(ctx, result, entity, mode)
         return self._entity_done(job_id, opened, result)

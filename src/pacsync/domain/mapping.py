@@ -60,7 +60,12 @@ def mapping_version(entity: EntitySpec) -> str:
     shape = entity.model_dump(
         mode="json",
         by_alias=True,
-        exclude={"strategy": True, "batch_size": True, "cursor": {"overlap", "key_check_every"}},
+        exclude={
+            "strategy": True,
+            "batch_size": True,
+            "pushdown": True,
+            "cursor": {"overlap", "key_check_every"},
+        },
     )
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -266,6 +266,9 @@ class EntitySpec(Spec):
         le=16,
         description="Processes for a full load into an empty target (integer key, no unique rule)",
     )
+    pushdown: bool = Field(
+        True, description="Let a PostgreSQL source map and check the rows of a fresh full load"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> EntitySpec:

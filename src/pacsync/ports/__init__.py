@@ -20,6 +20,7 @@ from pacsync.domain.circuit import CircuitState
 from pacsync.domain.drops import FileIdentity, FileRecord, FileReport
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row
 from pacsync.domain.spec import PipelineSpec
+from pacsync.ports.bulk_load import BulkLoad as BulkLoad
 from pacsync.ports.fhir import FhirParams as FhirParams
 from pacsync.ports.fhir import FhirServer as FhirServer
 from pacsync.ports.fhir import LocalFhirResources as LocalFhirResources

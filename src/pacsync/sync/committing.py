@@ -33,9 +33,14 @@ class CommitsBatches:
     def commit(self, batch: WriteBatch, checkpoint: Checkpoint, *, closing: bool = False) -> None:
         """Write the batch with its checkpoint in one transaction (``closing``: the
         run's last; the limits are not checked after it)."""
-        self.counts.deleted += len(batch.deletes)
         batch.checkpoint = checkpoint
         self.destination.write(self.name, batch)
+        self.committed(batch, closing=closing)
+
+    def committed(self, batch: WriteBatch, *, closing: bool = False) -> None:
+        """What follows a batch's write: its dead letters settled, progress told and,
+        unless ``closing``, the limits checked."""
+        self.counts.deleted += len(batch.deletes)
         if self.parked and (batch.rows or batch.deletes):
             self._resolve_parked(batch)
         self.counts.batches += 1

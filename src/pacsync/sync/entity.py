@@ -31,6 +31,7 @@ from pacsync.domain.records import EntityCounts, Key, Row
 from pacsync.domain.spec import EntitySpec, PipelineSpec
 from pacsync.domain.validation import Validator
 from pacsync.ports import (
+    BulkLoad,
     DeadLetters,
     Destination,
     PartitionRunner,
@@ -38,7 +39,7 @@ from pacsync.ports import (
     Source,
     WriteBatch,
 )
-from pacsync.sync import partition
+from pacsync.sync import bulk_full, partition
 from pacsync.sync.batch import BatchProcessor
 from pacsync.sync.committing import CommitsBatches, jsonish
 
@@ -61,9 +62,10 @@ class EntitySync(CommitsBatches):
         deadline: float | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         runner: PartitionRunner | None = None,
+        bulk: BulkLoad | None = None,
     ) -> None:
         self.spec = spec
-        self.runner = runner
+        self.runner, self.bulk = runner, bulk
         self.job_id = job_id
         self.name = entity
         self.entity: EntitySpec = spec.entities[entity]
@@ -197,12 +199,15 @@ class EntitySync(CommitsBatches):
         self.progress.entity_started(self.name, self.source.count(self.name), "full")
         existing = None if checkpoint.fresh else self.destination.fingerprints(self.name)
         rewrite = bool(checkpoint.extra.get("rewrite"))
-        for rows in self.source.read(
-            self.name, after_key=checkpoint.after_key, batch_size=self.batch_size
-        ):
-            batch = self.processor.process(rows, self.counts, existing, rewrite=rewrite)
-            checkpoint = checkpoint.advance(after_key=self.mapper.source_key(rows[-1]))
-            self.commit(batch, checkpoint)
+        if self.bulk is not None and bulk_full.accepts(self, self.bulk, checkpoint):
+            checkpoint = bulk_full.load(self, self.bulk, checkpoint)
+        else:
+            for rows in self.source.read(
+                self.name, after_key=checkpoint.after_key, batch_size=self.batch_size
+            ):
+                batch = self.processor.process(rows, self.counts, existing, rewrite=rewrite)
+                checkpoint = checkpoint.advance(after_key=self.mapper.source_key(rows[-1]))
+                self.commit(batch, checkpoint)
         deletes: list[Key] = []
         if not checkpoint.fresh and self.entity.deletes == "detect":
             deletes = self._missing_keys(existing or {})

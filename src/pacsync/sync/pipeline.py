@@ -17,6 +17,7 @@ from pacsync.domain.records import EntityCounts
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import ConfigError, JobInterrupted, PacsyncError
 from pacsync.ports import (
+    BulkLoad,
     DeadLetters,
     Destination,
     JobLog,
@@ -121,6 +122,7 @@ class RunContext:
     flush_s: float = 1.0
     runner: PartitionRunner | None = None
     deadline: float | None = None  # wall-clock (epoch seconds) end of the job's time budget
+    bulk: BulkLoad | None = None  # fresh full loads done between the databases, where exact
 
 
 def run_entity(ctx: RunContext, result: RunResult, name: str, mode: Mode) -> None:
@@ -141,6 +143,7 @@ def run_entity(ctx: RunContext, result: RunResult, name: str, mode: Mode) -> Non
             deadline=monotonic_deadline(ctx.deadline),
             should_stop=ctx.should_stop,
             runner=ctx.runner,
+            bulk=ctx.bulk,
         )
         result.entities[name] = sync.run(mode)
         result.modes[name] = sync.mode_run

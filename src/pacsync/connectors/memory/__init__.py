@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pacsync.connectors.memory.bulk_load import MemoryBulkLoad
 from pacsync.connectors.memory.circuits import MemoryCircuitStore
 from pacsync.connectors.memory.dead_letters import DeadLetter, MemoryDeadLetters
 from pacsync.connectors.memory.destination import MemoryDestination, WriteRejected
@@ -25,6 +26,7 @@ from pacsync.connectors.memory.webhooks import MemoryDeliveryLog, MemoryWebhookS
 
 __all__ = [
     "DeadLetter",
+    "MemoryBulkLoad",
     "MemoryCatalog",
     "MemoryCircuitStore",
     "MemoryDeadLetters",

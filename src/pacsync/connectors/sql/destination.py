@@ -8,10 +8,21 @@ same database, so rows, record state and checkpoint commit together.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from pacsync.connectors.sql import schema
 from pacsync.connectors.sql.dialects import server_side_cursor
@@ -126,12 +137,26 @@ class SqlDestination:
         return set(self.lookup(entity, keys))
 
     def write(self, entity: str, batch: WriteBatch) -> None:
+        self.write_with(entity, lambda conn, table, now: batch)
+
+    def write_with(
+        self, entity: str, first: Callable[[Connection, Table, dt.datetime], WriteBatch]
+    ) -> None:
+        """Write the batch ``first`` returns in the transaction it may write rows into
+        (it is given the connection, the target table and the sync time)."""
         table, key_names = self.tables[entity], self.keys[entity]
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         tail: tuple[Any, ...] = (now, None) if self.soft else (now,)
-        rows = [(*row, fp, *tail) for row, fp in zip(batch.rows, batch.fingerprints, strict=True)]
         with translated(self.where), self.engine.begin() as conn:
-            write_rows(conn, table, key_names, rows, insert_only=batch.insert_only)
+            batch = first(conn, table, now)
+            rows = zip(batch.rows, batch.fingerprints, strict=True)
+            write_rows(
+                conn,
+                table,
+                key_names,
+                [(*row, fp, *tail) for row, fp in rows],
+                insert_only=batch.insert_only,
+            )
             for chunk in _chunks(batch.deletes):
                 where = key_filter(table, key_names, chunk, conn.dialect.name)
                 if self.soft:

@@ -92,7 +92,7 @@ class SqlSource:
         self.where = f"source '{connection_name}'"
         self._queries: dict[str, EntityQuery] = {}
 
-    def _query(self, entity: str) -> EntityQuery:
+    def query(self, entity: str) -> EntityQuery:
         if entity not in self._queries:
             spec = self.spec.entities[entity]
             with translated(self.where):
@@ -115,14 +115,14 @@ class SqlSource:
                 else "SELECT 1 FROM RDB$DATABASE"
             )
         for entity in self.spec.entities:
-            self._query(entity)
+            self.query(entity)
 
     def columns(self, entity: str) -> list[str]:
-        return [c.name for c in self._query(entity).columns]
+        return [c.name for c in self.query(entity).columns]
 
     def scales(self, entity: str) -> dict[str, int]:
         found = {}
-        for column in self._query(entity).columns:
+        for column in self.query(entity).columns:
             kind = column.type
             if not isinstance(kind, Numeric) or isinstance(kind, Float):
                 continue
@@ -131,14 +131,14 @@ class SqlSource:
         return found
 
     def count(self, entity: str) -> int:
-        q = self._query(entity)
+        q = self.query(entity)
         with translated(self.where), self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(q.table)).scalar_one())
 
     def read(
         self, entity: str, *, after_key: Key | None, batch_size: int, up_to: Key | None = None
     ) -> Iterator[list[Row]]:
-        q = self._query(entity)
+        q = self.query(entity)
         stmt = q.rows().order_by(*q.keys)
         if after_key is not None:
             stmt = stmt.where(q.after(after_key))
@@ -149,7 +149,7 @@ class SqlSource:
     def read_fingerprints(
         self, entity: str, batch_size: int, *, ordered: bool = False
     ) -> Iterator[list[Row]]:
-        q = self._query(entity)
+        q = self.query(entity)
         width = len(q.keys)
         if q.fingerprint is not None:
             stmt = select(*q.keys, q.fingerprint)
@@ -160,14 +160,14 @@ class SqlSource:
             yield [(*r[:width], r[-1]) for r in rows]
 
     def key_range(self, entity: str) -> tuple[Any, Any]:
-        q = self._query(entity)
+        q = self.query(entity)
         stmt = select(func.min(q.keys[0]), func.max(q.keys[0]))
         for batch in self._stream(stmt, 1, False):
             return batch[0][0], batch[0][1]
         return None, None
 
     def read_keys(self, entity: str, keys: Sequence[Key]) -> list[Row]:
-        q = self._query(entity)
+        q = self.query(entity)
         out: list[Row] = []
         step = 1000 if self.engine.dialect.name == "mssql" else 10_000
         for start in range(0, len(keys), step):
@@ -178,7 +178,7 @@ class SqlSource:
         return out
 
     def cursor_bound(self, entity: str) -> Any:
-        q = self._query(entity)
+        q = self.query(entity)
         assert q.cursor is not None
         assert q.entity.cursor is not None
         if not dialects.is_rowversion(self.engine.dialect, q.cursor, q.entity.cursor.kind):
@@ -186,12 +186,12 @@ class SqlSource:
         return self._scalar(dialects.cursor_bound_query(self.engine.dialect))
 
     def cursor_max(self, entity: str) -> Any:
-        q = self._query(entity)
+        q = self.query(entity)
         assert q.cursor is not None
         return self._scalar(select(func.max(q.cursor)))
 
     def read_since(self, entity: str, low: Any, high: Any, batch_size: int) -> Iterator[list[Row]]:
-        q = self._query(entity)
+        q = self.query(entity)
         assert q.cursor is not None
         stmt = q.rows().order_by(q.cursor, *q.keys)
         if low is not None:
@@ -220,7 +220,7 @@ class SqlSource:
         return self._changes(q, since, batch_size)
 
     def orphans(self, entity: str, column: str, parent: str) -> int:
-        child, mother = self._query(entity), self._query(parent)
+        child, mother = self.query(entity), self.query(parent)
         child_col = next(c for c in child.columns if c.name.lower() == column.lower())
         parent_key = mother.keys[0]
         stmt = (
@@ -276,7 +276,7 @@ class SqlSource:
                 f"{self.engine.dialect.name}",
                 hint="Use strategy cursor (a rowversion/updated_at column) or hash_diff.",
             )
-        return self._query(entity)
+        return self.query(entity)
 
     def _table_ref(self, q: EntityQuery) -> str:
         quote = self.engine.dialect.identifier_preparer.quote
