@@ -34,6 +34,7 @@ from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.domain.mapping import Mapper
 from pacsync.domain.spec import EntitySpec
 from pacsync.ports.bulk_load import Finish
+from pacsync.sync import bulk_full
 from pacsync.sync.entity import EntitySync
 from pacsync.sync.pipeline import NullProgress
 
@@ -213,8 +214,9 @@ def _nan(value: Any) -> bool:
 
 
 def test_the_source_computes_what_the_row_path_would(
-    new_pg_url: Callable[[], str], tmp_path: Path
+    new_pg_url: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(bulk_full, "RANGE_BATCHES", 1)  # key ranges of 250 rows
     source, pushed_into, rowwise_into = new_pg_url(), new_pg_url(), new_pg_url()
     _fill(source, _legacy_rows(ROWS, seed=7))
 

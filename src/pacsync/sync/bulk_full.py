@@ -31,13 +31,23 @@ def accepts(sync: EntitySync, bulk: BulkLoad | None, checkpoint: Checkpoint) -> 
     )
 
 
+RANGE_BATCHES = 20  # a range holds this many batches of rows...
+RANGE_CAP = 100_000  # ...up to this many: each range costs a few round trips and a commit
+
+
+def range_rows(batch_size: int) -> int:
+    """Rows per key range: the row path's share of a range is held in memory at once."""
+    return max(batch_size, min(RANGE_CAP, RANGE_BATCHES * batch_size))
+
+
 def load(sync: EntitySync, bulk: BulkLoad, checkpoint: Checkpoint) -> Checkpoint:
     """Every key range after the checkpoint's; the last checkpoint written."""
     state = _Ranges(sync, checkpoint)
     after = checkpoint.after_key
+    size = range_rows(sync.batch_size)
     while True:
         before = after
-        after, copied = bulk.load(sync.name, before, sync.batch_size, state.finish)
+        after, copied = bulk.load(sync.name, before, size, state.finish)
         sync.counts.read += copied
         sync.counts.inserted += copied
         _settle_copied(sync, before, after, state.handed)

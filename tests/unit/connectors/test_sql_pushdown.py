@@ -62,6 +62,7 @@ def test_a_plain_mapping_is_translated_with_its_conditions_and_rules() -> None:
             "amount": {"from": "amount", "type": "decimal", "scale": 2},
             "rate": {"from": "rate", "type": "decimal", "scale": 2},
             "small": {"from": "small", "type": "integer"},
+            "note": {"from": "note", "length": 30},
         },
         validate=[
             {"field": "code", "rule": "required"},
@@ -69,18 +70,19 @@ def test_a_plain_mapping_is_translated_with_its_conditions_and_rules() -> None:
             {"field": "name", "rule": "enum", "values": ["A", "B"]},
         ],
     )
-    assert pushed.casts == ["bigint", "text", "text", "numeric", "numeric", "integer"]
+    assert pushed.casts == ["bigint", "text", "text", "numeric", "numeric", "integer", "text"]
     assert pushed.values[1] == 'upper((btrim(code::text)) COLLATE "C")'  # padding trimmed away
-    assert pushed.values[2].startswith("COALESCE(initcap(btrim(name)")
+    assert pushed.values[2].startswith("COALESCE(initcap((btrim(name))")
     assert pushed.values[3] == "amount"  # the column's scale already: no rounding
     assert pushed.values[4] == "round(rate::numeric, 2)"
     assert pushed.exact[0] == "concat(code, name) !~ '[^ -~]'"
     assert "name !~ '[^A-Za-z ]|  '" in pushed.exact[1]
     assert "abs(rate::numeric) < 1e26::numeric" in pushed.exact[2]
+    # code's 8 characters cannot exceed its length; a text column can
     assert pushed.rules == [
-        "char_length(v1) <= 8",
+        "char_length(v6) <= 30",
         "btrim(v1) <> ''",
-        "(v5 IS NULL OR (v5 >= '0'::numeric AND v5 <= '100'::numeric))",
+        "(v5 IS NULL OR (v5 >= 0 AND v5 <= 100))",
         "(v2 IS NULL OR (v2 COLLATE \"C\") IN ('A', 'B'))",
     ]
 
@@ -89,6 +91,14 @@ def test_a_padded_column_without_trim_keeps_its_padding() -> None:
     pushed = _plan({"code": {"from": "code"}})
     assert pushed.values[1] == "rpad(code::text, 8)"
     assert pushed.exact == []
+
+
+def test_five_digits_skip_the_regular_expression_of_zip5() -> None:
+    pushed = _plan({"zip": {"from": "name", "transforms": ["zip5"], "length": 5}})
+    assert pushed.values[1].startswith(
+        "(CASE WHEN char_length(name) = 5 AND translate(name, '0123456789', '') = '' THEN name"
+    )
+    assert pushed.rules == []  # zip5 gives at most five characters
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,17 @@ import pytest
 from pacsync.connectors.memory import MemoryBulkLoad
 from pacsync.domain.records import Row
 from pacsync.errors import StoreUnavailable
+from pacsync.sync import bulk_full
 
 Make = Callable[..., Any]
+
+
+@pytest.fixture(autouse=True)
+def one_batch_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key ranges of one batch, so 25 parcels take three."""
+    monkeypatch.setattr(bulk_full, "RANGE_BATCHES", 1)
+
+
 BLANK = {4, 9, 16}  # parcels whose address is blank: the required rule parks them
 
 
@@ -104,3 +113,13 @@ def test_a_fresh_load_settles_the_open_letters_of_records_now_valid(parcels: Mak
     assert len(world.destination.live("parcel")) == 24
     # 4 went across, 9 by the row path: both settled; 16 failed again
     assert _parked(world) == {("parcel", (16,), "required")}
+
+
+def test_a_range_holds_twenty_batches_up_to_a_hundred_thousand_rows() -> None:
+    assert bulk_full.range_rows(10) == 10  # RANGE_BATCHES is 1 in this module
+    bulk_full.RANGE_BATCHES = 20
+    try:
+        assert [bulk_full.range_rows(n) for n in (10, 5_000, 20_000)] == [200, 100_000, 100_000]
+        assert bulk_full.range_rows(100_000) == 100_000
+    finally:
+        bulk_full.RANGE_BATCHES = 1

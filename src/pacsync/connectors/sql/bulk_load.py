@@ -11,14 +11,12 @@ copied rows, the row path's rows and the checkpoint commit together.
 from __future__ import annotations
 
 import datetime as dt
-import select
-from typing import Any
 
 import psycopg
-from psycopg import pq
 from sqlalchemy import Connection, Table
 
 from pacsync.connectors.sql import pushdown
+from pacsync.connectors.sql.copy_relay import relay
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.errors import translate
 from pacsync.connectors.sql.source import SqlSource
@@ -26,7 +24,7 @@ from pacsync.domain.records import Key, Row
 from pacsync.ports import WriteBatch
 from pacsync.ports.bulk_load import Finish
 
-BLOCK = 256 * 1024  # COPY data handed to the target at a time
+STREAMS = 2  # source backends computing a range's rows at once
 
 
 class SqlBulkLoad:
@@ -51,7 +49,7 @@ class SqlBulkLoad:
 
         def copy_in(conn: Connection, table: Table, now: dt.datetime) -> WriteBatch:
             nonlocal copied
-            copied = self._copy(conn, table, now, entity, after=after, upto=upto)
+            copied = self._copy(conn, table, now, entity, after=after, upto=upto, size=size)
             # a full range that copied whole has nothing left for the row path
             whole = upto is not None and copied == size
             return finish([] if whole else self._remainder(entity, after, upto), upto)
@@ -87,19 +85,23 @@ class SqlBulkLoad:
         *,
         after: Key | None,
         upto: Key | None,
+        size: int,
     ) -> int:
-        """COPY the range's passing rows from the source into ``table``; how many."""
+        """COPY the range's passing rows from the source into ``table``; how many.  The
+        range is read in halves by two source backends at once."""
         plan = self._ready(entity)
         values = [f"v{i}::{cast}" for i, cast in enumerate(plan.casts)]
         tail = [pushdown.literal(now.isoformat(sep=" ")) + "::timestamp"]
         if self.destination.soft:
             tail.append("NULL::timestamp")
-        inner = self._inner(entity, after, upto, [], fenced=True)
-        stmt = (
+        middle = self._bound(entity, after, max(1, size // STREAMS))
+        halves = [(after, upto)] if middle is None else [(after, middle), (middle, upto)]
+        statements = [
             f"COPY (SELECT {', '.join(values)}, _fp::text, {', '.join(tail)} "
-            f"FROM ({inner}) AS s WHERE {self._passes(entity)} IS TRUE) "
-            "TO STDOUT (FORMAT BINARY)"
-        )
+            f"FROM ({self._inner(entity, low, high, [], fenced=True)}) AS s "
+            f"WHERE {self._passes(entity)} IS TRUE) TO STDOUT (FORMAT BINARY)"
+            for low, high in halves
+        ]
         preparer = conn.dialect.identifier_preparer
         columns = ", ".join(preparer.quote(c.name) for c in table.columns)
         raw = conn.connection.driver_connection
@@ -108,7 +110,7 @@ class SqlBulkLoad:
             with raw.cursor() as cur:
                 copy_sql = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN "
                 with cur.copy(copy_sql + "(FORMAT BINARY)") as into:
-                    self._relay(stmt, into)
+                    relay(self.source.engine, statements, into, self.source.where)
                 return int(cur.rowcount)
         except psycopg.Error as exc:
             raise translate(exc, self.destination.where) from exc
@@ -201,52 +203,3 @@ class SqlBulkLoad:
             raise translate(exc, self.source.where) from exc
         finally:
             raw.close()
-
-    def _relay(self, stmt: str, into: psycopg.Copy) -> None:
-        """Run the source's COPY TO and write its data into ``into`` in blocks."""
-        raw = self.source.engine.raw_connection()
-        finished = False
-        try:
-            conn = raw.driver_connection
-            assert isinstance(conn, psycopg.Connection)
-            pgconn = conn.pgconn
-            pgconn.send_query(stmt.encode(conn.info.encoding))
-            started = pgconn.get_result()
-            if started is None or started.status != pq.ExecStatus.COPY_OUT:
-                raise self._failed(started, conn)
-            parts: list[Any] = []
-            size = 0
-            while True:
-                length, data = pgconn.get_copy_data(1)
-                if length > 0:
-                    parts.append(data)
-                    size += length
-                    if size >= BLOCK:
-                        into.write(b"".join(parts))
-                        parts, size = [], 0
-                elif length == 0:  # nothing yet: wait for the socket without the GIL
-                    select.select([pgconn.socket], [], [], 1.0)
-                    pgconn.consume_input()
-                else:
-                    break
-            if parts:
-                into.write(b"".join(parts))
-            ended = pgconn.get_result()
-            while pgconn.get_result() is not None:
-                pass
-            if ended is None or ended.status != pq.ExecStatus.COMMAND_OK:
-                raise self._failed(ended, conn)
-            finished = True
-        except psycopg.Error as exc:
-            raise translate(exc, self.source.where) from exc
-        finally:
-            if finished:
-                raw.close()
-            else:  # mid-COPY: the connection cannot go back to the pool
-                raw.invalidate()
-
-    @staticmethod
-    def _failed(result: pq.abc.PGresult | None, conn: psycopg.Connection[Any]) -> psycopg.Error:
-        if result is None:
-            return psycopg.OperationalError("the source ended the COPY without a result")
-        return psycopg.errors.error_from_result(result, encoding=conn.info.encoding)

@@ -77,7 +77,10 @@ def plan(
         raise NotPushable("the entity has a filter")
     by_name = {c.name: c for c in columns}
     required = {r.field for r in entity.validate_ if r.rule == "required"}
-    values, casts, exact, rules = [], [], [], []
+    values: list[str] = []
+    casts: list[str] = []
+    exact: list[str] = []
+    rules: list[str] = []
     printable: list[str] = []  # columns whose text must be printable ASCII
     for name, spec in entity.fields.items():
         column = by_name.get(spec.source or "")
@@ -85,7 +88,9 @@ def plan(
             raise NotPushable(f"field '{name}' is not a plain column")
         if name in entity.key_fields and (spec.transforms or spec.default is not None):
             raise NotPushable(f"key field '{name}' is not a plain copy of its column")
-        value, conditions = _field(name, spec, quote(column.name), column.type)
+        value, conditions, longest = _field(name, spec, quote(column.name), column.type)
+        if spec.type == "string" and spec.length and (longest is None or longest > spec.length):
+            rules.append(f"char_length(v{len(values)}) <= {int(spec.length)}")
         if spec.transforms or (name in required and spec.type in ("string", "text")):
             printable.append(quote(column.name))
         values.append(value)
@@ -94,9 +99,6 @@ def plan(
     if printable:  # one test for them all (concat skips nulls)
         exact.insert(0, f"concat({', '.join(printable)}) !~ {_NOT_PRINTABLE}")
     position = {name: i for i, name in enumerate(entity.fields)}
-    for i, spec in enumerate(entity.fields.values()):
-        if spec.type == "string" and spec.length:
-            rules.append(f"char_length(v{i}) <= {int(spec.length)}")
     for rule in entity.validate_:
         index = position[rule.field]
         rules.append(_rule(rule, f"v{index}", entity.fields[rule.field].type))
@@ -133,8 +135,11 @@ def _kind(column_type: types.TypeEngine[Any]) -> tuple[str, int | None]:
 
 def _field(
     name: str, spec: FieldSpec, column: str, column_type: types.TypeEngine[Any]
-) -> tuple[str, list[str]]:
+) -> tuple[str, list[str], int | None]:
+    """The field's SQL, the conditions it is exact under, and the longest text it gives
+    (None: not known, or not text)."""
     kind, size = _kind(column_type)
+    longest = size if kind == "char" else getattr(column_type, "length", None)
     if spec.lookup is not None:
         raise NotPushable(f"field '{name}' uses a lookup")
     value, conditions = column, list[str]()
@@ -147,23 +152,45 @@ def _field(
     if spec.transforms:
         if kind not in ("char", "text"):
             raise NotPushable(f"field '{name}' transforms a {kind} column")
+        before: str | dict[str, Any] | None = None
         for item in spec.transforms:
-            value = _transform(name, item, value, conditions)
+            value = _transform(name, item, value, conditions, trimmed=before in _TRIMMING)
+            longest = _longest(item, longest)
+            before = item
     if spec.default is not None:
         value = _default(name, spec, value)
+        longest = None if longest is None else max(longest, len(str(spec.default)))
     value, more = _cast(name, spec, value, kind, size)
-    return value, conditions + more
+    return value, conditions + more, longest
 
 
-def _transform(name: str, item: str | dict[str, Any], value: str, conditions: list[str]) -> str:
-    """One transform on printable ASCII text (:func:`plan` makes that a condition)."""
+_TRIMMING = ("trim", "collapse_spaces")
+
+
+def _longest(item: str | dict[str, Any], longest: int | None) -> int | None:
+    """The longest text a transform gives from text of at most ``longest`` characters."""
+    if item == "zip5":
+        return 5
+    if item == "zip":
+        return 10
+    if isinstance(item, dict):  # replace: only no longer when the new text is no longer
+        old, new = item["replace"]
+        return longest if len(new) <= len(old) else None
+    return longest  # trimming, case, title, collapsing, digits: never longer on ASCII
+
+
+def _transform(
+    name: str, item: str | dict[str, Any], value: str, conditions: list[str], *, trimmed: bool
+) -> str:
+    """One transform on printable ASCII text (:func:`plan` makes that a condition);
+    ``trimmed``: the value has no spaces at its ends already."""
     if item == "trim":
         return f"btrim({value})"
     if item in ("upper", "lower"):
         return f'{item}(({value}) COLLATE "C")'
     if item == "title":
         conditions.append(f"({value} IS NULL OR {value} !~ {_NOT_WORDS})")
-        return f'initcap(btrim({value}) COLLATE "C")'
+        return f'initcap(({value if trimmed else f"btrim({value})"}) COLLATE "C")'
     if item == "collapse_spaces":
         return f"btrim(regexp_replace({value}, ' {{2,}}', ' ', 'g'))"
     if item == "empty_to_null":
@@ -172,11 +199,16 @@ def _transform(name: str, item: str | dict[str, Any], value: str, conditions: li
         digits = f"regexp_replace({value}, '[^0-9]', '', 'g')"
         if item == "digits":
             return digits
-        five = f"(CASE WHEN char_length({digits}) >= 5 THEN left({digits}, 5) END)"
-        if item == "zip5":
-            return five
+        five = f"CASE WHEN char_length({digits}) >= 5 THEN left({digits}, 5) END"
         nine = f"left({digits}, 5) || '-' || right({digits}, 4)"
-        return f"(CASE WHEN char_length({digits}) = 9 THEN {nine} ELSE {five} END)"
+        slow = (
+            five
+            if item == "zip5"
+            else f"CASE WHEN char_length({digits}) = 9 THEN {nine} ELSE {five} END"
+        )
+        # five digits and nothing else, the common case, without a regular expression
+        plain = f"char_length({value}) = 5 AND translate({value}, '0123456789', '') = ''"
+        return f"(CASE WHEN {plain} THEN {value} ELSE {slow} END)"
     if isinstance(item, dict) and set(item) == {"replace"}:
         old, new = item["replace"]
         if isinstance(old, str) and isinstance(new, str) and old:
@@ -240,15 +272,21 @@ def _rule(rule: RuleSpec, v: str, field_type: str) -> str:
         if field_type in ("integer", "bigint") and allowed and all(type(a) is int for a in allowed):
             return f"({v} IS NULL OR {v} IN ({', '.join(str(a) for a in allowed)}))"
     if rule.rule == "range" and numeric:
-        return _bounds(v, rule)
+        return _bounds(v, rule, whole=field_type in ("integer", "bigint"))
     if rule.rule == "length" and textual:
-        return _bounds(f"char_length({v})", rule)
+        return _bounds(f"char_length({v})", rule, whole=True)
     raise NotPushable(f"rule '{rule.rule}' on field '{rule.field}' has no exact SQL form")
 
 
-def _bounds(measure: str, rule: RuleSpec) -> str:
-    checks = [f"{measure} >= {literal(rule.min)}"] if rule.min is not None else []
+def _bounds(measure: str, rule: RuleSpec, *, whole: bool) -> str:
+    """``whole``: the measure is an integer, compared with whole bounds as integers (a
+    numeric literal would make the database convert every value)."""
+
+    def bound(limit: float) -> str:
+        return str(int(limit)) if whole and float(limit).is_integer() else literal(limit)
+
+    checks = [f"{measure} >= {bound(rule.min)}"] if rule.min is not None else []
     if rule.max is not None:
-        checks.append(f"{measure} <= {literal(rule.max)}")
+        checks.append(f"{measure} <= {bound(rule.max)}")
     inner = " AND ".join(checks) or "TRUE"
     return f"({measure} IS NULL OR ({inner}))"
