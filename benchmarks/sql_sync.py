@@ -5,7 +5,9 @@ loopback is moved into another PostgreSQL database by:
 
   (a) raw psycopg: a server-side cursor read + COPY into the target (the limit);
   (b) pacsync full sync with a property mapping and validation on (peak RSS of all its
-      processes): the default single process, and 2 processes by key range (parallel: 2);
+      processes): the default (the source maps and checks what its SQL computes exactly,
+      the rows go COPY to COPY), and 2 processes by key range (parallel: 2, every row
+      mapped in Python);
   (c) pacsync incremental after 1% of rows changed, strategies cursor and hash_diff;
   (d) the peers on the same rows: pandas read_sql + to_sql, and dlt's sql_table source
       into its postgres destination (default sqlalchemy backend, and pyarrow).
@@ -300,7 +302,9 @@ def main() -> None:
         "ratios": ratios,
         "notes": "wall-clock seconds of the pacsync CLI process, start-up included (the "
         "full_sync_job_* figures: the job's own seconds as it reports them, without the "
-        "process start-up); PostgreSQL 15 on loopback for source and target",
+        "process start-up); PostgreSQL 15 on loopback for source and target; the default "
+        "full sync pushes the mapping and rules down to the source (pushdown), the "
+        "2-process one maps every row in Python",
     }
     out = HERE / "results" / "sql_sync.json"
     out.parent.mkdir(exist_ok=True)
