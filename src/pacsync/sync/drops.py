@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pacsync.domain.checkpoint import Checkpoint
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import (
     FileIdentity,
     FileRecord,
@@ -33,7 +34,7 @@ from pacsync.domain.drops import (
 )
 from pacsync.domain.mapping import Mapper, mapping_version, source_columns
 from pacsync.domain.records import EntityCounts, Key, Rejected, Row, RowError
-from pacsync.domain.spec import DropSpec, EntitySpec, PipelineSpec
+from pacsync.domain.spec import EntitySpec, PipelineSpec
 from pacsync.domain.validation import Validator
 from pacsync.errors import DropFileRefused
 from pacsync.ports import DeadLetters, Destination, DropFolder, JobLog, ProgressSink, WriteBatch

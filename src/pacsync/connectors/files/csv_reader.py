@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from pacsync.connectors.files.record_values import text_encoding, undecodable
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import FileRecord, WrongColumns, check_header
-from pacsync.domain.spec import DropSpec
 from pacsync.errors import DropFileRefused
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long free-text note is still a field

@@ -34,8 +34,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pacsync.connectors.files.readers import RecordReader, open_records
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import FileIdentity, FileRecord, FileReport
-from pacsync.domain.spec import DropSpec, PipelineSpec
+from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import DropFolderUnavailable
 
 TEMPORARY = (".tmp", ".part", ".partial", ".filepart", "~")

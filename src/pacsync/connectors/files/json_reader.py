@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 from pacsync.connectors.files.record_values import lookup, nulled, text_encoding, undecodable
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import FileRecord
-from pacsync.domain.spec import DropSpec
 from pacsync.errors import DropFileRefused
 
 _CHUNK = 1 << 16

@@ -15,8 +15,8 @@ from typing import BinaryIO, Protocol
 from pacsync.connectors.files.csv_reader import CsvRecords
 from pacsync.connectors.files.json_reader import JsonArrayRecords, NdjsonRecords
 from pacsync.connectors.files.xml_reader import XmlRecords
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import FileRecord
-from pacsync.domain.spec import DropSpec
 
 
 class RecordReader(Protocol):

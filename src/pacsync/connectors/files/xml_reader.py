@@ -17,8 +17,8 @@ from typing import Any, BinaryIO
 from xml.parsers import expat
 
 from pacsync.connectors.files.record_values import nulled
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import FileRecord
-from pacsync.domain.spec import DropSpec
 from pacsync.errors import DropFileRefused
 
 _CHUNK = 1 << 16

@@ -9,8 +9,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pacsync.connectors.files.readers import RecordReader, open_records
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import FileIdentity, FileReport
-from pacsync.domain.spec import DropSpec, PipelineSpec
+from pacsync.domain.spec import PipelineSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pacsync.connectors.files.readers import open_records
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import FileRecord, WrongColumns
-from pacsync.domain.spec import DropSpec
 from pacsync.errors import DropFileRefused
 
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pacsync.connectors.files.readers import open_records
+from pacsync.domain.drop_spec import DropSpec
 from pacsync.domain.drops import FileRecord
-from pacsync.domain.spec import DropSpec
 from pacsync.errors import DropFileRefused
 
 FORMATS: dict[str, dict[str, Any]] = {
