@@ -1,15 +1,21 @@
 """What a FHIR sync is asked to do (:class:`FhirSyncRequest`: its scope, resource types,
 direction, mode and conflict policy) and what it reports: counts per resource type
-and each record it wrote (:class:`RecordChange`)."""
+and each record it wrote (:class:`RecordChange`); the state of one resource type's
+run (:class:`TypeRun`) and small helpers its parts share."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from pacsync.domain.fhir_conflicts import ConflictPolicy
 from pacsync.errors import InvalidRequest
+from pacsync.ports import SyncBase
+
+JSON = dict[str, Any]
 
 
 class Direction(StrEnum):
@@ -82,3 +88,24 @@ class FhirSyncRequest:
     def __post_init__(self) -> None:
         if (self.mode is SyncMode.PATIENT) != (self.patient is not None):
             raise InvalidRequest("a patient sync needs its patient, and only it has one")
+
+
+@dataclass
+class TypeRun:
+    """One resource type's sync under way: what it has agreed on and found gone."""
+
+    request: FhirSyncRequest
+    rtype: str
+    counts: TypeCounts = field(default_factory=TypeCounts)
+    agreed: list[SyncBase] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+
+
+def whole_resource(rtype: str, rid: str, settled: JSON) -> JSON:
+    """The resource of type ``rtype`` and id ``rid`` holding ``settled``'s elements."""
+    return {"resourceType": rtype, "id": rid, **copy.deepcopy(settled)}
+
+
+def sides(fields: Sequence[JSON]) -> list[tuple[Any, Any, Any]]:
+    """What a conflict is about: each field's name and local and remote values."""
+    return [(f.get("field"), f.get("local"), f.get("remote")) for f in fields]

@@ -42,8 +42,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from pacsync.domain.fhir_conflicts import (
@@ -57,37 +56,35 @@ from pacsync.domain.fhir_conflicts import (
 )
 from pacsync.errors import (
     FhirPreconditionFailed,
-    FhirRequestRejected,
     FhirResourceNotFound,
 )
-from pacsync.ports import FhirServer, LocalFhirResources, SyncBase, SyncBases, SyncConflicts
+from pacsync.ports import (
+    FhirServer,
+    LocalFhirResources,
+    SyncBase,
+    SyncBases,
+    SyncConflicts,
+    SyncDecision,
+)
+from pacsync.sync.fhir_create import CreatesOnServer
 from pacsync.sync.fhir_request import (
+    JSON,
     Direction,
     FhirSyncRequest,
     RecordChange,
     SyncMode,
     TypeCounts,
+    TypeRun,
+    sides,
+    whole_resource,
 )
 
-JSON = dict[str, Any]
 WRITE_ATTEMPTS = 5
 RECORD = "(record)"  # the field of a conflict between a deletion and a change
-TWIN = "(identifier)"  # the field of a new record whose identifier the server holds already
 OVERLAP = dt.timedelta(seconds=5)  # re-read before a position; what is agreed stays so
 
 
-@dataclass
-class _TypeRun:
-    """One resource type's sync under way: what it has agreed on and found gone."""
-
-    request: FhirSyncRequest
-    rtype: str
-    counts: TypeCounts = field(default_factory=TypeCounts)
-    agreed: list[SyncBase] = field(default_factory=list)
-    gone: list[str] = field(default_factory=list)
-
-
-class FhirSync:
+class FhirSync(CreatesOnServer):
     def __init__(
         self,
         server: FhirServer,
@@ -105,6 +102,20 @@ class FhirSync:
     def _changed(self, rtype: str, rid: str, direction: str, change: str) -> None:
         self.on_change(RecordChange(rtype, rid, direction, change))
 
+    def _decided(self, run: TypeRun, rid: str, fields: list[JSON]) -> SyncDecision | None:
+        """A person's decision on ``fields``; None while there is none: the conflict is
+        opened (unless the same one waits already) and counted."""
+        request, counts = run.request, run.counts
+        decision = self.conflicts.latest(request.scope, run.rtype, rid)
+        if decision is None or sides(decision.fields) != sides(fields):
+            self.conflicts.open(request.scope, run.rtype, rid, fields)
+            counts.conflicts += 1
+            return None
+        if decision.status != "resolved":
+            counts.waiting += 1
+            return None
+        return decision
+
     def run(self, request: FhirSyncRequest) -> dict[str, dict[str, int]]:
         """Sync each resource type in turn; counts by type."""
         return {t: self.sync_type(request, t).as_dict() for t in request.resource_types}
@@ -112,7 +123,7 @@ class FhirSync:
     # -- one resource type ---------------------------------------------------------------
 
     def sync_type(self, request: FhirSyncRequest, resource_type: str) -> TypeCounts:
-        run = _TypeRun(request, resource_type)
+        run = TypeRun(request, resource_type)
         bases = self.bases.bases(request.scope, resource_type)
         position = self.bases.position(request.scope, resource_type) or {}
         incremental = request.mode is SyncMode.INCREMENTAL and bool(position)
@@ -168,7 +179,7 @@ class FhirSync:
 
     def _one(
         self,
-        run: _TypeRun,
+        run: TypeRun,
         rid: str,
         base: SyncBase | None,
         local: JSON | None,
@@ -200,7 +211,7 @@ class FhirSync:
                 self._changed(rtype, rid, "outbound", "updated")
                 wrote = True
             if direction.writes_local and resolution.differs_from(local):
-                self.local.save(_whole(rtype, rid, settled))
+                self.local.save(whole_resource(rtype, rid, settled))
                 counts.pulled += 1
                 self._changed(rtype, rid, "inbound", "updated")
                 wrote = True
@@ -218,22 +229,17 @@ class FhirSync:
         )
 
     def _settle(
-        self, run: _TypeRun, rid: str, base: SyncBase | None, local: JSON, remote: JSON
+        self, run: TypeRun, rid: str, base: SyncBase | None, local: JSON, remote: JSON
     ) -> Resolution | None:
         """What the policy (or a person's decision) settles on; None while it waits."""
-        request, rtype, counts = run.request, run.rtype, run.counts
+        request, rtype = run.request, run.rtype
         base_resource = base.resource if base is not None else None
         resolution = resolve(rtype, base_resource, local, remote, request.policy)
         if not resolution.needs_review:
             return resolution
         fields = conflict_fields(base_resource, local, remote, resolution.conflicting)
-        decision = self.conflicts.latest(request.scope, rtype, rid)
-        if decision is None or _sides(decision.fields) != _sides(fields):
-            self.conflicts.open(request.scope, rtype, rid, fields)
-            counts.conflicts += 1
-            return None
-        if decision.status != "resolved":
-            counts.waiting += 1
+        decision = self._decided(run, rid, fields)
+        if decision is None:
             return None
         merged = resolve(
             rtype,
@@ -255,7 +261,7 @@ class FhirSync:
 
     def _one_sided(
         self,
-        run: _TypeRun,
+        run: TypeRun,
         rid: str,
         base: SyncBase | None,
         local: JSON | None,
@@ -278,7 +284,7 @@ class FhirSync:
             if unchanged and direction.writes_remote:  # deleted locally
                 self._delete(run, rid, local_side=False)
             elif not unchanged and direction.writes_local:  # new there, or changed there
-                self.local.save(_whole(rtype, rid, elements(held)))
+                self.local.save(whole_resource(rtype, rid, elements(held)))
                 counts.pulled += 1
                 self._changed(rtype, rid, "inbound", "created")
                 if elements(held) != elements(remote):  # a decision changed it
@@ -296,78 +302,21 @@ class FhirSync:
                 self._write_remote(rtype, rid, held, None)
             counts.pushed += 1
             if elements(held) != elements(local):  # a decision changed it
-                self.local.save(_whole(rtype, rid, elements(held)))
+                self.local.save(whole_resource(rtype, rid, elements(held)))
                 self._changed(rtype, rid, "inbound", "updated")
             agreed.append(SyncBase(rid, elements(held)))
-
-    def _may_create(self, run: _TypeRun, rid: str, held: JSON) -> str | bool:
-        """Whether a record new here may be created on the server: not when the server
-        holds its identifier under another id (search, then create: the same patient is
-        not written twice).  Such a twin waits in the conflicts store as ``(identifier)``;
-        a decision for the local side (use_local) creates it all the same.  When it may,
-        the ``system|value`` the create is to be conditional on (True: none)."""
-        criteria = _identifier_criteria(held)
-        if criteria is None:
-            return True
-        twins = self._twins(run.rtype, rid, criteria)
-        if not twins:
-            return criteria
-        return self._twin_decided(run, rid, held, twins)
-
-    def _twins(self, rtype: str, rid: str, criteria: str) -> list[str]:
-        found = self.server.search(rtype, [("identifier", criteria)])
-        return sorted(str(r.get("id")) for r in found if r.get("id") != rid)
-
-    def _twin_decided(self, run: _TypeRun, rid: str, held: JSON, twins: list[str]) -> bool:
-        request, rtype = run.request, run.rtype
-        mine = {"id": rid, "identifier": held.get("identifier")}
-        fields = [{"field": TWIN, "local": mine, "remote": {"ids": twins}, "base": None}]
-        decision = self.conflicts.latest(request.scope, rtype, rid)
-        if decision is None or _sides(decision.fields) != _sides(fields):
-            self.conflicts.open(request.scope, rtype, rid, fields)
-            run.counts.conflicts += 1
-            return False
-        if decision.status != "resolved":
-            run.counts.waiting += 1
-            return False
-        value = decision.value if isinstance(decision.value, dict) else {}
-        if value.get(TWIN) == mine:
-            return True
-        run.counts.unchanged += 1  # decided: the server's record is this one
-        return False
-
-    def _create(self, run: _TypeRun, rid: str, held: JSON, guard: str | bool) -> bool:
-        """Create the record on the server at its id; with ``guard`` (an identifier) as a
-        conditional update on it (``PUT Type?identifier=…``: the server creates it only
-        if no record of another id holds the identifier, atomically).  A server that
-        refuses the conditional write is searched again: a twin made since is left to a
-        decision (False), else the record is written by a plain PUT."""
-        rtype = run.rtype
-        whole = _whole(rtype, rid, elements(held))
-        if isinstance(guard, str):
-            try:
-                self.server.conditional_update(whole, [("identifier", guard)])
-            except (FhirRequestRejected, FhirPreconditionFailed):
-                twins = self._twins(rtype, rid, guard)
-                if twins and not self._twin_decided(run, rid, held, twins):
-                    return False
-                self.server.update(whole)
-        else:
-            self.server.update(whole)
-        self._changed(rtype, rid, "outbound", "created")
-        return True
 
     def _write_remote(self, rtype: str, rid: str, held: JSON, remote: JSON | None) -> None:
         """Write ``held`` to the server: over the version read (If-Match), or as a new
         record at its id (a PUT: written again after a failure, it is still one)."""
         if remote is None:
-            self.server.update(_whole(rtype, rid, elements(held)))
+            self.server.update(whole_resource(rtype, rid, elements(held)))
             self._changed(rtype, rid, "outbound", "created")
         else:
             self._push(rtype, rid, elements(held), remote)
             self._changed(rtype, rid, "outbound", "updated")
 
-    def _delete(self, run: _TypeRun, rid: str, *, local_side: bool) -> None:
+    def _delete(self, run: TypeRun, rid: str, *, local_side: bool) -> None:
         """Delete the record where it is still held; both sides then agree it is gone."""
         rtype, counts = run.rtype, run.counts
         if local_side:
@@ -381,12 +330,12 @@ class FhirSync:
         run.gone.append(rid)
 
     def _deleted_or_changed(
-        self, run: _TypeRun, rid: str, base: SyncBase, local: JSON | None, remote: JSON | None
+        self, run: TypeRun, rid: str, base: SyncBase, local: JSON | None, remote: JSON | None
     ) -> JSON | Literal[False] | None:
         """A record deleted on one side and changed on the other, settled by the policy:
         the record to keep (on both sides), False when the deletion wins, None while a
         conflict waits for a person's decision."""
-        request, counts = run.request, run.counts
+        request = run.request
         held = local if local is not None else remote
         assert held is not None
         deleted_here = local is None
@@ -407,13 +356,8 @@ class FhirSync:
                 "base": base.resource,
             }
         ]
-        decision = self.conflicts.latest(request.scope, run.rtype, rid)
-        if decision is None or _sides(decision.fields) != _sides(fields):
-            self.conflicts.open(request.scope, run.rtype, rid, fields)
-            counts.conflicts += 1
-            return None
-        if decision.status != "resolved":
-            counts.waiting += 1
+        decision = self._decided(run, rid, fields)
+        if decision is None:
             return None
         value = decision.value if isinstance(decision.value, dict) else {}
         if RECORD in value:  # use_local / use_remote: that side's record, or its absence
@@ -427,23 +371,7 @@ class FhirSync:
     def _push(self, rtype: str, rid: str, settled: JSON, remote: JSON) -> None:
         version = (remote.get("meta") or {}).get("versionId")
         etag = f'W/"{version}"' if version else None
-        self.server.update(_whole(rtype, rid, settled), if_match=etag)
-
-
-def _identifier_criteria(resource: JSON) -> str | None:
-    """``system|value`` of the resource's first identifier that has both."""
-    for identifier in resource.get("identifier") or []:
-        if isinstance(identifier, dict) and identifier.get("system") and identifier.get("value"):
-            return f"{identifier['system']}|{identifier['value']}"
-    return None
-
-
-def _whole(rtype: str, rid: str, settled: JSON) -> JSON:
-    return {"resourceType": rtype, "id": rid, **copy.deepcopy(settled)}
-
-
-def _sides(fields: Sequence[JSON]) -> list[tuple[Any, Any, Any]]:
-    return [(f.get("field"), f.get("local"), f.get("remote")) for f in fields]
+        self.server.update(whole_resource(rtype, rid, settled), if_match=etag)
 
 
 def _when(text: Any) -> dt.datetime | None:
