@@ -27,12 +27,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, text, update
 
 from pacsync.connectors.sql.errors import translated
 from pacsync.db import archive_instance
 from pacsync.db.archive_batches import Touched, chunks
 from pacsync.db.archive_counts import recount
+from pacsync.db.archive_held import held_patients, held_series, held_studies
 from pacsync.db.archive_identity import (
     conflict_row,
     not_yet_recorded,
@@ -66,9 +67,7 @@ from pacsync.imaging.ports import FileStat, IndexChanges, KnownFile, Parsed
 
 _f = archive_files.c
 _i = image_instances.c
-_se = image_series.c
 _st = image_studies.c
-_p = image_patients.c
 
 
 class ArchiveIndexStore:
@@ -287,11 +286,11 @@ def _add_instances(
     conflicts found."""
     if not headers:
         return 0
-    studies = _studies(conn, archive, {p.header.study_instance_uid or "" for _, p in headers
+    studies = held_studies(conn, archive, {p.header.study_instance_uid or "" for _, p in headers
                                        if p.header})  # fmt: skip
-    patients = _patients(conn, archive, {PatientKey.of(archive, p.header) for _, p in headers
+    patients = held_patients(conn, archive, {PatientKey.of(archive, p.header) for _, p in headers
                                          if p.header})  # fmt: skip
-    series = _series(conn, archive, {p.header.series_instance_uid or "" for _, p in headers
+    series = held_series(conn, archive, {p.header.series_instance_uid or "" for _, p in headers
                                      if p.header})  # fmt: skip
     now = utc_now()
     conflicts: list[dict[str, Any]] = []
@@ -366,44 +365,3 @@ def _add_instances(
     if fresh:
         conn.execute(insert(identity_conflicts), fresh)
     return len(fresh)
-
-
-def _studies(conn: Connection, archive: str, uids: set[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(sorted(uids)):
-        query = select(image_studies).where(_st.archive == archive, _st.study_uid.in_(chunk))
-        for row in conn.execute(query):
-            found[row.study_uid] = dict(row._mapping)
-    for chunk in chunks(sorted(found)):
-        query = (
-            select(_i.study_uid, func.count())
-            .where(_i.archive == archive, _i.study_uid.in_(chunk), _i.quarantined.is_(False))
-            .group_by(_i.study_uid)
-        )
-        left: dict[str, int] = dict(conn.execute(query).all())
-        for uid in chunk:
-            found[uid]["instances_left"] = left.get(uid, 0)
-    return found
-
-
-def _patients(
-    conn: Connection, archive: str, keys: set[PatientKey]
-) -> dict[PatientKey, dict[str, Any]]:
-    found: dict[PatientKey, dict[str, Any]] = {}
-    for chunk in chunks(sorted({k.patient_id for k in keys})):
-        query = select(_p.issuer, _p.patient_id, _p.patient_name, _p.patient_birth_date).where(
-            _p.archive == archive, _p.patient_id.in_(chunk)
-        )
-        for row in conn.execute(query):
-            found[PatientKey(archive, row.issuer, row.patient_id)] = dict(row._mapping)
-    return found
-
-
-def _series(conn: Connection, archive: str, uids: set[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for chunk in chunks(sorted(uids)):
-        query = select(_se.series_uid, _se.study_uid).where(
-            _se.archive == archive, _se.series_uid.in_(chunk)
-        )
-        found.update(conn.execute(query).all())
-    return found
