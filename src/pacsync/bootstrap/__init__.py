@@ -29,12 +29,14 @@ from pacsync.db.connections import ConnectionStore
 from pacsync.db.dead_letters import DeadLetterStore
 from pacsync.db.jobs import JobStore
 from pacsync.db.record_states import StoreRecordStates
+from pacsync.db.resource_source import ResourceSource
 from pacsync.db.statistics import StatisticsStore
 from pacsync.db.store import open_store
 from pacsync.db.webhook_sources import WebhookSourceStore
 from pacsync.db.webhooks import WebhookStore
 from pacsync.domain.circuit import BreakerPolicy
 from pacsync.domain.records import EntityCounts
+from pacsync.domain.resource_spec import STORE_URL
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import ConfigError, JobInterrupted, PacsyncError, WorkerLost
 from pacsync.jobs.breaker import CircuitBreaker
@@ -101,10 +103,13 @@ def pipeline(name_or_path: str, settings: Settings) -> tuple[Path, PipelineSpec]
     return path, load_pipeline(path)
 
 
-def source(spec: PipelineSpec, connection: str | None = None) -> SqlSource:
-    """The pipeline's source, on ``connection`` (default: the configured one)."""
+def source(spec: PipelineSpec, connection: str | None = None) -> SqlSource | ResourceSource:
+    """The pipeline's source, on ``connection`` (default: the configured one): a database,
+    or pacsync's own FHIR resources (``pacsync:store``)."""
     name = connection or spec.source.connection
     conn = spec.connections[name]
+    if conn.url == STORE_URL:
+        return ResourceSource(spec, open_store(Settings().store_url), connection_name=name)
     if conn.folder is not None:
         raise ConfigError(
             f"connection '{name}' is a folder ({conn.url}), not a database",
@@ -114,7 +119,7 @@ def source(spec: PipelineSpec, connection: str | None = None) -> SqlSource:
     return SqlSource(spec, engine, connection_name=name)
 
 
-def source_end(spec: PipelineSpec) -> SqlSource | FolderDrops:
+def source_end(spec: PipelineSpec) -> SqlSource | ResourceSource | FolderDrops:
     """What the pipeline reads: its database, or the drop folders of a ``file:`` connection
     (``check()`` finds each entity's folder)."""
     if spec.connections[spec.source.connection].folder is not None:
@@ -146,10 +151,10 @@ def destination(
 
 
 def bulk_load(
-    source: SqlSource | None, destination: SqlDestination | MllpDestination
+    source: SqlSource | ResourceSource | None, destination: SqlDestination | MllpDestination
 ) -> SqlBulkLoad | None:
     """Fresh full loads done by the databases themselves, where both are PostgreSQL."""
-    if source is None or not isinstance(destination, SqlDestination):
+    if not isinstance(source, SqlSource) or not isinstance(destination, SqlDestination):
         return None
     names = source.engine.dialect.name, destination.engine.dialect.name
     return SqlBulkLoad(source, destination) if names == ("postgresql", "postgresql") else None

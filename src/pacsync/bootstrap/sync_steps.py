@@ -22,6 +22,7 @@ from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.connectors.sql.source import SqlSource
 from pacsync.db.audit import local_actor
 from pacsync.db.jobs import JobView
+from pacsync.db.resource_source import ResourceSource
 from pacsync.domain.spec import PipelineSpec
 from pacsync.errors import CircuitOpen, PacsyncError
 from pacsync.jobs.outcome import error_from_dict, error_to_dict
@@ -45,7 +46,7 @@ ENDED_EVENTS = {"succeeded": "job.completed", "failed": "job.failed", "interrupt
 @dataclass
 class _Open:
     spec: PipelineSpec
-    source: SqlSource | None  # None: the pipeline reads drop folders
+    source: SqlSource | ResourceSource | None  # None: the pipeline reads drop folders
     destination: SqlDestination | MllpDestination
     connections: tuple[str, str]  # the source's and the destination's, fallbacks applied
     folder: FolderDrops | None = None

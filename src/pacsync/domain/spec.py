@@ -13,18 +13,17 @@ read files dropped there (``source: {drop: patients, format: csv, ...}``): see
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import (
     Discriminator,
     Field,
     Tag,
-    field_validator,
     model_validator,
 )
 
 from pacsync.domain.drop_spec import DropSpec
+from pacsync.domain.resource_spec import STORE_URL, ResourceSpec
+from pacsync.domain.schedule_spec import ScheduleSpec
 from pacsync.domain.spec_base import Spec
 
 Strategy = Literal["hash_diff", "cursor", "change_tracking"]
@@ -75,12 +74,16 @@ class SourceTableSpec(Spec):
 def _source_kind(value: Any) -> str:
     if isinstance(value, DropSpec) or (isinstance(value, dict) and "drop" in value):
         return "<drop>"
+    if isinstance(value, ResourceSpec) or (isinstance(value, dict) and "resources" in value):
+        return "<resources>"
     return "<table>"
 
 
 # a table or a drop folder, told apart by the 'drop' field (so errors name one kind's fields)
 EntitySource = Annotated[
-    Annotated[SourceTableSpec, Tag("<table>")] | Annotated[DropSpec, Tag("<drop>")],
+    Annotated[SourceTableSpec, Tag("<table>")]
+    | Annotated[DropSpec, Tag("<drop>")]
+    | Annotated[ResourceSpec, Tag("<resources>")],
     Discriminator(_source_kind),
 ]
 
@@ -209,15 +212,19 @@ class EntitySpec(Spec):
         for key in self.source.key:
             if key not in mapped_sources:
                 raise ValueError(f"key column '{key}' must be mapped by a field with from: {key}")
-        if isinstance(self.source, DropSpec):
+        resources = isinstance(self.source, ResourceSpec)
+        if resources and (self.strategy != "hash_diff" or self.cursor is not None):
+            raise ValueError("FHIR resources have no cursor or change feed: strategy hash_diff")
+        if isinstance(self.source, DropSpec | ResourceSpec):
             if self.strategy == "cursor" or self.cursor is not None:
                 raise ValueError("a drop entity has no cursor: files are read whole, once")
-            declared = self.source.columns
+            declared = list(self.source.columns)
             read = {c for f in self.fields.values() for c in _inputs(f)}
             unknown = sorted(read - set(declared)) if declared else []
             if unknown:
+                where = "the resources' columns" if resources else "the files"
                 raise ValueError(
-                    f"the mapping reads column '{unknown[0]}', which the files do not have; "
+                    f"the mapping reads column '{unknown[0]}', which {where} do not have; "
                     "columns are: " + ", ".join(declared)
                 )
         return self
@@ -226,6 +233,11 @@ class EntitySpec(Spec):
     def drop(self) -> DropSpec | None:
         """The files the entity reads, when its source is a drop folder."""
         return self.source if isinstance(self.source, DropSpec) else None
+
+    @property
+    def resources(self) -> ResourceSpec | None:
+        """The FHIR resources the entity reads, when its source is pacsync's store."""
+        return self.source if isinstance(self.source, ResourceSpec) else None
 
     @property
     def integer_key(self) -> bool:
@@ -268,41 +280,11 @@ class RetrySpec(Spec):
     backoff_s: float = Field(2.0, ge=0, le=600, description="First wait; doubles each time")
 
 
-SEED_FULL_CRON = "0 2 * * 0"  # Sunday 02:00
-SEED_INCREMENTAL_CRON = "0 2 * * 1-6"  # Monday to Saturday 02:00
-
-
-class ScheduleSpec(Spec):
-    """When a pipeline runs by itself; cron in the given time zone, per sync mode."""
-
-    full: str | None = Field(SEED_FULL_CRON, description="cron of the full sync (None: never)")
-    incremental: str | None = Field(SEED_INCREMENTAL_CRON, description="cron of the incremental")
-    timezone: str = "UTC"
-    catch_up: Literal["skip", "latest", "all"] = Field(
-        "latest",
-        description="after downtime: skip missed runs, run the latest once, or run them all",
-    )
-
-    @field_validator("full", "incremental")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value, second_at_beginning=True):
-            raise ValueError(
-                f"'{value}' is not a cron expression (minute hour day month weekday, "
-                "e.g. '0 2 * * 1-6'; six fields put seconds first)"
-            )
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone '{value}' (use an IANA name like America/Los_Angeles)"
-            ) from None
-        return value
+_HOLDS = {
+    "files": "a folder (file:)",
+    "resources": f"pacsync's FHIR resources ({STORE_URL})",
+    "a table": "a database",
+}
 
 
 class PipelineSpec(Spec):
@@ -329,15 +311,15 @@ class PipelineSpec(Spec):
                     f"{role} connection '{name}' is not defined; connections are: "
                     + ", ".join(self.connections)
                 )
-        folder = self.connections[self.source.connection].folder
+        reading = self.connections[self.source.connection]
+        kind = "files" if reading.folder else "resources" if reading.url == STORE_URL else "a table"
         for entity_name, entity in self.entities.items():
-            if (entity.drop is None) != (folder is None):
+            wants = "files" if entity.drop else "resources" if entity.resources else "a table"
+            if wants != kind:
                 raise ValueError(
-                    f"entity '{entity_name}' reads "
-                    + ("files" if entity.drop else "a table")
-                    + f" but source connection '{self.source.connection}' is "
-                    + ("a database" if folder is None else "a folder (file:)")
-                    + "; a pipeline reads one kind of source"
+                    f"entity '{entity_name}' reads {wants} but source connection "
+                    f"'{self.source.connection}' is {_HOLDS[kind]}; "
+                    "a pipeline reads one kind of source"
                 )
         sends = self.connections[self.destination.connection].url.startswith(MLLP_SCHEME)
         if sends and self.connections[self.destination.connection].mllp is None:
