@@ -2,7 +2,9 @@
 
 The segments that carry a person's identity (patient, next of kin, guarantor,
 insurance) keep their structure and set ids but every value is masked; other
-segments (orders, results, charges) are shown as they are.  Identifiers shown
+segments (orders, results, charges) are shown as they are, but for the visit's
+number and its admission and discharge times (PV1-19, -44, -45, -50; PV2-8, -9),
+which single out a patient's stay.  Identifiers shown
 elsewhere keep only their last characters, and the values an error quotes from a
 message (``PID-7.1: '1970-13-45' does not follow ...``) are masked.
 """
@@ -13,6 +15,7 @@ import re
 from typing import Any
 
 PHI_SEGMENTS = frozenset({"PID", "PD1", "NK1", "GT1", "IN1", "IN2", "IN3", "MRG", "ROL"})
+PHI_FIELDS = {"PV1": frozenset({19, 44, 45, 50}), "PV2": frozenset({8, 9})}
 MASK = "***"
 
 
@@ -34,6 +37,12 @@ def mask_message(text: str, separator: str = "|") -> str:
             masked = [fields[0], fields[1]] if len(fields) > 1 else [fields[0]]
             masked += [MASK if value else "" for value in fields[2:]]
             lines.append(separator.join(masked))
+        elif name in PHI_FIELDS and line[3:4] == separator:
+            fields = line.split(separator)
+            for index in PHI_FIELDS[name]:
+                if index < len(fields) and fields[index]:
+                    fields[index] = MASK
+            lines.append(separator.join(fields))
         else:
             lines.append(line)
     return "\r".join(lines)
@@ -53,4 +62,4 @@ def mask_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     return masked
 
 
-__all__ = ["MASK", "PHI_SEGMENTS", "mask_error", "mask_identifier", "mask_message"]
+__all__ = ["MASK", "PHI_FIELDS", "PHI_SEGMENTS", "mask_error", "mask_identifier", "mask_message"]

@@ -48,3 +48,14 @@ def test_every_kind_of_quoted_value_is_masked() -> None:
         masked = mask_error({"message": f"PID-5: {value!r} is not a name"})
         assert masked == {"message": "PID-5: '***' is not a name"}, value
     assert mask_error(None) is None
+
+
+def test_a_visits_number_and_its_admission_and_discharge_times_are_masked() -> None:
+    pv1 = ["PV1", "1", "I", "WARD1^101^A", *[""] * 15, "V123"] + [""] * 24 + ["20261123101500"]
+    pv1 += ["20261125090000"]
+    masked = mask_message(MESSAGE + "\r" + "|".join(pv1)).split("\r")[-1].split("|")
+    assert (masked[2], masked[3]) == ("I", "WARD1^101^A")  # where the patient lies stays
+    assert (masked[19], masked[44], masked[45]) == ("***", "***", "***")
+    only_9 = "PV2" + "|" * 9  # PV2-8 empty, PV2-9 the expected discharge
+    assert mask_message(only_9 + "20261126") == only_9 + "***"
+    assert mask_message("PV2||||||||20261126|20261130") == "PV2||||||||***|***"
