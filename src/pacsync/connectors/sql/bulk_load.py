@@ -50,8 +50,9 @@ class SqlBulkLoad:
         def copy_in(conn: Connection, table: Table, now: dt.datetime) -> WriteBatch:
             nonlocal copied
             copied = self._copy(conn, table, now, entity, after=after, upto=upto, size=size)
-            # a full range that copied whole has nothing left for the row path
-            whole = upto is not None and copied == size
+            # a range that copied whole (and holds no row written since its bound was
+            # read) has nothing left for the row path
+            whole = upto is not None and copied == size == self._count(entity, after, upto)
             return finish([] if whole else self._remainder(entity, after, upto), upto)
 
         self.destination.write_with(entity, copy_in)
@@ -65,6 +66,11 @@ class SqlBulkLoad:
         )
         rows = self._fetch(stmt)
         return (rows[0][0],) if rows else None
+
+    def _count(self, entity: str, after: Key | None, upto: Key | None) -> int:
+        key = self._key(entity)
+        stmt = f"SELECT count(*) FROM {self._table(entity)} WHERE {self._range(key, after, upto)}"
+        return int(self._fetch(stmt)[0][0])
 
     def _remainder(self, entity: str, after: Key | None, upto: Key | None) -> list[Row]:
         """Source rows of the range that the copy left for the row path."""
