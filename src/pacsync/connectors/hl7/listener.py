@@ -138,10 +138,11 @@ class MllpListener:
         out = b"".join(frame(a) for a in answers if a is not None)
         if out:
             writer.write(out)
-            try:  # a peer that never reads its answers must not hold the socket
-                await asyncio.wait_for(writer.drain(), self.options.idle_timeout_s)
-            except TimeoutError:
-                raise _NotReading from None
+            if writer.transport.get_write_buffer_size():  # not all sent at once: wait for it,
+                try:  # but a peer that never reads its answers must not hold the socket
+                    await asyncio.wait_for(writer.drain(), self.options.idle_timeout_s)
+                except TimeoutError:
+                    raise _NotReading from None
         took = time.perf_counter() - arrived
         for _ in decisions:
             self.intake.metrics.latency(self.intake.feed, took)
