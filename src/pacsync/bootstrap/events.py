@@ -20,10 +20,11 @@ from typing import Any
 from pacsync import bootstrap
 from pacsync.config import Settings
 from pacsync.connectors.dbos import engine as dbos
-from pacsync.domain.records import Key, Rejected, key_text
+from pacsync.domain.records import Rejected, key_text
 from pacsync.errors import PacsyncError
 from pacsync.jobs.webhooks import delivery_request
 from pacsync.ports import DeadLetters, OutboundMessage
+from pacsync.sync.dead_letter_relay import RelayedDeadLetters
 
 log = logging.getLogger("pacsync.events")
 KEYS_SHOWN = 100  # record keys listed in a dead_letter.created event
@@ -125,12 +126,13 @@ class EventSink:
                 self._own = None
 
 
-class AnnouncedDeadLetters:
+class AnnouncedDeadLetters(RelayedDeadLetters):
     """A :class:`pacsync.ports.DeadLetters` that emits ``dead_letter.created`` when records
     are newly parked."""
 
     def __init__(self, inner: DeadLetters, events: EventSink) -> None:
-        self.inner, self.events = inner, events
+        super().__init__(inner)
+        self.events = events
 
     def park(
         self, job_id: str | None, pipeline: str, entity: str, rejected: Sequence[Rejected]
@@ -147,18 +149,6 @@ class AnnouncedDeadLetters:
             }
             self.events.emit("dead_letter.created", data, pipeline)
         return new
-
-    def open_keys(self, pipeline: str, entity: str) -> set[Key]:
-        return self.inner.open_keys(pipeline, entity)
-
-    def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
-        return self.inner.resolve(pipeline, entity, keys, reason)
-
-    def retry_keys(self, pipeline: str, entity: str) -> set[Key]:
-        return self.inner.retry_keys(pipeline, entity)
-
-    def retried(self, pipeline: str, entity: str, keys: Sequence[Key]) -> int:
-        return self.inner.retried(pipeline, entity, keys)
 
 
 class StoreDeliveryLog:

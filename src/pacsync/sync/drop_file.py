@@ -14,6 +14,7 @@ from pacsync.domain.records import EntityCounts, Key, Rejected, Row, RowError
 from pacsync.domain.validation import Validator
 from pacsync.ports import DeadLetters, WriteBatch
 from pacsync.sync.batch import BatchProcessor
+from pacsync.sync.dead_letter_relay import RelayedDeadLetters
 
 if TYPE_CHECKING:
     from pacsync.sync.drops import DropSync
@@ -35,11 +36,11 @@ class Pending:
         return len(self.rows) + len(self.malformed)
 
 
-class Recording:
+class Recording(RelayedDeadLetters):
     """Dead letters that remember what was parked through them (for the file's report)."""
 
     def __init__(self, inner: DeadLetters) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.parked: list[Rejected] = []
 
     def park(
@@ -47,18 +48,6 @@ class Recording:
     ) -> int:
         self.parked.extend(rejected)
         return self.inner.park(job_id, pipeline, entity, rejected)
-
-    def open_keys(self, pipeline: str, entity: str) -> set[Key]:
-        return self.inner.open_keys(pipeline, entity)
-
-    def resolve(self, pipeline: str, entity: str, keys: Sequence[Key], reason: str) -> int:
-        return self.inner.resolve(pipeline, entity, keys, reason)
-
-    def retry_keys(self, pipeline: str, entity: str) -> set[Key]:
-        return self.inner.retry_keys(pipeline, entity)
-
-    def retried(self, pipeline: str, entity: str, keys: Sequence[Key]) -> int:
-        return self.inner.retried(pipeline, entity, keys)
 
 
 class FileLoad:
