@@ -115,11 +115,10 @@ def test_a_fresh_load_settles_the_open_letters_of_records_now_valid(parcels: Mak
     assert _parked(world) == {("parcel", (16,), "required")}
 
 
-def test_a_range_holds_twenty_batches_up_to_a_hundred_thousand_rows() -> None:
+def test_a_range_holds_twenty_batches_up_to_a_hundred_thousand_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert bulk_full.range_rows(10) == 10  # RANGE_BATCHES is 1 in this module
-    bulk_full.RANGE_BATCHES = 20
-    try:
-        assert [bulk_full.range_rows(n) for n in (10, 5_000, 20_000)] == [200, 100_000, 100_000]
-        assert bulk_full.range_rows(100_000) == 100_000
-    finally:
-        bulk_full.RANGE_BATCHES = 1
+    monkeypatch.setattr(bulk_full, "RANGE_BATCHES", 20)
+    assert [bulk_full.range_rows(n) for n in (10, 5_000, 20_000)] == [200, 100_000, 100_000]
+    assert bulk_full.range_rows(100_000) == 100_000
