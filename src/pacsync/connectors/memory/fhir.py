@@ -119,11 +119,7 @@ class MemoryFhirServer:
         pairs = _pairs(params)
         self._called(f"GET {resource_type}?" + "&".join(f"{k}={v}" for k, v in pairs))
         _understood(pairs)
-        found = [
-            r
-            for (rtype, _), r in self.resources.items()
-            if rtype == resource_type and all(self._matches(r, k, v) for k, v in pairs)
-        ]
+        found = self._matching(resource_type, pairs)
         if ("_sort", "_lastUpdated") in pairs:
             found.sort(key=lambda r: _parse(r["meta"]["lastUpdated"]))
         return iter([copy.deepcopy(r) for r in found])
@@ -181,11 +177,7 @@ class MemoryFhirServer:
         pairs = _pairs(criteria)
         self._called(f"PUT {rtype}?" + "&".join(f"{k}={v}" for k, v in pairs))
         _understood(pairs)
-        matches = [
-            r
-            for (t, _), r in self.resources.items()
-            if t == rtype and all(self._matches(r, k, v) for k, v in pairs)
-        ]
+        matches = self._matching(rtype, pairs)
         if len(matches) > 1:
             raise FhirPreconditionFailed(f"PUT {rtype}?…: HTTP 412: {len(matches)} matches")
         rid = resource.get("id")
@@ -213,6 +205,14 @@ class MemoryFhirServer:
         )
 
     # -- search parameters -------------------------------------------------------------
+
+    def _matching(self, resource_type: str, pairs: list[tuple[str, str]]) -> list[JSON]:
+        """The held resources of ``resource_type`` matching every search parameter."""
+        return [
+            r
+            for (rtype, _), r in self.resources.items()
+            if rtype == resource_type and all(self._matches(r, k, v) for k, v in pairs)
+        ]
 
     def _matches(self, resource: JSON, name: str, value: str) -> bool:
         if name in _IGNORED:
