@@ -85,8 +85,9 @@ class _Ranges:
         self.handed: set[Key] = set()  # keys of the rows given to the row path (as parked)
 
     def finish(self, rows: list[Row], upto: Key | None) -> WriteBatch:
-        key, target_key = self.sync.mapper.source_key, self.sync.processor.target_key
-        self.handed = {jsonish(target_key(key(row))) for row in rows}
+        if self.sync.parked:  # only open dead letters are looked up in it
+            key, target_key = self.sync.mapper.source_key, self.sync.processor.target_key
+            self.handed = {jsonish(target_key(key(row))) for row in rows}
         self.batch = self.sync.processor.process(rows, self.sync.counts, None)  # parks failures
         if upto is not None:
             self.checkpoint = self.checkpoint.advance(after_key=upto)
