@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -30,9 +31,11 @@ from pacsync import bootstrap
 from pacsync.config import Settings, load_pipeline
 from pacsync.connectors.sql import pushdown
 from pacsync.connectors.sql.bulk_load import SqlBulkLoad
+from pacsync.connectors.sql.copy_relay import relay
 from pacsync.connectors.sql.destination import SqlDestination
 from pacsync.domain.mapping import Mapper
 from pacsync.domain.spec import EntitySpec
+from pacsync.errors import PacsyncError
 from pacsync.ports.bulk_load import Finish
 from pacsync.sync import bulk_full
 from pacsync.sync.entity import EntitySync
@@ -344,3 +347,30 @@ def test_a_killed_bulk_load_resumes_and_ends_equal_to_the_row_path(
     assert done.returncode == 0, done.stdout + done.stderr
     _load(tmp_path, source, reference, push=False)
     assert _target(into) == _target(reference)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 1 / 0",  # refused before the first row
+        "SELECT 10 / (g - 500) FROM generate_series(1, 1000) AS g",  # fails mid-stream
+    ],
+)
+def test_a_failing_source_copy_is_a_coded_error_and_leaves_no_connection_behind(
+    new_pg_url: Callable[[], str], query: str
+) -> None:
+    source = sa.create_engine(new_pg_url())
+    target = psycopg.connect(new_pg_url().replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        target.execute("CREATE TABLE t (n integer)")
+        with (
+            pytest.raises(PacsyncError, match="division by zero") as raised,
+            target.cursor() as cur,
+            cur.copy("COPY t FROM STDIN (FORMAT BINARY)") as into,
+        ):
+            relay(source, [f"COPY ({query}) TO STDOUT (FORMAT BINARY)"], into, "source 'x'")
+        assert raised.value.code == "PACS-301"
+        assert source.pool.checkedout() == 0  # the half-read connection was thrown away
+    finally:
+        target.close()
+        source.dispose()

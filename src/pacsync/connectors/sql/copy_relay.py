@@ -36,10 +36,14 @@ class _Stream:
         assert isinstance(conn, psycopg.Connection)
         self.conn, self.pgconn = conn, conn.pgconn
         self.first, self.opening = first, True  # only the first stream's header is kept
-        self.pgconn.send_query(statement.encode(conn.info.encoding))
-        started = self.pgconn.get_result()
-        if started is None or started.status != pq.ExecStatus.COPY_OUT:
-            raise self.failed(started)
+        try:
+            self.pgconn.send_query(statement.encode(conn.info.encoding))
+            started = self.pgconn.get_result()
+            if started is None or started.status != pq.ExecStatus.COPY_OUT:
+                raise self.failed(started)
+        except BaseException:  # not started: its connection is not handed back half-used
+            self.close()
+            raise
 
     def failed(self, result: pq.abc.PGresult | None) -> psycopg.Error:
         if result is None:
