@@ -153,11 +153,11 @@ def destination(
 def bulk_load(
     source: SqlSource | ResourceSource | None, destination: SqlDestination | MllpDestination
 ) -> SqlBulkLoad | None:
-    """Fresh full loads done by the databases themselves, where both are PostgreSQL."""
+    """Fresh full loads done by the databases themselves, between two SQL ends (it refuses
+    the entities it cannot load, other databases than PostgreSQL among them)."""
     if not isinstance(source, SqlSource) or not isinstance(destination, SqlDestination):
         return None
-    names = source.engine.dialect.name, destination.engine.dialect.name
-    return SqlBulkLoad(source, destination) if names == ("postgresql", "postgresql") else None
+    return SqlBulkLoad(source, destination)
 
 
 class ProcessPartitionRunner:
