@@ -10,8 +10,10 @@ for many messages (group commit), and no answer before its message is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -30,47 +32,89 @@ MAX_BATCH = 1000  # messages in one commit
 
 
 class GroupCommit:
-    """Keeps messages through a journal, one commit at a time, batching what waits."""
+    """Keeps messages through a journal, one commit at a time, batching what waits.
+
+    A commit takes whatever waits, up to ``max_batch`` messages (a larger
+    :meth:`submit` is kept over several commits); each submission's future
+    completes with its results in order, or with the first failed commit's error."""
 
     def __init__(self, journal: MessageJournal, *, max_batch: int = MAX_BATCH) -> None:
         self.journal = journal
         self.max_batch = max_batch
-        self._waiting: list[tuple[Incoming, asyncio.Future[Kept]]] = []
+        self._waiting: deque[_Submitted] = deque()
         self._draining: asyncio.Task[None] | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hl7-journal")
         self.commits = 0
 
-    async def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
+    def submit(self, messages: Sequence[Incoming]) -> asyncio.Future[list[Kept]]:
+        """Queue ``messages`` for the next commit (called on the event loop)."""
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in messages]
-        self._waiting.extend(zip(messages, futures, strict=True))
+        future: asyncio.Future[list[Kept]] = loop.create_future()
+        self._waiting.append(_Submitted(list(messages), future, []))
         if self._draining is None:
             self._draining = loop.create_task(self._drain())
-        return list(await asyncio.gather(*futures))
+        return future
+
+    async def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
+        return await self.submit(messages)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._waiting:
-                batch = self._waiting[: self.max_batch]
-                del self._waiting[: self.max_batch]
-                messages = [m for m, _ in batch]
+                batch = self._take()
+                messages = [m for entry, start, stop in batch for m in entry.messages[start:stop]]
                 try:
                     kept = await loop.run_in_executor(self._writer, self.journal.keep, messages)
-                except Exception as exc:  # every waiting message answers the failure
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                except Exception as exc:  # every message waiting on it answers the failure
+                    for entry, _, stop in batch:
+                        entry.fail(exc)
+                        if stop < len(entry.messages):  # the rest of it is answered too
+                            self._waiting.popleft()
                     continue
                 self.commits += 1
-                for (_, future), result in zip(batch, kept, strict=True):
-                    if not future.done():
-                        future.set_result(result)
+                offset = 0
+                for entry, start, stop in batch:
+                    entry.done(kept[offset : offset + stop - start])
+                    offset += stop - start
         finally:
             self._draining = None
 
+    def _take(self) -> list[tuple[_Submitted, int, int]]:
+        """The next commit: whole submissions, and the first part of one too large."""
+        batch: list[tuple[_Submitted, int, int]] = []
+        room = self.max_batch
+        while self._waiting and room:
+            entry = self._waiting[0]
+            start = len(entry.kept)
+            stop = min(len(entry.messages), start + room)
+            batch.append((entry, start, stop))
+            room -= stop - start
+            if stop < len(entry.messages):
+                break
+            self._waiting.popleft()
+        return batch
+
     def close(self) -> None:
         self._writer.shutdown(wait=True)
+
+
+@dataclass(slots=True)
+class _Submitted:
+    """One submission, committed in one or more parts."""
+
+    messages: list[Incoming]
+    future: asyncio.Future[list[Kept]]
+    kept: list[Kept]  # of the parts committed so far
+
+    def done(self, kept: list[Kept]) -> None:
+        self.kept += kept
+        if len(self.kept) == len(self.messages) and not self.future.done():
+            self.future.set_result(self.kept)
+
+    def fail(self, error: Exception) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,22 +234,34 @@ class Intake:
             rejected, decision.header, AckCode.AR, msh.APPLICATION_INTERNAL_ERROR, reason
         )
 
-    async def receive(self, decisions: Sequence[Decision]) -> list[bytes | None]:
-        """Keep the decided messages; the answers in order (None: MSH-15 asked for none)."""
-        try:
-            kept = await self.commit.keep([d.message for d in decisions])
-        except Exception as error:  # not kept: refused, so the sender sends them again
+    def submit(self, decisions: Sequence[Decision]) -> asyncio.Future[list[Kept]]:
+        """Queue the decided messages for the next commit; :meth:`answers` once it is done."""
+        return self.commit.submit([d.message for d in decisions])
+
+    def answers(
+        self, decisions: Sequence[Decision], kept: asyncio.Future[list[Kept]]
+    ) -> list[bytes | None]:
+        """The answers in order, once ``kept`` is done (None: MSH-15 asked for none)."""
+        error = kept.exception()
+        if error is not None:  # not kept: refused, so the sender sends them again
             if isinstance(error, (PacsyncError, OSError)):
                 log.error("%s: messages could not be kept: %s", self.feed, error)
             else:
-                log.exception("%s: messages could not be kept: %s", self.feed, error)
+                log.error("%s: messages could not be kept: %r", self.feed, error, exc_info=error)
             self.metrics.store_failed(self.feed, len(decisions))
             return [self._store_down(d) for d in decisions]
         answers: list[bytes | None] = []
-        for decision, result in zip(decisions, kept, strict=True):
+        for decision, result in zip(decisions, kept.result(), strict=True):
             self.metrics.answered(self.feed, decision.outcome.value, duplicate=result.duplicate)
             answers.append(decision.answer())
         return answers
+
+    async def receive(self, decisions: Sequence[Decision]) -> list[bytes | None]:
+        """Keep the decided messages; the answers in order."""
+        kept = self.submit(decisions)
+        with contextlib.suppress(Exception):  # a failed commit is answered by answers()
+            await kept
+        return self.answers(decisions, kept)
 
     def _store_down(self, decision: Decision) -> bytes | None:
         """Not kept: rejected, so the sender sends it again later."""

@@ -381,3 +381,42 @@ def test_a_default_encoding_that_is_no_character_set_is_refused_at_start(
 def test_a_default_encoding_is_taken_by_its_hl7_name_too(commit: GroupCommit) -> None:
     intake = Intake("pms", commit, default_encoding="8859/1")
     assert intake.decide(adt(body=b"PID|1||M\xfcller\r"), PEER).message.encoding == "iso8859-1"
+
+
+def test_a_submission_larger_than_a_commit_is_kept_over_several_in_order(
+    journal: MemoryMessageJournal,
+) -> None:
+    group = GroupCommit(journal, max_batch=10)
+    intake = Intake("pms", group, metrics=Hl7Metrics())
+    decisions = [intake.decide(adt(f"C{n:02d}"), PEER) for n in range(25)]
+
+    async def main() -> list[bytes | None]:
+        return await intake.receive(decisions)
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        group.close()
+    assert [len(batch) for batch in journal.commits] == [10, 10, 5]
+    assert [read_ack(a).control_id for a in answers if a] == [f"C{n:02d}" for n in range(25)]
+
+
+def test_a_failed_part_of_a_large_submission_answers_all_of_it_and_the_next_goes_on(
+    journal: MemoryMessageJournal,
+) -> None:
+    group = GroupCommit(journal, max_batch=10)
+    intake = Intake("pms", group, metrics=Hl7Metrics())
+    journal.fail_keeps = [None, StoreUnavailable("disk full")]
+
+    async def main() -> tuple[list[bytes | None], list[bytes | None]]:
+        large = intake.receive([intake.decide(adt(f"C{n:02d}"), PEER) for n in range(25)])
+        after = intake.receive([intake.decide(adt("NEXT"), PEER)])
+        return await asyncio.gather(large, after)
+
+    try:
+        large, after = asyncio.run(main())
+    finally:
+        group.close()
+    assert {read_ack(a).code for a in large if a} == {"AR"}  # the sender sends it all again
+    assert [read_ack(a).code for a in after if a] == ["AA"]
+    assert journal.control_ids() == [f"C{n:02d}" for n in range(10)] + ["NEXT"]

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
+from pacsync.connectors.hl7 import listener as listener_module
 from pacsync.connectors.hl7.intake import GroupCommit, Intake
 from pacsync.connectors.hl7.listener import ListenerOptions, MllpListener
 from pacsync.connectors.hl7.metrics import Hl7Metrics
@@ -213,3 +214,35 @@ def test_a_sender_that_never_reads_its_acks_is_closed_and_what_it_sent_is_kept()
     kept = journal.control_ids()
     assert len(kept) > 100
     assert len(set(kept)) == len(kept)
+
+
+def test_a_sender_that_half_closes_after_sending_still_gets_every_answer() -> None:
+    async def scenario(port: int, journal: MemoryMessageJournal) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"".join(frame(adt(f"C{n}")) for n in range(20)))
+        writer.write_eof()  # done sending: the answers must still come back
+        acks = await read_acks(reader, 20)
+        assert [a.control_id for a in acks] == [f"C{n}" for n in range(20)]
+        assert await asyncio.wait_for(reader.read(10), 5) == b""  # then the listener closes
+        writer.close()
+
+    journal = serve(scenario)
+    assert len(journal.control_ids()) == 20
+
+
+def test_a_backlog_larger_than_one_commit_is_paused_and_answered_in_order() -> None:
+    """More messages in flight than the listener takes from one peer at once: reading
+    pauses until the backlog is answered, and nothing is lost or reordered."""
+    count = listener_module.BACKLOG * 3
+
+    async def scenario(port: int, journal: MemoryMessageJournal) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"".join(frame(adt(f"C{n:05d}")) for n in range(count)))
+        acks = await read_acks(reader, count)
+        assert [a.control_id for a in acks] == [f"C{n:05d}" for n in range(count)]
+        writer.close()
+        await writer.wait_closed()
+
+    journal = serve(scenario)
+    assert len(journal.control_ids()) == count
+    assert max(len(batch) for batch in journal.commits) <= GroupCommit(journal).max_batch
