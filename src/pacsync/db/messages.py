@@ -11,8 +11,6 @@ message survives a power cut, not only a crash.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +19,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Connection,
     DateTime,
     Engine,
     Index,
@@ -35,12 +32,12 @@ from sqlalchemy import (
     func,
     select,
     true,
-    tuple_,
     update,
 )
 
 from pacsync.connectors.sql.engine import make_engine
-from pacsync.connectors.sql.errors import translate, translated
+from pacsync.connectors.sql.errors import translated
+from pacsync.db.message_journal import JournalWriter
 from pacsync.db.tables import metadata
 from pacsync.domain.messaging import Incoming, Kept, MessageState
 from pacsync.ports import PendingMessage, Settled
@@ -117,87 +114,15 @@ class MessageStore:
         if self._dialect == "sqlite":  # its own connections, each fsyncing its commits
             self._journal = make_engine(engine.url.render_as_string(hide_password=False))
             event.listen(self._journal, "connect", _synchronous_full)
-        # one connection held for keeping: no pool round trip per commit
-        self._held: Connection | None = None
-        self._lock = threading.Lock()
+        self._writer = JournalWriter(self._journal)
 
     # -- MessageJournal ------------------------------------------------------------------
 
     def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
-        if not messages:
-            return []
-        rows = [_row(message) for message in messages]
-        first: dict[tuple[str, str], int] = {}  # the same message twice in one batch
-        for index, row in enumerate(rows):
-            if row["accepted"]:
-                first.setdefault((row["sender"], row["control_id"]), index)
-        with self._lock, translated("store"):
-            conn = self._held
-            if conn is None or conn.closed or conn.invalidated:
-                conn = self._held = self._journal.connect()
-            try:
-                with conn.begin():
-                    kept = self._accepted(conn, rows, first)
-                    kept |= self._rejected(conn, rows)
-            except BaseException:
-                self._held = None
-                conn.close()
-                raise
-        return [
-            kept[i] if i in kept else Kept(kept[first[(r["sender"], r["control_id"])]].id, True)
-            for i, r in enumerate(rows)
-        ]
-
-    def _accepted(
-        self, conn: Any, rows: list[dict[str, Any]], first: dict[tuple[str, str], int]
-    ) -> dict[int, Kept]:
-        """Insert each accepted message not kept before; by index, where each one is.
-
-        One multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` on the driver's own
-        cursor: at thousands of messages a second, the statement building of a
-        general-purpose layer would cost more than the commit."""
-        if not first:
-            return {}
-        table = hl7_messages
-        wanted = [rows[i] for i in first.values()]
-        sql = _upsert_sql(self._dialect, len(wanted))
-        sqlite_values = self._dialect == "sqlite"
-        params = [_driver_value(row[name], sqlite_values) for row in wanted for name in _COLUMNS]
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(sql, params)
-            new = {(s, c): i for s, c, i in cursor.fetchall()}
-        except conn.dialect.loaded_dbapi.Error as exc:  # the driver's own: not SQLAlchemy's
-            raise translate(exc, "store") from exc
-        finally:
-            cursor.close()
-        kept = {index: Kept(new[key], False) for key, index in first.items() if key in new}
-        earlier = [key for key in first if key not in new]
-        for start in range(0, len(earlier), 400):  # kept before: answered from the first copy
-            chunk = earlier[start : start + 400]
-            found = conn.execute(
-                select(table.c.sender, table.c.control_id, table.c.id).where(
-                    _ACCEPTED, tuple_(table.c.sender, table.c.control_id).in_(chunk)
-                )
-            )
-            kept.update({first[(s, c)]: Kept(i, True) for s, c, i in found})
-        return kept
-
-    def _rejected(self, conn: Any, rows: list[dict[str, Any]]) -> dict[int, Kept]:
-        """Log the messages answered AE/AR (never de-duplicated: each answer is logged)."""
-        others = [i for i, row in enumerate(rows) if not row["accepted"]]
-        if not others:
-            return {}
-        table = hl7_messages
-        stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
-        result = conn.execute(stmt, [rows[i] for i in others])
-        return {index: Kept(new_id, False) for index, (new_id,) in zip(others, result, strict=True)}
+        return self._writer.keep(messages)
 
     def close(self) -> None:
-        with self._lock:
-            if self._held is not None:
-                self._held.close()
-                self._held = None
+        self._writer.close()
 
     # -- the log ------------------------------------------------------------------------
 
@@ -338,59 +263,10 @@ class MessageStore:
             return int(result.rowcount or 0)
 
 
-_COLUMNS = (
-    "feed", "sender", "control_id", "kind", "version", "peer", "received_at", "encoding",
-    "size", "payload", "ack_code", "accepted", "reason", "state",
-)  # fmt: skip
-
-
-@functools.lru_cache(maxsize=64)
-def _upsert_sql(dialect: str, count: int) -> str:
-    mark, accepted = ("?", "accepted = 1") if dialect == "sqlite" else ("%s", "accepted = true")
-    one = "(" + ", ".join([mark] * len(_COLUMNS)) + ")"
-    return (
-        f"INSERT INTO hl7_messages ({', '.join(_COLUMNS)}) VALUES "
-        + ", ".join([one] * count)
-        + f" ON CONFLICT (sender, control_id) WHERE {accepted} DO NOTHING"
-        " RETURNING sender, control_id, id"
-    )
-
-
-def _driver_value(value: Any, sqlite_values: bool) -> Any:
-    """A value as the driver takes it (SQLite: datetimes as SQLAlchemy writes them)."""
-    if sqlite_values:
-        if isinstance(value, dt.datetime):
-            return value.isoformat(" ", "microseconds")
-        if isinstance(value, bool):
-            return int(value)
-    if isinstance(value, MessageState):
-        return value.value
-    return value
-
-
 def _synchronous_full(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
-
-
-def _row(message: Incoming) -> dict[str, Any]:
-    return {
-        "feed": message.feed,
-        "sender": message.sender[:400],
-        "control_id": message.control_id[:199],
-        "kind": message.kind[:40],
-        "version": message.version[:20],
-        "peer": message.peer[:100],
-        "received_at": message.received_at,
-        "encoding": message.encoding,
-        "size": len(message.payload),
-        "payload": message.payload,
-        "ack_code": message.ack_code,
-        "accepted": message.accepted,
-        "reason": (message.reason or None) and message.reason[:500],
-        "state": MessageState.RECEIVED if message.accepted else MessageState.REJECTED,
-    }
 
 
 __all__ = ["LoggedMessage", "MessageStore", "hl7_messages"]
