@@ -104,9 +104,11 @@ def identifier_key(identifier: Identifier) -> tuple[str, str]:
 
 def _kept(value: Any) -> Any:
     """``value`` pruned, or None when nothing of it is left (0 and False are kept)."""
-    if isinstance(value, dict | list):
-        value = _pruned(value)
+    kind = type(value)  # exact types first: this runs for every element of every resource
+    if kind is str:
         return value or None
+    if kind is dict or kind is list or isinstance(value, dict | list):
+        return _pruned(value) or None
     return None if value is None or value == "" else value
 
 

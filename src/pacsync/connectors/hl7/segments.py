@@ -28,6 +28,14 @@ _HEADERS = ("MSH", "BHS", "FHS")
 _NULL = '""'  # HL7's explicit null: "delete the stored value"; read as empty
 
 
+def _any(raw: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether a repetition holds any value (the explicit null is none)."""
+    if len(raw) == 1 and len(raw[0]) == 1:  # the common case: one value
+        value = raw[0][0]
+        return bool(value) and value != _NULL
+    return any(value and value != _NULL for component in raw for value in component)
+
+
 @dataclass(frozen=True, slots=True)
 class Repetition:
     """One repetition of a field: components read by 1-based position."""
@@ -58,15 +66,7 @@ class Repetition:
 
     @property
     def empty(self) -> bool:
-        raw = self.raw
-        if len(raw) == 1 and len(raw[0]) == 1:  # the common case: one value, read per field
-            value = raw[0][0]
-            return not value or value == _NULL
-        for component in raw:
-            for value in component:
-                if value and value != _NULL:
-                    return False
-        return True
+        return not _any(self.raw)
 
     def where(self, component: int | None = None) -> str:
         return self.segment.where(self.field, component)
@@ -90,16 +90,14 @@ class Segment:
         """The non-empty repetitions of a field."""
         if field < 1 or field > len(self.fields):
             return ()
-        reps = (Repetition(raw, self, field) for raw in self.fields[field - 1])
-        return tuple(rep for rep in reps if not rep.empty)
+        return tuple(Repetition(raw, self, field) for raw in self.fields[field - 1] if _any(raw))
 
     def first(self, field: int) -> Repetition | None:
         if field < 1 or field > len(self.fields):
             return None
         for raw in self.fields[field - 1]:
-            rep = Repetition(raw, self, field)
-            if not rep.empty:
-                return rep
+            if _any(raw):
+                return Repetition(raw, self, field)
         return None
 
     def text(self, field: int, component: int = 1, subcomponent: int = 1) -> str:
@@ -196,6 +194,8 @@ def split(text: str) -> Message:
     component, repetition, subcomponent = encoding[0], encoding[1], encoding[3]
 
     def field(text: str) -> RawField:
+        if component not in text and repetition not in text and subcomponent not in text:
+            return (((text,),),)  # most fields: one value, nothing to split
         return tuple(
             tuple(tuple(c.split(subcomponent)) for c in rep.split(component))
             for rep in text.split(repetition)
