@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import text
 
+from pacsync.db.dead_letters import DeadLetterStore
 from pacsync.db.messages import MessageStore
 from pacsync.domain.messaging import Incoming, Kept, MessageState
 from pacsync.errors import PacsyncError
@@ -321,6 +322,52 @@ class MessageStoreCases:
         row = store.get(kept["A8"])
         assert row is not None
         assert (row.state, row.attempts, row.error) == ("processed", 2, None)
+
+
+    # -- failures as dead letters -------------------------------------------------------------
+
+    def test_a_failed_message_is_parked_as_a_dead_letter_with_its_values_masked(
+        self, store: MessageStore
+    ) -> None:
+        kept = self._log(store)
+        why = {"code": "PACS-601", "message": "PID-7 '19700x01' is not a date", "location": "PID-7"}
+        store.settle([Settled(kept["A8"], "884512", why), Settled(kept["A1"], "1")], T0)
+        (letter,) = DeadLetterStore(store.engine).find(pipeline="hl7:mllp")
+        assert (letter["kind"], letter["entity"], letter["record_key"]) == (
+            "hl7",
+            "ADT^A08",
+            str(kept["A8"]),
+        )
+        assert (letter["error_code"], letter["field"], letter["status"]) == (
+            "PACS-601",
+            "PID-7",
+            "open",
+        )
+        assert letter["message"] == "PID-7 '***' is not a date"  # the log keeps the value
+        assert letter["payload"]["control_id"] == "A8"
+        assert letter["payload"]["message_id"] == kept["A8"]
+
+    def test_a_message_failing_again_reopens_its_letter_and_processed_resolves_it(
+        self, store: MessageStore
+    ) -> None:
+        kept = self._log(store)
+        letters = DeadLetterStore(store.engine)
+        first = {"code": "PACS-601", "message": "PID-3 missing", "location": "PID-3"}
+        other = {"code": "PACS-601", "message": "PV1-2 unknown", "location": "PV1-2"}
+        store.settle([Settled(kept["A1"], None, first)], T0)
+        store.reprocess([kept["A1"]])
+        store.settle([Settled(kept["A1"], None, first)], T0)
+        (again,) = letters.find(pipeline="hl7:mllp", status=None)
+        assert (again["status"], again["attempts"]) == ("open", 2)
+        store.reprocess([kept["A1"]])
+        store.settle([Settled(kept["A1"], None, other)], T0)
+        states = {d["field"]: d["status"] for d in letters.find(pipeline="hl7:mllp", status=None)}
+        assert states == {"PID-3": "superseded", "PV1-2": "open"}
+        store.reprocess([kept["A1"]])
+        store.settle([Settled(kept["A1"], "884512")], T0)
+        states = {d["field"]: d["status"] for d in letters.find(pipeline="hl7:mllp", status=None)}
+        assert states == {"PID-3": "superseded", "PV1-2": "resolved"}
+        assert letters.count(status="open") == 0
 
 
 def _fields(message: Incoming) -> dict[str, object]:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine
 
+from pacsync.db.dead_letters import DeadLetterStore
 from pacsync.db.fhir_resources import FhirResourceStore
 from pacsync.db.messages import MessageStore
 
@@ -129,17 +130,39 @@ def test_a_worker_processes_what_the_listener_kept(
         assert counts["DiagnosticReport"] >= 1
         assert {m.patient_id for m in processed} >= {"884512", "PMS00412"}
         _search_the_log_from_the_cli(pacsync, journal)
+        letter = _the_dead_letter(pacsync, engine, failed.id, f"hl7:{failed.feed}")
+        retried = pacsync.run("dead-letters", "retry", str(letter))
+        assert retried.returncode == 0, retried.stdout + retried.stderr
+        _wait_for_attempts(journal, "BROKEN-1", 2)
+        again = DeadLetterStore(engine).get(letter)
+        assert again is not None
+        assert (again["status"], again["attempts"]) == ("open", 2)  # the same failure
         again = pacsync.run("hl7", "reprocess")
         assert "1 message(s) queued again" in again.stdout, again.stderr
-        deadline = time.monotonic() + 60
-        while journal.search(control_id="BROKEN-1")[0].attempts < 2:
-            assert time.monotonic() < deadline, "the reprocessed message was not taken again"
-            time.sleep(0.3)
+        _wait_for_attempts(journal, "BROKEN-1", 3)
         assert journal.search(control_id="BROKEN-1")[0].state == "failed"
     finally:
         if worker is not None:
             _stop(worker)
         _stop(listener)
+
+
+def _the_dead_letter(pacsync: Any, engine: Engine, message_id: int, pipeline: str) -> int:
+    """The failed message's dead letter, as ``pacsync dead-letters list`` shows it."""
+    (letter,) = DeadLetterStore(engine).find(pipeline=pipeline)
+    assert (letter["kind"], letter["record_key"]) == ("hl7", str(message_id))
+    listed = pacsync.run("dead-letters", "list", "--pipeline", pipeline)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "PACS-601" in listed.stdout
+    assert "ADT^A04" in listed.stdout
+    return int(letter["id"])
+
+
+def _wait_for_attempts(journal: MessageStore, control_id: str, attempts: int) -> None:
+    deadline = time.monotonic() + 60
+    while journal.search(control_id=control_id)[0].attempts < attempts:
+        assert time.monotonic() < deadline, "the reprocessed message was not taken again"
+        time.sleep(0.3)
 
 
 def _search_the_log_from_the_cli(pacsync: Any, journal: MessageStore) -> None:

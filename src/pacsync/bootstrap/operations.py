@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from pacsync import bootstrap
+from pacsync.bootstrap import hl7_processing
 from pacsync.bootstrap import jobs as job_layer
 from pacsync.config import Settings, find_pipeline
 from pacsync.connectors.dbos.engine import JobClient
+from pacsync.db import hl7_letters
 from pacsync.db.jobs import ACTIVE, JobView
+from pacsync.db.messages import MessageStore
 from pacsync.errors import ConfigError, InvalidState, NotFound
 from pacsync.jobs.queues import SYNC
 from pacsync.jobs.request import JobRequest
@@ -105,7 +108,8 @@ def retry_dead_letter(
     settings: Settings, store: bootstrap.Store, letter_id: int, *, client: JobClient | None = None
 ) -> str:
     """Try a dead letter again; the id of the job queued for it.  A parked job is queued
-    again with its request; a parked record is read again by a run of its entity."""
+    again with its request; a parked record is read again by a run of its entity; an
+    HL7 message is put back in line and its feed processed."""
     letter = find_letter(store, letter_id)
     if letter["status"] not in RETRYABLE_LETTERS:
         raise InvalidState(
@@ -115,6 +119,11 @@ def retry_dead_letter(
     if letter["kind"] == "job":
         request = JobRequest.from_dict({**letter["payload"], "trigger": "retry", "key": ""})
         store.dead_letters.set_status(letter_id, "retried", "retried")
+    elif letter["kind"] == hl7_letters.KIND:  # the message back in line, and processed
+        feed = str(letter["payload"]["feed"])
+        MessageStore(store.engine).reprocess([int(letter["record_key"])])
+        store.dead_letters.set_status(letter_id, "retry", "retry requested")
+        request = hl7_processing.process_request(feed, trigger="retry")
     else:
         store.dead_letters.set_status(letter_id, "retry", "retry requested")
         path = find_pipeline(letter["pipeline"], settings)

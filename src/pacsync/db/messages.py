@@ -37,6 +37,7 @@ from sqlalchemy import (
 
 from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.errors import translated
+from pacsync.db import hl7_letters
 from pacsync.db.message_journal import JournalWriter
 from pacsync.db.tables import metadata
 from pacsync.domain.messaging import Incoming, Kept, MessageState
@@ -224,8 +225,8 @@ class MessageStore:
         now: dt.datetime,
         then: Callable[[Any], None] | None = None,
     ) -> None:
-        """Mark messages processed (with the patient they concern) or failed (with why);
-        ``then`` writes more in the same transaction."""
+        """Mark messages processed (with the patient they concern) or failed (with why,
+        parked as a dead letter); ``then`` writes more in the same transaction."""
         table = hl7_messages
         stmt = update(table).where(table.c.id == bindparam("message_id"))
         stmt = stmt.values(
@@ -245,6 +246,7 @@ class MessageStore:
             return
         with translated("store"), self.engine.begin() as conn:
             conn.execute(stmt, params)
+            hl7_letters.record(conn, table, outcomes, now)  # failures park as dead letters
             if then is not None:
                 then(conn)
 

@@ -1,8 +1,8 @@
 """Processing kept messages: parse each into canonical records and write them on.
 
 Messages are taken in arrival order, in batches (never a job per message).  A
-message that cannot be read is marked failed with the coded reason and stays
-in the log as a dead letter until reprocessed; the others of its batch go on.
+message that cannot be read is marked failed with the coded reason (the inbox
+parks it as a dead letter) until reprocessed; the others of its batch go on.
 The records of a batch are written in one transaction before their messages
 are marked processed, so a crash re-processes at most one batch, which writes
 the same records again (resources are keyed by natural identifiers).
