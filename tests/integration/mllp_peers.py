@@ -53,9 +53,11 @@ class Listener:
         self.process.communicate(timeout=30)
 
 
-def start_listener(pacsync: Any, env: Mapping[str, str] | None = None) -> Listener:
-    """``pacsync hl7 listen --port 0``; once it says where it listens."""
-    process = pacsync.start("hl7", "listen", "--port", "0", env=env)
+def start_listener(
+    pacsync: Any, env: Mapping[str, str] | None = None, *options: str
+) -> Listener:
+    """``pacsync hl7 listen --port 0`` (and ``options``); once it says where it listens."""
+    process = pacsync.start("hl7", "listen", "--port", "0", *options, env=env)
     assert process.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)

@@ -9,6 +9,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -326,6 +327,27 @@ def test_tls_listener_with_a_trusting_sender(pacsync: Any, tmp_path: Path) -> No
         output = running.stop()
     assert running.banner.strip().endswith(f"127.0.0.1:{running.port} (TLS)")
     assert "Traceback" not in output
+
+
+def test_a_standalone_listener_serves_its_counters_for_prometheus(pacsync: Any) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        metrics_port = sock.getsockname()[1]
+    running = start_listener(pacsync, None, "--metrics-port", str(metrics_port))
+    try:
+        refused = adt("M3").replace(b"ADT^A08^ADT_A01", b"ORM^O01")
+        with Connection(running.port) as conn:
+            conn.write(frame(adt("M1")) + frame(adt("M2")) + frame(refused))
+            codes = [ack.code for ack in conn.acks(3)]
+        assert codes == ["AA", "AA", "AR"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+            scraped = r.read().decode()
+    finally:
+        running.stop()
+    feed = 'feed="mllp"'
+    assert f'pacsync_hl7_messages_total{{ack="AA",{feed}}} 2.0' in scraped, scraped
+    assert f'pacsync_hl7_messages_total{{ack="AR",{feed}}} 1.0' in scraped
+    assert f"pacsync_hl7_ack_seconds_count{{{feed}}} 3.0" in scraped
 
 
 def test_block_end_bytes_alone_are_harmless(listener: Listener) -> None:

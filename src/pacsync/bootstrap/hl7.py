@@ -10,10 +10,13 @@ import ssl
 import threading
 from concurrent.futures import Future
 
+from prometheus_client import CollectorRegistry, start_http_server
+
 from pacsync import bootstrap
 from pacsync.config import Settings
 from pacsync.connectors.hl7.intake import GroupCommit, Intake
 from pacsync.connectors.hl7.listener import ListenerOptions, MllpListener
+from pacsync.connectors.hl7.metrics import register
 from pacsync.db.messages import MessageStore
 from pacsync.domain.messaging import PROCESSED_KINDS, AcceptPolicy
 from pacsync.errors import ConfigError
@@ -82,6 +85,19 @@ class RunningListener:
         self._loop.close()
 
 
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Serve this process's ``pacsync_hl7_*`` metrics over HTTP (a thread of its own)."""
+    registry = CollectorRegistry()
+    register(registry)
+    try:
+        start_http_server(port, host, registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
+            hint="Choose another --metrics-port or stop what holds it",
+        ) from exc
+
+
 def listener(
     settings: Settings,
     store: bootstrap.Store,
@@ -107,4 +123,4 @@ def listener(
     return RunningListener(MllpListener(intake, options), commit)
 
 
-__all__ = ["RunningListener", "listener", "policy", "tls_context"]
+__all__ = ["RunningListener", "listener", "policy", "serve_metrics", "tls_context"]

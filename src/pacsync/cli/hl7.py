@@ -119,6 +119,15 @@ def listen(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (PACSYNC_HL7_HOST)")] = None,
     feed: Annotated[str | None, typer.Option(help="Feed name (PACSYNC_HL7_FEED)")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve this listener's pacsync_hl7_* counters for "
+            "Prometheus at http://127.0.0.1:PORT/metrics",
+        ),
+    ] = None,
 ) -> None:
     """Receive HL7 v2 over MLLP: every message is kept before it is acknowledged."""
     from pacsync.bootstrap import hl7  # the listener's modules only for this command
@@ -126,6 +135,9 @@ def listen(
     settings = Settings()
     store = bootstrap.store(settings)
     running = hl7.listener(settings, store, host=host, port=port, feed=feed)
+    if metrics_port is not None:
+        hl7.serve_metrics(metrics_port)
+        console.print(f"metrics on http://127.0.0.1:{metrics_port}/metrics", highlight=False)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
