@@ -11,6 +11,8 @@ seconds so that a burst of /ready calls probes each node once.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +33,14 @@ from pacsync.connectors.sql.engine import make_engine
 from pacsync.connectors.sql.errors import translated
 from pacsync.domain.dicom_node import DicomNode
 from pacsync.domain.node_health import ErrorRate, NodeHealth, Probe, judge
-from pacsync.errors import PacsyncError
+from pacsync.domain.resource_spec import STORE_URL
+from pacsync.domain.spec import MLLP_SCHEME, ConnectionSpec
+from pacsync.errors import (
+    ConfigError,
+    DropFolderUnavailable,
+    MllpPeerUnavailable,
+    PacsyncError,
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,19 @@ def job_layer_check(client: Callable[[], JobClient]) -> Callable[[], str | None]
 
 
 def connection_check(url: str, timeout_s: float) -> Callable[[], str | None]:
+    """The check of one connection: a database is queried, a drop folder looked at, an
+    MLLP receiver connected to; ``pacsync:store`` is the store itself."""
+    if url == STORE_URL:
+        return lambda: "pacsync's own store"
+    spec = ConnectionSpec(url=url)
+    folder, receiver = spec.folder, spec.mllp
+    if folder is not None:
+        return lambda: _drop_folder(Path(folder))
+    if receiver is not None:
+        return lambda: _receiver(receiver, timeout_s)
+    if url.startswith(MLLP_SCHEME):
+        return _refuse(ConfigError(f"not an mllp://HOST:PORT address: {url}"))
+
     def run() -> str | None:
         try:
             parsed = make_url(url)
@@ -83,6 +105,38 @@ def connection_check(url: str, timeout_s: float) -> Callable[[], str | None]:
         finally:
             engine.dispose()
         return None
+
+    return run
+
+
+def _drop_folder(path: Path) -> str | None:
+    if not path.is_dir():
+        raise DropFolderUnavailable(f"drop folder {path} does not exist")
+    try:
+        with os.scandir(path) as entries:
+            next(entries, None)
+    except OSError as exc:
+        raise DropFolderUnavailable(
+            f"drop folder {path} cannot be read: {exc.strerror or exc}"
+        ) from exc
+    return "folder readable"
+
+
+def _receiver(address: tuple[str, int], timeout_s: float) -> str | None:
+    """An MLLP receiver takes connections (nothing is sent on it)."""
+    try:
+        socket.create_connection(address, timeout=timeout_s).close()
+    except OSError as exc:
+        host, port = address
+        raise MllpPeerUnavailable(
+            f"{host}:{port} takes no connection: {exc.strerror or exc}"
+        ) from exc
+    return None
+
+
+def _refuse(error: PacsyncError) -> Callable[[], str | None]:
+    def run() -> str | None:
+        raise error
 
     return run
 

@@ -116,3 +116,27 @@ def test_connections_are_written_by_admins_only(api: Api) -> None:
     problem(api.post("/connections/x/test", as_=Role.OPERATOR), 403, "PACS-002")
     problem(api.put("/connections/x", json={"kind": "sql", "url": "no-scheme"}), 400, "PACS-105")
     assert api.get("/connections").json() == []
+
+
+def test_an_mllp_receiver_is_tested_by_connecting_to_it(api: Api) -> None:
+    with socket.socket() as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.listen()
+        port = receiver.getsockname()[1]
+        api.put("/connections/ris", json={"kind": "mllp", "url": f"mllp://127.0.0.1:{port}"})
+        result = api.post("/connections/ris/test").json()
+        assert (result["status"], result["code"]) == ("ok", None)
+    result = api.post("/connections/ris/test").json()  # nobody listens any more
+    assert (result["status"], result["code"]) == ("failed", "PACS-651")
+    assert f"127.0.0.1:{port}" in result["message"]
+
+
+def test_a_drop_folder_is_tested_by_looking_into_it(api: Api) -> None:
+    folder = api.settings.home / "drops"
+    api.put("/connections/drops", json={"kind": "file", "url": f"file://{folder}"})
+    result = api.post("/connections/drops/test").json()
+    assert (result["status"], result["code"]) == ("failed", "PACS-304")
+    folder.mkdir()
+    (folder / "patients.csv").write_text("id\n1\n")
+    result = api.post("/connections/drops/test").json()
+    assert (result["status"], result["message"]) == ("ok", "folder readable")

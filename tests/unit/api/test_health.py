@@ -97,3 +97,17 @@ def test_ready_is_unhealthy_with_a_503_when_the_store_is_down(api: Api, tmp_path
     assert body["status"] == "UNHEALTHY"
     assert _checks(body)["store"]["status"] == "down"
     unreachable.dispose()
+
+
+def test_a_drop_folder_connection_is_ready_when_its_folder_can_be_read(api: Api) -> None:
+    example = Path(__file__).parents[3] / "examples" / "pms-files" / "pipeline.yaml"
+    drops = api.settings.home / "drops"
+    text = example.read_text(encoding="utf-8").replace("${PMS_DROPS:-drops}", str(drops))
+    (api.settings.home / "pipelines").mkdir(parents=True, exist_ok=True)
+    (api.settings.home / "pipelines" / "pms-files.yaml").write_text(text, encoding="utf-8")
+    exports = _checks(api.get("/ready", as_=Role.VIEWER).json())["connection pms-files/exports"]
+    assert exports["status"] == "down"
+    assert str(exports["detail"]).startswith("PACS-304 drop folder")
+    drops.mkdir()
+    exports = _checks(api.get("/ready", as_=Role.VIEWER).json())["connection pms-files/exports"]
+    assert (exports["status"], exports["detail"]) == ("up", "folder readable")

@@ -24,6 +24,7 @@ from pacsync.bootstrap import health
 from pacsync.config import Settings, list_pipelines, load_pipeline
 from pacsync.db.connections import ConnectionView, masked, split_password
 from pacsync.domain.access import Role
+from pacsync.domain.spec import FOLDER_SCHEME, MLLP_SCHEME
 from pacsync.errors import InvalidState, NotFound, PacsyncError, UnsupportedFeature
 
 router = APIRouter(prefix="/connections", tags=["connections"], responses=AUTHENTICATED)
@@ -189,13 +190,15 @@ def test_connection(
 
 
 def _database_url(url: str, kind: str) -> None:
-    """Only SQL connections are tested by connecting."""
+    """SQL connections are tested by connecting, MLLP receivers and drop folders too."""
+    if url.startswith((MLLP_SCHEME, FOLDER_SCHEME)):
+        return
     try:
         make_url(url).get_dialect()
     except (ArgumentError, NoSuchModuleError):
         raise UnsupportedFeature(
             f"testing a connection of kind '{kind}' is not supported (not a database URL)",
-            hint="Only database connections (SQLAlchemy URLs) can be tested here.",
+            hint="Database (SQLAlchemy URL), mllp:// and file: connections can be tested here.",
         ) from None
 
 
