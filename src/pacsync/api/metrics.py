@@ -90,7 +90,8 @@ class StoreCollector(Collector):
             "pacsync_hl7_messages_answered", "HL7 messages in the log by feed and answer.",
             labels=["feed", "ack"],
         )  # fmt: skip
-        for feed, counts in sorted(store.counts().items()):
+        counts_by_feed = store.counts()
+        for feed, counts in sorted(counts_by_feed.items()):
             for key, n in sorted(counts.items()):
                 if key.startswith("ack_"):
                     answers.add_metric([feed, key.removeprefix("ack_")], n)
@@ -102,7 +103,16 @@ class StoreCollector(Collector):
         )  # fmt: skip
         for feed, age in sorted(store.oldest_pending().items()):
             waiting.add_metric([feed], age)
-        return [states, answers, waiting]
+        latency = GaugeMetricFamily(
+            "pacsync_hl7_processing_seconds",
+            "Seconds from receipt to processing over each feed's last 1,000 processed "
+            "messages, by quantile (1 is the slowest).", labels=["feed", "quantile"],
+        )  # fmt: skip
+        for feed, spans in sorted(store.processing_seconds(sorted(counts_by_feed)).items()):
+            for quantile in ("0.5", "0.95", "1"):
+                index = min(len(spans) - 1, int(float(quantile) * len(spans)))
+                latency.add_metric([feed, quantile], spans[index])
+        return [states, answers, waiting, latency]
 
     def _jobs(self) -> list[Metric]:
         jobs = self.state.store.jobs

@@ -205,6 +205,26 @@ class MessageStore:
         with translated("store"), self.engine.connect() as conn:
             return {feed: (now - at).total_seconds() for feed, at in conn.execute(stmt)}
 
+    def processing_seconds(
+        self, feeds: Sequence[str], recent: int = 1000
+    ) -> dict[str, list[float]]:
+        """Seconds from receipt to processing of each feed's ``recent`` last processed
+        messages, sorted (a reprocessed message counts from its first receipt)."""
+        table = hl7_messages
+        out: dict[str, list[float]] = {}
+        with translated("store"), self.engine.connect() as conn:
+            for feed in feeds:
+                stmt = (
+                    select(table.c.received_at, table.c.processed_at)
+                    .where(table.c.state == MessageState.PROCESSED, table.c.feed == feed)
+                    .order_by(table.c.id.desc())
+                    .limit(recent)
+                )
+                spans = [(done - at).total_seconds() for at, done in conn.execute(stmt) if done]
+                if spans:
+                    out[feed] = sorted(max(0.0, s) for s in spans)
+        return out
+
     # -- processing ---------------------------------------------------------------------
 
     def pending(self, feed: str | None, limit: int) -> list[PendingMessage]:

@@ -96,3 +96,18 @@ def test_messages_are_counted_per_feed_by_state_and_answer(api: Api) -> None:
     assert samples[(answered, (("ack", "AA"), ("feed", "mllp")))] == 2
     assert samples[(answered, (("ack", "AR"), ("feed", "mllp")))] == 1
     assert samples[("pacsync_hl7_oldest_pending_seconds", (("feed", "mllp"),))] >= 0
+
+
+def test_processing_latency_is_given_per_feed_over_the_last_processed_messages(api: Api) -> None:
+    journal = MessageStore(api.store.engine)
+    kept = journal.keep([incoming(str(n)) for n in range(20)])
+    received = journal.get(kept[0].id)
+    assert received is not None
+    for number, k in enumerate(kept):  # the n-th message processed n + 1 seconds after receipt
+        at = received.received_at + dt.timedelta(seconds=number + 1)
+        journal.settle([Settled(k.id, "P1")], at)
+    samples = _samples(api.get("/metrics", as_=Role.VIEWER).text)
+    name = "pacsync_hl7_processing_seconds"
+    assert samples[(name, (("feed", "mllp"), ("quantile", "0.5")))] == 11
+    assert samples[(name, (("feed", "mllp"), ("quantile", "0.95")))] == 20
+    assert samples[(name, (("feed", "mllp"), ("quantile", "1")))] == 20
