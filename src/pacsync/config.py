@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     dicom_port: int = 11112  # the port it listens on
     dicom_host: str = "127.0.0.1"  # the address it binds (0.0.0.0: every interface)
     dicom_listen: bool = False  # `pacsync serve` runs the DICOM SCP beside the API
+    dicom_tls_cert: Path | None = None  # PEM certificate (and chain): the SCP speaks TLS
+    dicom_tls_key: Path | None = None  # its private key
+    dicom_tls_ca: Path | None = None  # peers must show a certificate signed by this CA
     viewer_url_template: str | None = None  # external viewer URL with {study_uid}, e.g. OHIF
     viewer_link_minutes: int = 60  # lifetime of a signed viewer link (a URL bound to one study)
     dicomweb_origins: str = ""  # browser origins allowed to call DICOMweb (comma-separated; *)
@@ -60,6 +63,7 @@ class Settings(BaseSettings):
     hl7_accept: str = ""  # kinds accepted, e.g. "ADT^*,ORU^R01" (empty: those processed)
     hl7_tls_cert: Path | None = None  # PEM certificate (and chain): the listener speaks TLS
     hl7_tls_key: Path | None = None  # its private key
+    hl7_tls_ca: Path | None = None  # senders must show a certificate signed by this CA
 
     @property
     def store_url(self) -> str:

@@ -27,6 +27,7 @@ from pacsync.connectors.hl7.mllp import END, START, frame
 from pacsync.connectors.hl7.sender import MllpSender
 from pacsync.errors import MllpPeerUnavailable
 from pacsync.jobs.retry import RetryPolicy
+from tls_certificates import make_certificates
 
 from .mllp_peers import Connection, Listener, adt, mllp_send, start_listener
 
@@ -326,6 +327,33 @@ def test_tls_listener_with_a_trusting_sender(pacsync: Any, tmp_path: Path) -> No
     finally:
         output = running.stop()
     assert running.banner.strip().endswith(f"127.0.0.1:{running.port} (TLS)")
+    assert "Traceback" not in output
+
+
+def test_mutual_tls_takes_only_senders_with_a_certificate_of_the_site_ca(
+    pacsync: Any, tmp_path: Path
+) -> None:
+    c = make_certificates(tmp_path / "certs")
+    running = start_listener(
+        pacsync,
+        {"PACSYNC_HL7_TLS_CERT": str(c.peer.cert), "PACSYNC_HL7_TLS_KEY": str(c.peer.key),
+         "PACSYNC_HL7_TLS_CA": str(c.ca)},
+    )  # fmt: skip
+    try:
+        signed = ssl.create_default_context(cafile=str(c.ca))
+        signed.load_cert_chain(c.pacsync.cert, c.pacsync.key)
+        with MllpSender("127.0.0.1", running.port, tls=signed) as sender:
+            assert sender.send(adt("M1")).code == "AA"
+        anonymous = ssl.create_default_context(cafile=str(c.ca))  # trusts it, shows nothing
+        with (
+            MllpSender("127.0.0.1", running.port, tls=anonymous, retry=RetryPolicy(attempts=1),
+                       timeout_s=5) as sender,
+            pytest.raises(MllpPeerUnavailable),
+        ):  # fmt: skip
+            sender.send(adt("M2"))
+        assert [r["control_id"] for r in stored(running)] == ["M1"]
+    finally:
+        output = running.stop()
     assert "Traceback" not in output
 
 

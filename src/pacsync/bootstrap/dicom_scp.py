@@ -17,6 +17,7 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless
 
 from pacsync import bootstrap
 from pacsync.bootstrap.dicomweb import DicomWebService, Located
+from pacsync.bootstrap.tls import server_context
 from pacsync.bootstrap.worklist import answering as worklist
 from pacsync.config import Settings
 from pacsync.connectors.dicom.inbox import Inbox
@@ -176,4 +177,8 @@ def scp(
         host=host or settings.dicom_host,
         port=settings.dicom_port if port is None else port,
         listener=listener,
-    )
+        tls=server_context(
+            settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_ca,
+            what="DICOM SCP", env="PACSYNC_DICOM",
+        ),
+    )  # fmt: skip

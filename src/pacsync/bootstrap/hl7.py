@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from prometheus_client import CollectorRegistry, start_http_server
 
 from pacsync import bootstrap
+from pacsync.bootstrap.tls import server_context
 from pacsync.config import Settings
 from pacsync.connectors.hl7.intake import GroupCommit, Intake
 from pacsync.connectors.hl7.listener import ListenerOptions, MllpListener
@@ -28,18 +29,10 @@ def policy(settings: Settings) -> AcceptPolicy:
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
-    if settings.hl7_tls_cert is None:
-        return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        context.load_cert_chain(settings.hl7_tls_cert, settings.hl7_tls_key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"the MLLP listener's certificate cannot be loaded: {exc}",
-            hint="Set PACSYNC_HL7_TLS_CERT and PACSYNC_HL7_TLS_KEY to PEM files",
-        ) from exc
-    return context
+    return server_context(
+        settings.hl7_tls_cert, settings.hl7_tls_key, settings.hl7_tls_ca, what="MLLP listener",
+        env="PACSYNC_HL7",
+    )  # fmt: skip
 
 
 class RunningListener:

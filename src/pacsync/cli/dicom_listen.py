@@ -43,8 +43,9 @@ def listen(
     def started(scp: Scp, workers: int) -> None:
         peers = ", ".join(f"{p.ae_title}@{p.host}" for p in scp.peers) or "none configured"
         serving = f" ({workers} processes)" if workers > 1 else ""
+        tls = " (TLS)" if scp.tls else ""
         console.print(
-            f"DICOM SCP {scp.ae_title} listening on {scp.host}:{scp.port}{serving}; inbox "
+            f"DICOM SCP {scp.ae_title} listening on {scp.host}:{scp.port}{tls}{serving}; inbox "
             f"{scp.inbox.root}; peers: {peers}",
             highlight=False,
         )

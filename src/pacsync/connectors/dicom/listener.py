@@ -18,11 +18,14 @@ would spread connections by a hash of their addresses instead, and would often p
 two senders on one process.)
 
 A :class:`SharedServer` without a listening socket binds its own, as pynetdicom's
-server does: one process serving alone.
+server does: one process serving alone.  Given an SSL context it speaks TLS only:
+each connection's handshake runs in that connection's thread, with a timeout, so a
+silent or plain-TCP peer cannot hold the port.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import socketserver
 import threading
@@ -32,11 +35,15 @@ from typing import Any, Final
 from pynetdicom import evt
 from pynetdicom.transport import AddressInformation, ThreadedAssociationServer
 
+log = logging.getLogger("pacsync.dicom.scp")
+
 #: how long a worker lets an idle one take a connection, per connection it has open
 #: (long enough for an idle worker to be scheduled on a loaded machine; a new
 #: association waits that long only when every worker is busy)
 BUSY_DELAY: Final = 0.05
 BACKLOG: Final = 64
+HANDSHAKE_TIMEOUT: Final = 10.0  # seconds for a peer to complete its TLS handshake
+# (in the connection's own thread: a silent or plain-TCP peer holds only itself)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -84,17 +91,37 @@ class SharedServer(ThreadedAssociationServer):
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         if self._listener is not None and self._open:
             time.sleep(BUSY_DELAY * self._open)
-        accepted = super().get_request()  # BlockingIOError: another worker took it
+        assert self.socket is not None
+        accepted = self.socket.accept()  # BlockingIOError: another worker took it
         with self._lock:
             self._open += 1
-        return accepted
+        return accepted  # over TLS: its handshake is in the connection's own thread
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         try:
+            if self.ssl_context is not None:
+                request = self._handshake(request, client_address)
+                if request is None:
+                    self._closed(None)
+                    return
             super().finish_request(request, client_address)  # starts the association
         except BaseException:
             self._closed(None)
             raise
+
+    def _handshake(self, sock: socket.socket, peer: Any) -> socket.socket | None:
+        """The TLS handshake within :data:`HANDSHAKE_TIMEOUT`; None when it failed (the
+        connection is closed: a plain client, an untrusted certificate, silence)."""
+        assert self.ssl_context is not None
+        sock.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            secure = self.ssl_context.wrap_socket(sock, server_side=True)
+        except OSError as exc:  # ssl.SSLError and the timeout too
+            log.info("TLS handshake with %s failed: %s", peer, exc)
+            sock.close()
+            return None
+        secure.settimeout(None)
+        return secure
 
     def _closed(self, event: evt.Event | None) -> None:
         with self._lock:

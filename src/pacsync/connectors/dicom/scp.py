@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -166,8 +167,10 @@ class Scp:
         port: int = 11112,
         max_pdu: int = 0,
         listener: socket.socket | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.ae_title = ae_title
+        self.tls = tls  # associations are accepted over TLS only
         self.peers = peers
         self.inbox = inbox
         self.search = search
@@ -188,7 +191,7 @@ class Scp:
         with self._lock:
             if self._server is None:
                 server = self.ae.make_server(
-                    (self.host, self.port), evt_handlers=self._handlers(),
+                    (self.host, self.port), evt_handlers=self._handlers(), ssl_context=self.tls,
                     server_class=SharedServer, listener=self.listener,
                 )  # fmt: skip
                 assert isinstance(server, SharedServer)
@@ -199,7 +202,8 @@ class Scp:
                 )
                 self._thread.start()
                 self._server = server
-        log.info("DICOM SCP %s listening on %s:%d", self.ae_title, self.host, self.port)
+        log.info("DICOM SCP %s listening on %s:%d%s", self.ae_title, self.host, self.port,
+                 " (TLS)" if self.tls else "")  # fmt: skip
         return self.port
 
     def stop(self) -> None:
