@@ -89,7 +89,7 @@ entities:
       note: {from: note, type: text, transforms: [empty_to_null]}
       rep: {from: rep, transforms: [{replace: ["-", "/"]}], default: none}
       state: {from: state, transforms: [upper], default: WA}
-      small: {from: small, type: integer}
+      small: {from: small, type: integer, transforms: [{null_if: [0]}]}
       amount: {from: amount, type: decimal, precision: 12, scale: 2}
       rate: {from: rate, type: decimal, precision: 12, scale: 2}
       whole: {from: whole, type: decimal, precision: 14, scale: 2}
@@ -99,7 +99,7 @@ entities:
       born: {from: born, type: date}
       seen: {from: seen, type: datetime}
       day: {from: day, type: datetime}
-      label: {from: label}
+      label: {from: label, transforms: [{null_if: ["", a]}]}
     validate:
       - {field: code, rule: required}
       - {field: state, rule: enum, values: [WA, OR, ID]}
@@ -248,7 +248,8 @@ def test_the_source_computes_what_the_row_path_would(
 TRANSFORMS: list[list[Any]] = [
     ["trim"], ["upper"], ["lower"], ["title"], ["trim", "title"], ["collapse_spaces"],
     ["collapse_spaces", "title"], ["zip5"], ["zip"], ["digits"], ["empty_to_null"],
-    [{"replace": ["ab", "-"]}], ["trim", "upper", "zip5"],
+    [{"replace": ["ab", "-"]}], ["trim", "upper", "zip5"], [{"null_if": ["", "x", "AB"]}],
+    ["upper", {"null_if": ["AB", "MARY JO"]}],
 ]  # fmt: skip
 ALWAYS = ["x", "mary jo", " ab ", "99301-1234"]  # printable words: each chain takes some
 TRICKY = " \t\n\x0b\x0c\r\x1c\x1f\x85\xa0\u2003'-.09AZaz\u00e9\u0130\u01c6\ufb01\u0663ab"

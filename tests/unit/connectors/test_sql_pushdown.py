@@ -101,6 +101,21 @@ def test_five_digits_skip_the_regular_expression_of_zip5() -> None:
     assert pushed.rules == []  # zip5 gives at most five characters
 
 
+def test_null_if_is_translated_on_text_after_a_strip_and_on_whole_numbers_as_is() -> None:
+    pushed = _plan(
+        {
+            "n": {"from": "name", "transforms": [{"null_if": ["", "N/A"]}]},
+            "s": {"from": "small", "type": "integer", "transforms": [{"null_if": [0, -1]}]},
+        }
+    )
+    name, small = "name", "small"  # plain names are not quoted
+    assert pushed.values[1] == (
+        f"(CASE WHEN btrim({name}) IN ('', 'N/A') THEN NULL ELSE {name} END)"
+    )
+    assert pushed.values[2] == f"(CASE WHEN {small} IN (0, -1) THEN NULL ELSE {small} END)"
+    assert pushed.exact == [f"concat({name}) !~ '[^ -~]'"]  # numbers need no ASCII test
+
+
 @pytest.mark.parametrize(
     ("fields", "more", "reason"),
     [
@@ -108,7 +123,23 @@ def test_five_digits_skip_the_regular_expression_of_zip5() -> None:
         ({"n": {"concat": ["name", "note"]}}, {}, "field 'n' is not a plain column"),
         ({"n": {"from": "name", "lookup": {"a": "b"}}}, {}, "field 'n' uses a lookup"),
         ({"n": {"from": "name", "transforms": ["phone"]}}, {}, "transform 'phone'"),
-        ({"n": {"from": "small", "transforms": ["trim"]}}, {}, "transforms a int4 column"),
+        ({"n": {"from": "small", "transforms": ["trim"]}}, {}, "on a int4 column"),
+        (
+            {"n": {"from": "small", "type": "integer", "transforms": [{"null_if": [True]}]}},
+            {},
+            "on a int4 column",
+        ),
+        (
+            {"n": {"from": "small", "type": "integer", "transforms": [{"null_if": ["0"]}]}},
+            {},
+            "on a int4 column",
+        ),
+        ({"n": {"from": "name", "transforms": [{"null_if": [0]}]}}, {}, "no exact SQL form"),
+        (
+            {"n": {"from": "amount", "type": "decimal", "transforms": [{"null_if": [0]}]}},
+            {},
+            "transforms a numeric column",
+        ),
         ({"n": {"from": "ratio", "type": "float"}}, {}, "a other column read as float"),
         ({"n": {"from": "at", "type": "datetime"}}, {}, "a other column read as datetime"),
         ({"n": {"from": "note", "type": "integer"}}, {}, "a text column read as integer"),

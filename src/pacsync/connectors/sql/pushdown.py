@@ -10,7 +10,8 @@ printable ASCII, a title-cased value on words of letters only, and so on.  A
 row that meets every condition and every rule goes across in SQL; any other
 row is read back and takes the row path, where it is mapped, checked and, if
 it fails, dead-lettered as always.  What has no exact translation (regex and
-batch rules, lookups, computed fields, a filter, most casts) makes the whole
+batch rules, lookups, computed fields, a filter, most casts, transforms of
+numbers other than ``null_if``) makes the whole
 entity take the row path: :class:`NotPushable` says why.
 """
 
@@ -41,6 +42,7 @@ _PG_TYPES = {
     "date": "date",
     "datetime": "timestamp",
 }
+_TEXT = ("string", "text")
 _TIME_RANGE = "'0001-01-01'", "'10000-01-01'"  # what Python's datetime can hold
 _DECIMAL_DIGITS = 28  # the row path's decimal context
 
@@ -91,7 +93,8 @@ def plan(
         value, conditions, longest = _field(name, spec, quote(column.name), column.type)
         if spec.type == "string" and spec.length and (longest is None or longest > spec.length):
             rules.append(f"char_length(v{len(values)}) <= {int(spec.length)}")
-        if spec.transforms or (name in required and spec.type in ("string", "text")):
+        textual = _kind(column.type)[0] in ("char", "text")
+        if (spec.transforms and textual) or (name in required and spec.type in _TEXT):
             printable.append(quote(column.name))
         values.append(value)
         casts.append(_PG_TYPES[spec.type])
@@ -149,7 +152,10 @@ def _field(
         # the driver's value keeps the padding, which a trim removes again
         trimmed = spec.transforms[:1] == ["trim"]
         value = f"{column}::text" if trimmed else f"rpad({column}::text, {int(size)})"
-    if spec.transforms:
+    if spec.transforms and kind in ("int4", "int8"):  # only null_if on whole numbers
+        for item in spec.transforms:
+            value = _null_if_whole(name, item, value, kind)
+    elif spec.transforms:
         if kind not in ("char", "text"):
             raise NotPushable(f"field '{name}' transforms a {kind} column")
         before: str | dict[str, Any] | None = None
@@ -173,6 +179,8 @@ def _longest(item: str | dict[str, Any], longest: int | None) -> int | None:
         return 5
     if item == "zip":
         return 10
+    if isinstance(item, dict) and "null_if" in item:
+        return longest
     if isinstance(item, dict):  # replace: only no longer when the new text is no longer
         old, new = item["replace"]
         return longest if len(new) <= len(old) else None
@@ -209,11 +217,26 @@ def _transform(
         # five digits and nothing else, the common case, without a regular expression
         plain = f"char_length({value}) = 5 AND translate({value}, '0123456789', '') = ''"
         return f"(CASE WHEN {plain} THEN {value} ELSE {slow} END)"
+    if isinstance(item, dict) and set(item) == {"null_if"}:
+        blocked = item["null_if"]
+        if isinstance(blocked, list) and blocked and all(type(b) is str for b in blocked):
+            listed = ", ".join(literal(b) for b in blocked)  # the row path strips, then compares
+            return f"(CASE WHEN btrim({value}) IN ({listed}) THEN NULL ELSE {value} END)"
     if isinstance(item, dict) and set(item) == {"replace"}:
         old, new = item["replace"]
         if isinstance(old, str) and isinstance(new, str) and old:
             return f"replace({value}, {literal(old)}, {literal(new)})"
     raise NotPushable(f"field '{name}': transform {item!r} has no exact SQL form")
+
+
+def _null_if_whole(name: str, item: str | dict[str, Any], value: str, kind: str) -> str:
+    """``null_if`` on an integer column: exact for integer values (True would match 1 in
+    Python, and a string never matches a number there)."""
+    blocked = item.get("null_if") if isinstance(item, dict) and set(item) == {"null_if"} else None
+    if not isinstance(blocked, list) or not blocked or any(type(b) is not int for b in blocked):
+        raise NotPushable(f"field '{name}': transform {item!r} on a {kind} column")
+    listed = ", ".join(str(int(b)) for b in blocked)
+    return f"(CASE WHEN {value} IN ({listed}) THEN NULL ELSE {value} END)"
 
 
 def _default(name: str, spec: FieldSpec, value: str) -> str:
