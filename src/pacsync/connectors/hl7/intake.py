@@ -29,18 +29,21 @@ from pacsync.ports import MessageJournal
 log = logging.getLogger("pacsync.hl7.intake")
 
 MAX_BATCH = 1000  # messages in one commit
+MAX_BYTES = 64 * 2**20  # of payloads in one commit (a larger message goes alone)
 
 
 class GroupCommit:
     """Keeps messages through a journal, one commit at a time, batching what waits.
 
-    A commit takes whatever waits, up to ``max_batch`` messages (a larger
+    A commit takes whatever waits, up to ``max_batch`` messages and ``max_bytes`` (a larger
     :meth:`submit` is kept over several commits); each submission's future
     completes with its results in order, or with the first failed commit's error."""
 
-    def __init__(self, journal: MessageJournal, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, journal: MessageJournal, *, max_batch: int = MAX_BATCH, max_bytes: int = MAX_BYTES
+    ) -> None:
         self.journal = journal
-        self.max_batch = max_batch
+        self.max_batch, self.max_bytes = max_batch, max_bytes
         self._waiting: deque[_Submitted] = deque()
         self._draining: asyncio.Task[None] | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="hl7-journal")
@@ -81,15 +84,18 @@ class GroupCommit:
             self._draining = None
 
     def _take(self) -> list[tuple[_Submitted, int, int]]:
-        """The next commit: whole submissions, and the first part of one too large."""
+        """The next commit: whole submissions, and the first part of one too large
+        (``max_batch`` messages, or ``max_bytes`` of payload, whichever comes first)."""
         batch: list[tuple[_Submitted, int, int]] = []
-        room = self.max_batch
-        while self._waiting and room:
+        room, budget = self.max_batch, self.max_bytes
+        while self._waiting and room and budget > 0:
             entry = self._waiting[0]
-            start = len(entry.kept)
-            stop = min(len(entry.messages), start + room)
+            start = stop = len(entry.kept)
+            while stop < len(entry.messages) and room and budget > 0:
+                budget -= len(entry.messages[stop].payload)
+                room -= 1
+                stop += 1
             batch.append((entry, start, stop))
-            room -= stop - start
             if stop < len(entry.messages):
                 break
             self._waiting.popleft()

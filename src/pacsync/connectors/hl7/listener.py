@@ -31,7 +31,9 @@ from pacsync.domain.messaging import Kept
 
 log = logging.getLogger("pacsync.hl7.listener")
 
-BACKLOG = 1000  # messages of one connection waiting for their commit before it is paused
+# what one connection may have waiting for its commits before it is read no more
+BACKLOG = 1000  # messages
+BACKLOG_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class _Connection(asyncio.Protocol):
         self.blocked: float | None = None  # since when answers wait for the peer to read
         self.waiting: deque[_Batch] = deque()  # read, not yet answered, in order
         self.backlog = 0
+        self.backlog_bytes = 0
         self.paused = False
         self.ended = False  # the peer sent its end of stream
         self.timer: asyncio.TimerHandle | None = None
@@ -134,23 +137,27 @@ class _Connection(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         arrived = time.perf_counter()
-        self.heard = self.loop.time()
+        now = self.loop.time()
         payloads, dropped = self.framer.feed(data)
+        if payloads or self.framer.inside or not dropped:  # bytes outside blocks are no sign
+            self.heard = now
         if not self.framer.inside:
             self.began = None
         elif self.began is None or payloads or dropped:  # a new message began
-            self.began = self.heard
+            self.began = now
         decisions = self._decisions(payloads, dropped)
         if not decisions:
             return
         kept = self.intake.submit(decisions)
-        self.waiting.append(_Batch(decisions, kept, arrived))
+        self.waiting.append(_Batch(decisions, kept, arrived, len(data)))
         self.backlog += len(decisions)
+        self.backlog_bytes += len(data)
         kept.add_done_callback(self._kept)
         self._pace()
 
     def eof_received(self) -> bool:
         self.ended = True
+        self.began = None  # a message begun will never end: not a trickle to time out
         if self.framer.inside:
             log.warning("%s: %s closed in the middle of a message (%d bytes dropped)",
                         self.intake.feed, self.peer, self.framer.pending)  # fmt: skip
@@ -187,6 +194,7 @@ class _Connection(asyncio.Protocol):
         while self.waiting and self.waiting[0].kept.done():
             batch = self.waiting.popleft()
             self.backlog -= len(batch.decisions)
+            self.backlog_bytes -= batch.size
             answers = self.intake.answers(batch.decisions, batch.kept)
             if self.transport.is_closing():
                 continue  # kept all the same: the peer sends again and it is a duplicate
@@ -205,7 +213,11 @@ class _Connection(asyncio.Protocol):
         """Read from the peer only while its answers go out and its backlog is small."""
         if self.transport is None or self.transport.is_closing():
             return
-        hold = self.blocked is not None or self.backlog >= BACKLOG
+        hold = (
+            self.blocked is not None
+            or self.backlog >= BACKLOG
+            or self.backlog_bytes >= BACKLOG_BYTES
+        )
         if hold and not self.paused:
             self.transport.pause_reading()
         elif self.paused and not hold:
@@ -216,6 +228,9 @@ class _Connection(asyncio.Protocol):
         """The connection's one timer: close it when the peer kept it waiting too long."""
         assert self.transport is not None
         now = self.loop.time()
+        if self.transport.is_closing():  # closed, yet its answers never went out: let go
+            self.transport.abort()
+            return
         if self.blocked is not None:
             since, why = self.blocked, "read no answer"
         elif self.began is not None:
@@ -227,13 +242,14 @@ class _Connection(asyncio.Protocol):
         if now - since < self.idle:
             self.timer = self.loop.call_at(since + self.idle, self._check)
             return
-        if self.blocked is not None:
+        if self.blocked is not None or self.transport.get_write_buffer_size():
             log.warning("%s: %s %s for %.0f s: closed (what it sent is kept)",
                         self.intake.feed, self.peer, why, self.idle)  # fmt: skip
-            self.transport.abort()  # what waits to be written would hold it open
+            self.transport.abort()  # answers it does not read would hold it open
             return
         log.info("%s: %s %s for %.0f s: closed", self.intake.feed, self.peer, why, self.idle)
         self.transport.close()
+        self.timer = self.loop.call_at(now + self.idle, self._check)  # if it never finishes
 
     def _decisions(self, payloads: list[bytes], dropped: list[Dropped]) -> list[Decision]:
         """Each payload and each answered drop, in the order they arrived."""
@@ -258,6 +274,7 @@ class _Batch:
     decisions: list[Decision]
     kept: asyncio.Future[list[Kept]]
     arrived: float
+    size: int  # bytes read
 
 
 def _peer(transport: asyncio.BaseTransport) -> str:

@@ -246,3 +246,44 @@ def test_a_backlog_larger_than_one_commit_is_paused_and_answered_in_order() -> N
     journal = serve(scenario)
     assert len(journal.control_ids()) == count
     assert max(len(batch) for batch in journal.commits) <= GroupCommit(journal).max_batch
+
+
+def test_a_peer_that_stops_reading_a_few_answers_in_is_let_go_after_the_timeout() -> None:
+    """Fewer unread answers than would block writing, then silence: the listener still
+    lets the connection go after the idle timeout (a graceful close would wait for
+    those answers for ever, holding the socket and a connection slot)."""
+    journal = MemoryMessageJournal()
+
+    async def main() -> None:
+        commit = GroupCommit(journal)
+        listener = MllpListener(
+            Intake("pms", commit, metrics=Hl7Metrics()),
+            ListenerOptions(port=0, idle_timeout_s=0.5),
+        )
+        await listener.start()
+        loop = asyncio.get_running_loop()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # answers pile up soon
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", listener.port))
+        connections = listener._connections
+        try:
+            number, began = 0, loop.time()
+            while not any(c.transport and c.transport.get_write_buffer_size() for c in connections):
+                assert loop.time() - began < 30, "the answers never piled up"
+                batch = b"".join(frame(adt(f"C{number + n:07d}")) for n in range(50))
+                await loop.sock_sendall(sock, batch)
+                number += 50
+                await asyncio.sleep(0.01)
+            silent = loop.time()  # from now on the peer neither sends nor reads
+            while connections:
+                assert loop.time() - silent < 5, "the connection was held after the timeout"
+                await asyncio.sleep(0.1)
+        finally:
+            sock.close()
+            await asyncio.wait_for(listener.close(), 5)
+            commit.close()
+
+    asyncio.run(main())
+    kept = journal.control_ids()
+    assert len(kept) == len(set(kept)) > 0
