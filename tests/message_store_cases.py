@@ -324,6 +324,18 @@ class MessageStoreCases:
         assert (row.state, row.attempts, row.error) == ("processed", 2, None)
 
 
+    def test_a_nul_in_a_value_cannot_fail_the_commit_of_the_others(
+        self, store: MessageStore
+    ) -> None:
+        rejected = incoming("R1", accepted=False, reason="version '2.5\x00' is not accepted")
+        kept = store.keep([incoming("GOOD"), incoming("C\x001"), rejected])
+        assert [k.duplicate for k in kept] == [False, False, False]
+        logged = {m.control_id: m for m in store.search()}
+        assert set(logged) == {"GOOD", "C\ufffd1", "R1"}
+        assert logged["R1"].reason == "version '2.5\ufffd' is not accepted"
+        again = store.keep([incoming("C\x001")])  # the same message again: kept once
+        assert again[0] == Kept(kept[1].id, True)
+
     # -- failures as dead letters -------------------------------------------------------------
 
     def test_a_failed_message_is_parked_as_a_dead_letter_with_its_values_masked(

@@ -113,17 +113,17 @@ class JournalWriter:
 
 
 def _key(message: Incoming) -> Key:
-    return message.sender[:400], message.control_id[:199]
+    return _text(message.sender[:400]), _text(message.control_id[:199])
 
 
 def _values(message: Incoming) -> list[Any]:
     """A message's row, in :data:`COLUMNS` order, as the driver takes it."""
     return [
         message.feed,
-        message.sender[:400],
-        message.control_id[:199],
-        message.kind[:40],
-        message.version[:20],
+        _text(message.sender[:400]),
+        _text(message.control_id[:199]),
+        _text(message.kind[:40]),
+        _text(message.version[:20]),
         message.peer[:100],
         message.received_at,
         message.encoding,
@@ -131,9 +131,15 @@ def _values(message: Incoming) -> list[Any]:
         message.payload,
         message.ack_code,
         message.accepted,
-        (message.reason or None) and message.reason[:500],
+        (message.reason or None) and _text(message.reason[:500]),
         (MessageState.RECEIVED if message.accepted else MessageState.REJECTED).value,
     ]
+
+
+def _text(value: str) -> str:
+    """Text a database takes (PostgreSQL refuses NUL): the reader refuses such headers,
+    so this is only a guard that one message cannot fail the commit of the others."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def _sqlite_values(message: Incoming) -> list[Any]:
@@ -148,7 +154,7 @@ def _marks(sqlite: bool) -> tuple[str, str]:
     return ("?", "accepted = 1") if sqlite else ("%s", "accepted = true")
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=1024)  # one per batch size up to the group commit's largest
 def _upsert_sql(sqlite: bool, count: int) -> str:
     mark, accepted = _marks(sqlite)
     one = "(" + ", ".join([mark] * len(COLUMNS)) + ")"

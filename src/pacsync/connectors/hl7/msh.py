@@ -10,6 +10,7 @@ in that set.  Problems are reported with their HL7 table 0357 condition code.
 from __future__ import annotations
 
 import codecs
+import re
 import string
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ CONDITION_TEXT = {
 }
 
 DELIMITERS = frozenset(string.punctuation)  # what may separate fields and their parts
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_CONTROL_ID = 199  # MSH-10 is ST of at most 199 characters (20 before 2.7)
 
 # HL7 table 0211 (alternate character sets) -> Python codecs
@@ -123,6 +125,14 @@ def read_header(payload: bytes, default_encoding: str = "utf-8") -> Header:
         raise HeaderError(
             DATA_TYPE_ERROR, f"MSH is not valid {encoding}: {_why(exc)}", field=18
         ) from None
+    control = _CONTROL.search(text)
+    if control is not None:  # no HL7 value holds one (escapes stand for them); a store refuses NUL
+        field = text.count(separator, 0, control.start()) + 1
+        raise HeaderError(
+            DATA_TYPE_ERROR,
+            f"MSH-{field} holds the control character {ord(control.group()):#04x}",
+            field=field,
+        )
     fields = text.split(separator)
     message_type = _field(fields, 9).split(component)
     control_id = _field(fields, 10)

@@ -420,3 +420,19 @@ def test_a_failed_part_of_a_large_submission_answers_all_of_it_and_the_next_goes
     assert {read_ack(a).code for a in large if a} == {"AR"}  # the sender sends it all again
     assert [read_ack(a).code for a in after if a] == ["AA"]
     assert journal.control_ids() == [f"C{n:02d}" for n in range(10)] + ["NEXT"]
+
+
+@pytest.mark.parametrize(("control_id", "sender"), [("C\x001", "PMS|CLINIC"), ("C1", "P\x07MS|X")])
+def test_a_control_character_in_msh_is_refused_with_where_it_is(
+    intake: Intake, journal: MemoryMessageJournal, control_id: str, sender: str
+) -> None:
+    """No HL7 value holds one, and a database refuses NUL in text: kept as a rejected
+    message (its payload whole), never where it could fail the commit of others."""
+    (answer,) = receive(intake, adt(control_id, sender=sender))
+    assert answer is not None
+    ack = read_ack(answer)
+    assert ack.code == "AR"
+    assert "holds the control character" in answer.decode()
+    (kept,) = journal.messages
+    assert not kept.accepted
+    assert "\x00" not in kept.sender + kept.control_id + (kept.reason or "")
