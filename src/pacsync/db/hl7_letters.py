@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import insert, select, update
 
 from pacsync.db.tables import dead_letters
 from pacsync.domain.phi import mask_error
@@ -34,31 +34,34 @@ def pipeline_of(feed: str) -> str:
 
 def record(conn: Any, messages: Any, outcomes: Sequence[Settled], now: dt.datetime) -> None:
     """Park the failed ``outcomes`` and resolve the letters of the processed ones;
-    ``messages`` is the message log's table."""
-    done = [str(o.id) for o in outcomes if o.error is None]
-    if done:
-        _resolve(conn, done, now)
+    ``messages`` is the message log's table, already updated by the settle."""
+    done = [o.id for o in outcomes if o.error is None]
+    if done:  # only a message tried before can have a letter (attempts is counted already)
+        again = conn.execute(
+            select(messages.c.id, messages.c.feed).where(
+                messages.c.id.in_(done), messages.c.attempts > 1
+            )
+        ).all()
+        if again:
+            _resolve(conn, again, now)
     failed = {o.id: o.error for o in outcomes if o.error is not None}
     if failed:
         _park(conn, messages, failed, now)
 
 
-def _hl7_letters() -> Any:
-    """Only letters of HL7 feeds: a range of the (pipeline, status) index."""
-    return and_(
-        dead_letters.c.kind == KIND,
-        dead_letters.c.pipeline >= PREFIX,
-        dead_letters.c.pipeline < PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1),
+def _letters_of(rows: Sequence[Any], *columns: Any) -> Any:
+    """The letters of the messages ``rows`` (each with its id and feed), found by the
+    (pipeline, …) index with plain equality: no collation can reorder them."""
+    table = dead_letters
+    return select(table.c.id, table.c.history, table.c.attempts, *columns).where(
+        table.c.kind == KIND,
+        table.c.pipeline.in_(sorted({pipeline_of(row.feed) for row in rows})),
+        table.c.record_key.in_([str(row.id) for row in rows]),
     )
 
 
-def _resolve(conn: Any, keys: list[str], now: dt.datetime) -> None:
-    table = dead_letters
-    found = conn.execute(
-        select(table.c.id, table.c.history, table.c.attempts).where(
-            _hl7_letters(), table.c.status.in_(PARKED), table.c.record_key.in_(keys)
-        )
-    ).all()
+def _resolve(conn: Any, rows: Sequence[Any], now: dt.datetime) -> None:
+    found = conn.execute(_letters_of(rows).where(dead_letters.c.status.in_(PARKED))).all()
     for letter in found:
         _set(conn, letter, now, "resolved", "processed")
 
@@ -71,13 +74,11 @@ def _park(conn: Any, messages: Any, failed: dict[int, dict[str, Any]], now: dt.d
             messages.c.control_id, messages.c.received_at,
         ).where(messages.c.id.in_(list(failed)))
     ).all()  # fmt: skip
-    keys = [str(row.id) for row in rows]
+    if not rows:
+        return
     earlier = conn.execute(
-        select(
-            table.c.id, table.c.record_key, table.c.fingerprint, table.c.status,
-            table.c.attempts, table.c.history,
-        ).where(_hl7_letters(), table.c.record_key.in_(keys))
-    ).all()  # fmt: skip
+        _letters_of(rows, table.c.record_key, table.c.fingerprint, table.c.status)
+    ).all()
     for row in rows:
         error = mask_error(failed[row.id]) or {}
         key, fingerprint = str(row.id), _fingerprint(error)
