@@ -38,9 +38,10 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 class RunningListener:
     """An MLLP listener on a thread of its own."""
 
-    def __init__(self, listener: MllpListener, commit: GroupCommit) -> None:
+    def __init__(self, listener: MllpListener, commit: GroupCommit, journal: MessageStore) -> None:
         self.listener = listener
         self.commit = commit
+        self.journal = journal
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="mllp-listener", daemon=True)
         self._started: Future[int] = Future()
@@ -56,6 +57,7 @@ class RunningListener:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self.commit.close()
+        self.journal.close()  # its held connection
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -99,7 +101,8 @@ def listener(
     port: int | None = None,
     feed: str | None = None,
 ) -> RunningListener:
-    commit = GroupCommit(MessageStore(store.engine))
+    journal = MessageStore(store.engine)
+    commit = GroupCommit(journal)
     intake = Intake(
         feed or settings.hl7_feed,
         commit,
@@ -113,7 +116,7 @@ def listener(
         idle_timeout_s=settings.hl7_idle_timeout_s,
         tls=tls_context(settings),
     )
-    return RunningListener(MllpListener(intake, options), commit)
+    return RunningListener(MllpListener(intake, options), commit, journal)
 
 
 __all__ = ["RunningListener", "listener", "policy", "serve_metrics", "tls_context"]
