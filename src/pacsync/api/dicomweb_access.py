@@ -6,6 +6,11 @@ sent as a bearer token or as the ``token`` query parameter (what a viewer opened
 a link can send).  A link reads one study only: another study's routes answer 404
 (nothing says that study exists) and searches only ever find the link's study.
 
+A revoked link is refused (401).  Whether a link is revoked is read from the store at
+most every ``REVOKED_TTL_S`` per link, not once a frame: a link revoked through this
+server's API stops at once (revoking clears the answers), one revoked by another
+process within that time.
+
 Every access is audited: ``dicomweb.read`` with the study as target, ``dicomweb.search``
 with the query; a viewer fetches hundreds of frames of a study, so an actor's reads of
 the same study (or the same search) are recorded once a minute, not once a request.
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -29,10 +34,13 @@ from pacsync.api.problems import ProblemException
 from pacsync.api.state import ApiState
 from pacsync.domain.access import Principal, Role
 from pacsync.errors import AuthenticationFailed, NotFound, PacsyncError
+from pacsync.security.viewer_links import HINT as LINK_HINT
 from pacsync.security.viewer_links import PREFIX as LINK_PREFIX
-from pacsync.security.viewer_links import ViewerLinks
+from pacsync.security.viewer_links import ViewerLink, ViewerLinks
 
 AUDIT_EVERY_S = 60.0
+REVOKED_TTL_S = 5.0
+MAX_LINKS = 4096
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -63,6 +71,55 @@ def viewer_links(request: Request) -> ViewerLinks:
         links = ViewerLinks.load(api.settings)
         app_state.viewer_links = links
     return links
+
+
+class RevokedLinks:
+    """Whether each link id was found revoked, remembered for ``ttl_s``."""
+
+    def __init__(
+        self, ttl_s: float = REVOKED_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_s, self.clock = ttl_s, clock
+        self._answers: dict[str, tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, link_id: str) -> bool | None:
+        with self._lock:
+            found = self._answers.get(link_id)
+        if found is None or self.clock() - found[0] >= self.ttl_s:
+            return None
+        return found[1]
+
+    def keep(self, link_id: str, revoked: bool) -> None:
+        with self._lock:
+            if len(self._answers) >= MAX_LINKS:
+                self._answers.clear()
+            self._answers[link_id] = (self.clock(), revoked)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
+
+def revoked_links(request: Request) -> RevokedLinks:
+    """The app's remembered revocation answers."""
+    app_state = request.app.state
+    answers: RevokedLinks | None = getattr(app_state, "revoked_links", None)
+    if answers is None:
+        answers = RevokedLinks()
+        app_state.revoked_links = answers
+    return answers
+
+
+async def _refuse_revoked(request: Request, state: ApiState, link: ViewerLink) -> None:
+    answers = revoked_links(request)
+    revoked = answers.get(link.link_id)
+    if revoked is None:
+        revoked = await run_in_threadpool(state.store.viewer_links.revoked, link.link_id)
+        answers.keep(link.link_id, revoked)
+    if revoked:
+        failed = AuthenticationFailed("the viewer link was revoked", hint=LINK_HINT)
+        raise ProblemException(401, failed, {"WWW-Authenticate": "Bearer"})
 
 
 class _Throttle:
@@ -100,6 +157,7 @@ async def _caller(
             link = await run_in_threadpool(viewer_links(request).verify, token)
         except AuthenticationFailed as failed:
             raise ProblemException(401, failed, {"WWW-Authenticate": "Bearer"}) from None
+        await _refuse_revoked(request, state, link)
         who = Principal(subject=f"link:{link.link_id}:{link.issued_to}", role=Role.VIEWER)
         request.state.principal = who
         return WebAccess(who, link.study_uid)

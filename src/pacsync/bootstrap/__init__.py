@@ -32,6 +32,7 @@ from pacsync.db.record_states import StoreRecordStates
 from pacsync.db.resource_source import ResourceSource
 from pacsync.db.statistics import StatisticsStore
 from pacsync.db.store import open_store
+from pacsync.db.viewer_links import ViewerLinkStore
 from pacsync.db.webhook_sources import WebhookSourceStore
 from pacsync.db.webhooks import WebhookStore
 from pacsync.domain.circuit import BreakerPolicy
@@ -60,6 +61,7 @@ class Store:
     statistics: StatisticsStore
     archives: ArchiveStore
     archive_search: ArchiveSearch
+    viewer_links: ViewerLinkStore
 
 
 def breaker(settings: Settings, engine: Engine) -> CircuitBreaker:
@@ -85,6 +87,7 @@ def store(settings: Settings) -> Store:
         statistics=StatisticsStore(engine),
         archives=ArchiveStore(engine, box),
         archive_search=ArchiveSearch(engine),
+        viewer_links=ViewerLinkStore(engine),
     )
 
 

@@ -23,6 +23,7 @@ from pacsync.cli import (
     status,
     study,
     sync,
+    viewer_links,
     worker,
     worklist,
 )
@@ -54,6 +55,7 @@ app.add_typer(study.app, name="study")
 app.add_typer(worklist.app, name="worklist")
 app.add_typer(hl7.app, name="hl7")
 app.add_typer(fhir.app, name="fhir")
+app.add_typer(viewer_links.app, name="viewer-links")
 app.command("search")(search.search)
 app.command("dicom-listen")(dicom_listen.listen)
 

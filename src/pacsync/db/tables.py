@@ -263,4 +263,5 @@ from pacsync.db import deliveries as _deliveries  # noqa: E402, F401
 from pacsync.db import fhir_resources as _fhir_resources  # noqa: E402, F401
 from pacsync.db import messages as _messages  # noqa: E402, F401
 from pacsync.db import study_events as _study_events  # noqa: E402, F401
+from pacsync.db import viewer_links as _viewer_links  # noqa: E402, F401
 from pacsync.db import worklist as _worklist  # noqa: E402, F401

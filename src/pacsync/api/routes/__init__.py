@@ -24,6 +24,7 @@ from pacsync.api.routes import (
     stow,
     studies,
     sync,
+    viewer_links,
     wado,
     webhooks,
     worklist,
@@ -51,5 +52,6 @@ ROUTERS: list[APIRouter] = [
     frames.router,
     rendered.router,
     studies.router,
+    viewer_links.router,
     worklist.router,
 ]

@@ -7,7 +7,8 @@ The viewer link carries a signed viewer link token (``pvl_…``, bound to the st
 expiring after ``PACSYNC_VIEWER_LINK_MINUTES``): in the external viewer's URL where
 its template says ``{token}`` (OHIF: ``&token={token}``, sent back as a bearer token),
 in the ``#key=`` fragment of pacsync's own page.  Each link issued is audited
-(``viewer_link.issue``), and so is each use (see ``dicomweb_access``)."""
+(``viewer_link.issue``), and so is each use (see ``dicomweb_access``).  Each link is
+recorded by its id, so it can be revoked before it expires (see ``viewer_links``)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ class StudyWorkflow(Model):
 class ViewerLink(Model):
     url: str = Field(examples=["https://pacsync.example.org/viewer/1.2.840.99.1#key=pvl_…"])
     expires_at: UtcTime = Field(description="when the link's token stops opening the study")
+    link_id: str = Field(description="what revoking the link names", examples=["9f2c4e1a7b3d5c60"])
 
 
 @router.get(
@@ -84,15 +86,16 @@ def study_viewer(
     if StudyEvents(state.store.engine).indexed_instances(uid) is None:
         raise NotFound(f"no archive holds study {uid}", hint="Find studies with QIDO-RS.")
     lifetime_s = max(state.settings.viewer_link_minutes, 1) * 60
-    token = viewer_links(request).issue(uid, entry.actor, lifetime_s)
-    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime_s)
-    entry.detail = {"expires_at": expires_at.isoformat(timespec="seconds")}
+    token, link = viewer_links(request).issued(uid, entry.actor, lifetime_s)
+    expires_at = dt.datetime.fromtimestamp(link.expires_at, dt.UTC)
+    state.store.viewer_links.record(link.link_id, uid, entry.actor, expires_at.replace(tzinfo=None))
+    entry.detail = {"expires_at": expires_at.isoformat(timespec="seconds"), "link": link.link_id}
     template = state.settings.viewer_url_template
     if template:
         url = template.replace(TEMPLATE_FIELD, quote(uid)).replace(TOKEN_FIELD, quote(token))
     else:
         url = f"{request.url_for('viewer_page', uid=uid)}#key={token}"
-    return ViewerLink(url=url, expires_at=expires_at)
+    return ViewerLink(url=url, expires_at=expires_at, link_id=link.link_id)
 
 
 @pages.get("/viewer/{uid}", response_class=HTMLResponse, name="viewer_page")
