@@ -6,10 +6,11 @@ sent as a bearer token or as the ``token`` query parameter (what a viewer opened
 a link can send).  A link reads one study only: another study's routes answer 404
 (nothing says that study exists) and searches only ever find the link's study.
 
-A revoked link is refused (401).  Whether a link is revoked is read from the store at
-most every ``REVOKED_TTL_S`` per link, not once a frame: a link revoked through this
-server's API stops at once (revoking clears the answers), one revoked by another
-process within that time.
+A link opens its study only while it is on record (every link the API issues is)
+and not revoked; otherwise 401.  A link's status is read from the store at most every
+``REVOKED_TTL_S`` per link, not once a frame: a link revoked through this server's
+API stops at once (revoking clears the answers), one revoked by another process
+within that time.
 
 Every access is audited: ``dicomweb.read`` with the study as target, ``dicomweb.search``
 with the query; a viewer fetches hundreds of frames of a study, so an actor's reads of
@@ -73,52 +74,60 @@ def viewer_links(request: Request) -> ViewerLinks:
     return links
 
 
-class RevokedLinks:
-    """Whether each link id was found revoked, remembered for ``ttl_s``."""
+class LinkStatuses:
+    """Each link id's status in the store (active, revoked, unknown), remembered for
+    ``ttl_s``."""
 
     def __init__(
         self, ttl_s: float = REVOKED_TTL_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.ttl_s, self.clock = ttl_s, clock
-        self._answers: dict[str, tuple[float, bool]] = {}
+        self._answers: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
-    def get(self, link_id: str) -> bool | None:
+    def get(self, link_id: str) -> str | None:
         with self._lock:
             found = self._answers.get(link_id)
         if found is None or self.clock() - found[0] >= self.ttl_s:
             return None
         return found[1]
 
-    def keep(self, link_id: str, revoked: bool) -> None:
+    def keep(self, link_id: str, status: str) -> None:
         with self._lock:
             if len(self._answers) >= MAX_LINKS:
                 self._answers.clear()
-            self._answers[link_id] = (self.clock(), revoked)
+            self._answers[link_id] = (self.clock(), status)
 
     def clear(self) -> None:
         with self._lock:
             self._answers.clear()
 
 
-def revoked_links(request: Request) -> RevokedLinks:
-    """The app's remembered revocation answers."""
+def link_statuses(request: Request) -> LinkStatuses:
+    """The app's remembered link statuses."""
     app_state = request.app.state
-    answers: RevokedLinks | None = getattr(app_state, "revoked_links", None)
+    answers: LinkStatuses | None = getattr(app_state, "link_statuses", None)
     if answers is None:
-        answers = RevokedLinks()
-        app_state.revoked_links = answers
+        answers = LinkStatuses()
+        app_state.link_statuses = answers
     return answers
 
 
-async def _refuse_revoked(request: Request, state: ApiState, link: ViewerLink) -> None:
-    answers = revoked_links(request)
-    revoked = answers.get(link.link_id)
-    if revoked is None:
-        revoked = await run_in_threadpool(state.store.viewer_links.revoked, link.link_id)
-        answers.keep(link.link_id, revoked)
-    if revoked:
-        failed = AuthenticationFailed("the viewer link was revoked", hint=LINK_HINT)
+_REFUSED = {
+    "revoked": "the viewer link was revoked",
+    "unknown": "the viewer link is not on record (issued elsewhere or before an upgrade)",
+}
+
+
+async def _refuse_unusable(request: Request, state: ApiState, link: ViewerLink) -> None:
+    """A link opens its study only while it is on record and not revoked."""
+    answers = link_statuses(request)
+    status = answers.get(link.link_id)
+    if status is None:
+        status = await run_in_threadpool(state.store.viewer_links.status, link.link_id)
+        answers.keep(link.link_id, status)
+    if status in _REFUSED:
+        failed = AuthenticationFailed(_REFUSED[status], hint=LINK_HINT)
         raise ProblemException(401, failed, {"WWW-Authenticate": "Bearer"})
 
 
@@ -157,7 +166,7 @@ async def _caller(
             link = await run_in_threadpool(viewer_links(request).verify, token)
         except AuthenticationFailed as failed:
             raise ProblemException(401, failed, {"WWW-Authenticate": "Bearer"}) from None
-        await _refuse_revoked(request, state, link)
+        await _refuse_unusable(request, state, link)
         who = Principal(subject=f"link:{link.link_id}:{link.issued_to}", role=Role.VIEWER)
         request.state.principal = who
         return WebAccess(who, link.study_uid)

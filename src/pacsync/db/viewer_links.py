@@ -99,11 +99,15 @@ class ViewerLinkStore:
             row = conn.execute(select(viewer_links).where(_t.id == link_id)).first()
         return None if row is None else _record(row)
 
-    def revoked(self, link_id: str) -> bool:
-        """Whether the link was revoked (a link without a row is not)."""
+    def status(self, link_id: str) -> str:
+        """``active``, ``revoked``, or ``unknown`` for a link never issued through the API
+        (or issued before links were recorded)."""
         stmt = select(_t.revoked_at).where(_t.id == link_id)
         with translated("store"), self.engine.connect() as conn:
-            return conn.execute(stmt).scalar_one_or_none() is not None
+            found = conn.execute(stmt).first()
+        if found is None:
+            return "unknown"
+        return "active" if found[0] is None else "revoked"
 
     def revoke(self, link_id: str, by: str) -> ViewerLinkRecord:
         """Revoke one link; NotFound for an unknown id, InvalidState when already revoked."""

@@ -5,6 +5,7 @@ ranges, viewer links, and STOW-RS into the inbox."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 import shutil
@@ -277,9 +278,17 @@ def test_a_viewer_link_reads_its_study_alone_until_it_expires(site: Site) -> Non
     ct = dcmread(site.files["CT_small.dcm"], stop_before_pixels=True)
     other = dcmread(site.files["MR_small_jp2klossless.dcm"], stop_before_pixels=True)
     links = ViewerLinks.load(site.api.settings)
-    token = links.issue(ct.StudyInstanceUID, "key:test", 60)
+    unrecorded = links.issue(ct.StudyInstanceUID, "key:test", 60)  # signed, never issued
+    token, link = links.issued(ct.StudyInstanceUID, "key:test", 60)
+    expires = dt.datetime.fromtimestamp(link.expires_at, dt.UTC).replace(tzinfo=None)
+    site.api.store.viewer_links.record(link.link_id, link.study_uid, link.issued_to, expires)
     bearer = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
     client = site.api.client
+    refused = client.get(
+        "/api/v1/dicomweb/studies", headers={"Authorization": f"Bearer {unrecorded}"}
+    )
+    assert refused.status_code == 401
+    assert refused.json()["detail"].startswith("the viewer link is not on record")
     found = client.get("/api/v1/dicomweb/studies", headers=bearer)
     assert uids(found) == [ct.StudyInstanceUID]
     assert client.get(f"/api/v1/dicomweb/studies?token={token}").status_code == 200

@@ -15,7 +15,7 @@ from pydicom import dcmread
 
 from pacsync import bootstrap
 from pacsync.api.app import create_app
-from pacsync.api.dicomweb_access import REVOKED_TTL_S, RevokedLinks
+from pacsync.api.dicomweb_access import REVOKED_TTL_S, LinkStatuses
 from pacsync.bootstrap import archives
 from pacsync.domain.access import Role
 from pacsync.domain.clock import utc_now
@@ -68,7 +68,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     tokens = {role: store.api_keys.create(f"test {role.value}", role)[1] for role in Role}
     clock = Clock()
     app = create_app(settings, store=store)
-    app.state.revoked_links = RevokedLinks(clock=clock)
+    app.state.link_statuses = LinkStatuses(clock=clock)
     study = dcmread(nas / "ct.dcm", stop_before_pixels=True).StudyInstanceUID
     with TestClient(app) as client:
         yield Site(Api(client, store, settings, tokens), study, clock)
@@ -166,4 +166,4 @@ def test_a_viewer_may_not_list_or_revoke_links(site: Site) -> None:
     ):
         problem(site.api.request(method, path, as_=Role.VIEWER), 403, "PACS-002")
     assert site.read(token) == 200
-    assert site.api.store.viewer_links.revoked(link_id) is False
+    assert site.api.store.viewer_links.status(link_id) == "active"

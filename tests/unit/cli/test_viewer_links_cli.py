@@ -57,8 +57,8 @@ def test_revoke_one_link_is_audited(store: bootstrap.Store) -> None:
     code, out = run("viewer-links", "revoke", "ct0000000000001")
     assert code == 0, out
     assert f"of study {CT} revoked" in out
-    assert store.viewer_links.revoked("ct0000000000001")
-    assert not store.viewer_links.revoked("ct0000000000002")
+    assert store.viewer_links.status("ct0000000000001") == "revoked"
+    assert store.viewer_links.status("ct0000000000002") == "active"
     (entry,) = store.audit.recent(action="viewer_link.revoke")
     assert (entry["target"], entry["outcome"], entry["actor"][:3]) == (
         "ct0000000000001", "ok", "os:"

@@ -18,16 +18,16 @@ def _later(minutes: int) -> dt.datetime:
     return utc_now() + dt.timedelta(minutes=minutes)
 
 
-def test_a_recorded_link_is_not_revoked_until_it_is(engine: Engine) -> None:
+def test_a_recorded_link_is_active_until_revoked_and_others_unknown(engine: Engine) -> None:
     links = ViewerLinkStore(engine)
     links.record("a1", CT, "key:k1", _later(60))
-    assert links.revoked("a1") is False
-    assert links.revoked("never-issued") is False
+    assert links.status("a1") == "active"
+    assert links.status("never-issued") == "unknown"
     revoked = links.revoke("a1", "key:admin")
     assert (revoked.link_id, revoked.study_uid, revoked.revoked_by) == ("a1", CT, "key:admin")
     assert revoked.revoked_at is not None
     assert not revoked.active()
-    assert links.revoked("a1") is True
+    assert links.status("a1") == "revoked"
     stored = links.get("a1")
     assert stored is not None
     assert stored.revoked_by == "key:admin"
@@ -57,9 +57,8 @@ def test_revoking_a_study_revokes_its_active_links_only(engine: Engine) -> None:
     links.revoke("ct-gone", "key:earlier")
     links.record("mr1", MR, "key:k1", _later(60))
     assert links.revoke_study(CT, "os:alice") == 2
-    assert {n for n in ("ct1", "ct2", "ct-old", "ct-gone", "mr1") if links.revoked(n)} == {
-        "ct1", "ct2", "ct-gone"
-    }  # fmt: skip
+    names = ("ct1", "ct2", "ct-old", "ct-gone", "mr1")
+    assert {n for n in names if links.status(n) == "revoked"} == {"ct1", "ct2", "ct-gone"}
     assert links.get("ct-gone").revoked_by == "key:earlier"  # type: ignore[union-attr]
     assert links.revoke_study(CT, "os:alice") == 0
 

@@ -16,7 +16,7 @@ from pydantic import Field
 from pacsync.api import problems
 from pacsync.api.deps import AUTHENTICATED, Audit, AuditEntry, StateDep
 from pacsync.api.dicomweb import UID
-from pacsync.api.dicomweb_access import revoked_links
+from pacsync.api.dicomweb_access import link_statuses
 from pacsync.api.schemas import Model, UtcTime
 from pacsync.db.viewer_links import ViewerLinkRecord
 from pacsync.domain.access import Role
@@ -87,7 +87,7 @@ def revoke_link(
     entry: Annotated[AuditEntry, Audit("viewer_link.revoke", Role.OPERATOR, "link_id")],
 ) -> ViewerLinkEntry:
     link = state.store.viewer_links.revoke(link_id, entry.actor)
-    revoked_links(request).clear()
+    link_statuses(request).clear()
     entry.detail = {"study": link.study_uid}
     return ViewerLinkEntry.of(link)
 
@@ -103,6 +103,6 @@ def revoke_study_links(
     entry: Annotated[AuditEntry, Audit("viewer_link.revoke", Role.OPERATOR, "uid")],
 ) -> ViewerLinksRevoked:
     count = state.store.viewer_links.revoke_study(uid, entry.actor)
-    revoked_links(request).clear()
+    link_statuses(request).clear()
     entry.detail = {"scope": "study", "revoked": count}
     return ViewerLinksRevoked(study_uid=uid, revoked=count)
