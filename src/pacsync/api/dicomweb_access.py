@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException
 
 from pacsync.api.deps import AuditEntry, StateDep, principal, record_audit, require
 from pacsync.api.problems import ProblemException
+from pacsync.api.remembered import Remembered
 from pacsync.api.state import ApiState
 from pacsync.domain.access import Principal, Role
 from pacsync.errors import AuthenticationFailed, NotFound, PacsyncError
@@ -74,33 +75,13 @@ def viewer_links(request: Request) -> ViewerLinks:
     return links
 
 
-class LinkStatuses:
-    """Each link id's status in the store (active, revoked, unknown), remembered for
-    ``ttl_s``."""
+class LinkStatuses(Remembered[str]):
+    """Each link id's status in the store (active, revoked, unknown), remembered."""
 
     def __init__(
         self, ttl_s: float = REVOKED_TTL_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.ttl_s, self.clock = ttl_s, clock
-        self._answers: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, link_id: str) -> str | None:
-        with self._lock:
-            found = self._answers.get(link_id)
-        if found is None or self.clock() - found[0] >= self.ttl_s:
-            return None
-        return found[1]
-
-    def keep(self, link_id: str, status: str) -> None:
-        with self._lock:
-            if len(self._answers) >= MAX_LINKS:
-                self._answers.clear()
-            self._answers[link_id] = (self.clock(), status)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._answers.clear()
+        super().__init__(ttl_s, clock, most=MAX_LINKS)
 
 
 def link_statuses(request: Request) -> LinkStatuses:
