@@ -20,6 +20,7 @@ from pacsync.api.dicomweb_access import link_statuses
 from pacsync.api.schemas import Model, UtcTime
 from pacsync.db.viewer_links import ViewerLinkRecord
 from pacsync.domain.access import Role
+from pacsync.errors import NotFound
 
 router = APIRouter(tags=["viewer links"], responses=AUTHENTICATED)
 LinkId = Annotated[
@@ -95,6 +96,7 @@ def revoke_link(
 @router.delete(
     "/studies/{uid}/viewer-links",
     summary="Revoke every active viewer link of a study (operator)",
+    responses=problems.responses(404),
 )
 def revoke_study_links(
     uid: UID,
@@ -103,6 +105,11 @@ def revoke_study_links(
     entry: Annotated[AuditEntry, Audit("viewer_link.revoke", Role.OPERATOR, "uid")],
 ) -> ViewerLinksRevoked:
     count = state.store.viewer_links.revoke_study(uid, entry.actor)
+    if not count:
+        raise NotFound(
+            f"study {uid} has no active viewer link",
+            hint="List its links: GET /api/v1/viewer-links?study=UID&active=false",
+        )
     link_statuses(request).clear()
     entry.detail = {"scope": "study", "revoked": count}
     return ViewerLinksRevoked(study_uid=uid, revoked=count)
