@@ -161,7 +161,7 @@ def test_connection(
         if url is None:
             url = state.store.connections.resolved_url(name)
         secret = split_password(url)[1]
-        _database_url(url, connection.kind)
+        _testable(url, connection.kind)
         detail = health.connection_check(url, TEST_TIMEOUT_S)()
     except PacsyncError as error:
         entry.outcome = error.code
@@ -189,7 +189,7 @@ def test_connection(
     )
 
 
-def _database_url(url: str, kind: str) -> None:
+def _testable(url: str, kind: str) -> None:
     """SQL connections are tested by connecting, MLLP receivers and drop folders too."""
     if url.startswith((MLLP_SCHEME, FOLDER_SCHEME)):
         return

@@ -58,9 +58,6 @@ class GroupCommit:
             self._draining = loop.create_task(self._drain())
         return future
 
-    async def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
-        return await self.submit(messages)
-
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         try:

@@ -64,10 +64,6 @@ class Repetition:
         """A DTM component (a TS field's first), or None when empty."""
         return self.segment.read_dtm(self.text(component), self.field, component)
 
-    @property
-    def empty(self) -> bool:
-        return not _any(self.raw)
-
     def where(self, component: int | None = None) -> str:
         return self.segment.where(self.field, component)
 

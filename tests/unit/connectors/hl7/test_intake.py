@@ -436,3 +436,16 @@ def test_a_control_character_in_msh_is_refused_with_where_it_is(
     (kept,) = journal.messages
     assert not kept.accepted
     assert "\x00" not in kept.sender + kept.control_id + (kept.reason or "")
+
+
+def test_a_commit_is_bounded_in_bytes_as_well_as_messages(journal: MemoryMessageJournal) -> None:
+    group = GroupCommit(journal, max_bytes=3 * len(adt("C00")))  # three messages' worth
+    intake = Intake("pms", group, metrics=Hl7Metrics())
+    decisions = [intake.decide(adt(f"C{n:02d}"), PEER) for n in range(7)]
+
+    try:
+        answers = asyncio.run(intake.receive(decisions))
+    finally:
+        group.close()
+    assert [len(batch) for batch in journal.commits] == [3, 3, 1]
+    assert [read_ack(a).control_id for a in answers if a] == [f"C{n:02d}" for n in range(7)]
