@@ -11,6 +11,7 @@ message survives a power cut, not only a crash.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,20 +111,24 @@ class MessageStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._dialect = engine.dialect.name
-        self._journal = engine
-        if self._dialect == "sqlite":  # its own connections, each fsyncing its commits
-            self._journal = make_engine(engine.url.render_as_string(hide_password=False))
-            event.listen(self._journal, "connect", _synchronous_full)
-        self._writer = JournalWriter(self._journal)
+        self._writer: JournalWriter | None = None  # made on the first keep: most uses read
+        self._making = threading.Lock()
 
     # -- MessageJournal ------------------------------------------------------------------
 
     def keep(self, messages: Sequence[Incoming]) -> list[Kept]:
+        with self._making:
+            if self._writer is None:
+                journal = self.engine
+                if journal.dialect.name == "sqlite":  # its own connections, fsyncing commits
+                    journal = make_engine(journal.url.render_as_string(hide_password=False))
+                    event.listen(journal, "connect", _synchronous_full)
+                self._writer = JournalWriter(journal)
         return self._writer.keep(messages)
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
     # -- the log ------------------------------------------------------------------------
 

@@ -21,5 +21,7 @@ def store(engine: Engine) -> Iterator[MessageStore]:
 class TestMessageStoreOnSqlite(MessageStoreCases):
     def test_the_journal_fsyncs_its_commits(self, store: MessageStore) -> None:
         store.keep([incoming("C1")])
-        with store._journal.connect() as conn:
+        writer = store._writer  # the journal's own engine, made by the first keep
+        assert writer is not None
+        with writer.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
