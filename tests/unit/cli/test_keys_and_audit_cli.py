@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from pacsync import bootstrap
-from pacsync.cli.app import app
 from pacsync.cli.audit import parse_time
-from pacsync.config import Settings
 from pacsync.domain.access import Role
 from pacsync.domain.clock import utc_now
 from pacsync.errors import InvalidRequest
 
+from .conftest import run
+
 TOKEN = re.compile(r"^psk_[0-9a-f]{16}_\S+$", re.MULTILINE)
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.Store]:
-    for name in [n for n in os.environ if n.startswith("PACSYNC_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("PACSYNC_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.chdir(tmp_path)
-    opened = bootstrap.store(Settings())
-    yield opened
-    opened.engine.dispose()
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_create_prints_the_token_once_and_it_verifies(store: bootstrap.Store) -> None:

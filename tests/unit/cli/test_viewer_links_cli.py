@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from pacsync import bootstrap
-from pacsync.cli.app import app
-from pacsync.config import Settings
 from pacsync.domain.clock import utc_now
+
+from .conftest import run
 
 CT, MR = "1.2.840.99.1", "1.2.840.99.2"
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.Store]:
-    for name in [n for n in os.environ if n.startswith("PACSYNC_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("PACSYNC_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.chdir(tmp_path)
-    opened = bootstrap.store(Settings())
+@pytest.fixture(autouse=True)
+def links(store: bootstrap.Store) -> bootstrap.Store:
+    """Two links of the CT study and one of the MR, an hour to go."""
     later = utc_now() + dt.timedelta(hours=1)
-    opened.viewer_links.record("ct0000000000001", CT, "key:k1", later)
-    opened.viewer_links.record("ct0000000000002", CT, "key:k2", later)
-    opened.viewer_links.record("mr0000000000001", MR, "key:k1", later)
-    yield opened
-    opened.engine.dispose()
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
+    store.viewer_links.record("ct0000000000001", CT, "key:k1", later)
+    store.viewer_links.record("ct0000000000002", CT, "key:k2", later)
+    store.viewer_links.record("mr0000000000001", MR, "key:k1", later)
+    return store
 
 
 def test_list_shows_active_links_by_study_and_all_with_the_flag(store: bootstrap.Store) -> None:
